@@ -1,0 +1,1 @@
+//! The KurrentDB / EventStoreDB backend (cargo feature `esdb`).

@@ -1,0 +1,33 @@
+//! The Sentinel event log.
+//!
+//! One contract, [`EventStore`], and two backends behind it:
+//! - [`postgres::PgEventStore`] (default): events in PostgreSQL, appended by a
+//!   single group-commit writer per process under a cross-process writer lock,
+//!   so the global position order is gap-safe (see `docs/adr/0001-gap-safe-global-order.md`).
+//! - `esdb::EsdbEventStore` (cargo feature `esdb`): KurrentDB / EventStoreDB
+//!   through the official `kurrentdb` client.
+//!
+//! Both backends upcast old event schema versions on every read path
+//! ([`Upcasters`]), so readers only ever see today's shapes.
+
+mod error;
+mod model;
+pub mod postgres;
+mod store;
+mod upcast;
+
+#[cfg(feature = "esdb")]
+pub mod esdb;
+
+pub use error::{AppendError, StoreError};
+pub use model::{
+    AppendOutcome, AppendRequest, EventMetadata, ExpectedVersion, NewEvent, Position,
+    RecordedEvent, StreamVersion,
+};
+pub use store::{EventStore, EventSubscription};
+pub use upcast::{UpcastFn, Upcasters};
+
+/// The stream holding rejected input, kept whole with its reasons.
+pub const QUARANTINE_STREAM: &str = "quarantine";
+/// The stream holding published rule configurations.
+pub const RULESET_STREAM: &str = "ruleset";

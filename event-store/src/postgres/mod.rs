@@ -1,0 +1,165 @@
+//! The PostgreSQL backend of the event log (the default).
+//!
+//! Writes go through one group-commit writer task per process
+//! ([`writer`]); reads and subscriptions go straight to the pool
+//! ([`reader`], [`subscription`]). Gap-safety comes from the writer lock the
+//! writer takes in every append transaction: see `docs/adr/0001-gap-safe-global-order.md`.
+
+mod reader;
+mod subscription;
+mod writer;
+
+use crate::AppendError;
+use crate::error::StoreError;
+use crate::model::{AppendOutcome, AppendRequest, Position, RecordedEvent, StreamVersion};
+use crate::store::{EventStore, EventSubscription};
+use crate::upcast::Upcasters;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+pub use reader::PgReader;
+
+/// Every migration of the product (event log and read models), embedded.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// The channel on which every append transaction notifies its commit; the
+/// payload is the highest position it wrote.
+pub const NOTIFY_CHANNEL: &str = "sentinel_events";
+
+/// A hook run inside every append transaction after its events are written
+/// and before it commits; it returns how long to stay in the open
+/// transaction. For fault-injection tests only.
+pub type BeforeCommitHook = Arc<dyn Fn() -> Duration + Send + Sync>;
+
+/// Tuning and test knobs of [`PgEventStore`].
+#[derive(Clone)]
+pub struct PgStoreOptions {
+    /// Most events one group commit writes in one transaction.
+    pub max_batch_events: usize,
+    /// Append calls that may wait for the writer; past it callers wait too
+    /// (back-pressure), and the command side answers 503.
+    pub queue_capacity: usize,
+    /// Take the cross-process writer lock in each append transaction. This
+    /// is what makes the global order gap-safe; `false` exists only so a test
+    /// can show the anomaly it prevents. Never turn it off in production.
+    pub writer_lock: bool,
+    /// See [`BeforeCommitHook`].
+    pub before_commit: Option<BeforeCommitHook>,
+    /// Most events one subscription read fetches.
+    pub subscription_batch: usize,
+    /// A subscription re-reads the log this long after the last wake-up even
+    /// without a notification: a safety net for a notification lost with a
+    /// dropped connection, not the way new events are found.
+    pub subscription_safety_net: Duration,
+}
+
+impl Default for PgStoreOptions {
+    fn default() -> Self {
+        PgStoreOptions {
+            max_batch_events: 4096,
+            queue_capacity: 4096,
+            writer_lock: true,
+            before_commit: None,
+            subscription_batch: 2048,
+            subscription_safety_net: Duration::from_secs(5),
+        }
+    }
+}
+
+impl std::fmt::Debug for PgStoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStoreOptions")
+            .field("max_batch_events", &self.max_batch_events)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("writer_lock", &self.writer_lock)
+            .field("before_commit", &self.before_commit.is_some())
+            .field("subscription_batch", &self.subscription_batch)
+            .field("subscription_safety_net", &self.subscription_safety_net)
+            .finish()
+    }
+}
+
+/// The event log in PostgreSQL. Cheap to clone; all clones share one writer.
+#[derive(Clone)]
+pub struct PgEventStore {
+    reader: PgReader,
+    writer: mpsc::Sender<writer::WriteJob>,
+    options: Arc<PgStoreOptions>,
+}
+
+impl PgEventStore {
+    /// A store over `pool` with default options and no upcasters. The pool
+    /// must point at a database migrated with [`MIGRATOR`].
+    pub fn new(pool: PgPool) -> Self {
+        Self::with_options(pool, Upcasters::default(), PgStoreOptions::default())
+    }
+
+    /// Starts the group-commit writer task; needs a tokio runtime.
+    pub fn with_options(pool: PgPool, upcasters: Upcasters, options: PgStoreOptions) -> Self {
+        let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
+        let options = Arc::new(options);
+        tokio::spawn(writer::run(pool.clone(), rx, options.clone()));
+        PgEventStore {
+            reader: PgReader::new(pool, Arc::new(upcasters)),
+            writer: tx,
+            options,
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        self.reader.pool()
+    }
+
+    /// Append calls waiting for the writer right now.
+    pub fn queue_depth(&self) -> usize {
+        self.writer.max_capacity() - self.writer.capacity()
+    }
+}
+
+#[async_trait::async_trait]
+impl EventStore for PgEventStore {
+    async fn append_batch(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> Result<Vec<Result<AppendOutcome, AppendError>>, StoreError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(writer::WriteJob { requests, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: StreamVersion,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.reader
+            .read_stream(stream_id, from_version, limit)
+            .await
+    }
+
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.reader.read_all(after, limit).await
+    }
+
+    async fn head_position(&self) -> Result<Position, StoreError> {
+        self.reader.head_position().await
+    }
+
+    async fn subscribe_all(&self, after: Position) -> Result<EventSubscription, StoreError> {
+        subscription::subscribe(self.reader.clone(), after, &self.options).await
+    }
+}

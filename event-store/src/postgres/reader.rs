@@ -1,0 +1,118 @@
+//! Reads of the PostgreSQL event log: by stream, the global log, the head.
+//! Every event read passes through the upcasters.
+
+use crate::error::StoreError;
+use crate::model::{EventMetadata, Position, RecordedEvent, StreamVersion};
+use crate::upcast::Upcasters;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+use std::sync::Arc;
+
+/// `SELECT <columns> FROM events`, as a literal (sqlx only takes literal SQL).
+macro_rules! select_events {
+    ($rest:literal) => {
+        concat!(
+            "SELECT position, event_id, stream_id, stream_version, event_type, schema_version, ",
+            "event_time, recorded_time, correlation_id, causation_id, traceparent, payload FROM events ",
+            $rest
+        )
+    };
+}
+
+/// The read half of the store; cheap to clone.
+#[derive(Clone)]
+pub struct PgReader {
+    pool: PgPool,
+    upcasters: Arc<Upcasters>,
+}
+
+impl PgReader {
+    pub fn new(pool: PgPool, upcasters: Arc<Upcasters>) -> Self {
+        PgReader { pool, upcasters }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: StreamVersion,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = select_events!(
+            "WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
+        );
+        let rows = sqlx::query(sql)
+            .bind(stream_id)
+            .bind(to_i64(from_version))
+            .bind(to_i64(limit as u64))
+            .fetch_all(&self.pool)
+            .await?;
+        self.decode_all(rows)
+    }
+
+    pub async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Plain position order is gap-safe here because positions are drawn
+        // under the writer lock, in commit order (docs/adr/0001).
+        let sql = select_events!("WHERE position > $1 ORDER BY position LIMIT $2");
+        let rows = sqlx::query(sql)
+            .bind(to_i64(after.0))
+            .bind(to_i64(limit as u64))
+            .fetch_all(&self.pool)
+            .await?;
+        self.decode_all(rows)
+    }
+
+    pub async fn head_position(&self) -> Result<Position, StoreError> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Position(head.unwrap_or(0) as u64))
+    }
+
+    fn decode_all(&self, rows: Vec<PgRow>) -> Result<Vec<RecordedEvent>, StoreError> {
+        rows.iter()
+            .map(|row| decode(row).map(|e| self.upcasters.apply(e)))
+            .collect()
+    }
+}
+
+/// Values above i64::MAX cannot be stored; they saturate (a limit or version
+/// that large means "all").
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    let position: i64 = row.try_get("position")?;
+    let fail = |e: sqlx::Error| StoreError::Decode {
+        position: position as u64,
+        message: e.to_string(),
+    };
+    let stream_version: i64 = row.try_get("stream_version").map_err(fail)?;
+    let schema_version: i32 = row.try_get("schema_version").map_err(fail)?;
+    Ok(RecordedEvent {
+        event_id: row.try_get("event_id").map_err(fail)?,
+        stream_id: row.try_get("stream_id").map_err(fail)?,
+        stream_version: stream_version as u64,
+        position: Position(position as u64),
+        event_type: row.try_get("event_type").map_err(fail)?,
+        schema_version: schema_version as u32,
+        stored_schema_version: schema_version as u32,
+        event_time: row.try_get("event_time").map_err(fail)?,
+        recorded_time: row.try_get("recorded_time").map_err(fail)?,
+        payload: row.try_get("payload").map_err(fail)?,
+        metadata: EventMetadata {
+            correlation_id: row.try_get("correlation_id").map_err(fail)?,
+            causation_id: row.try_get("causation_id").map_err(fail)?,
+            traceparent: row.try_get("traceparent").map_err(fail)?,
+        },
+        upcast_error: None,
+    })
+}
