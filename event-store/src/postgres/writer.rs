@@ -119,6 +119,12 @@ async fn commit(
     options: &PgStoreOptions,
 ) -> Result<Vec<Result<AppendOutcome, AppendError>>, StoreError> {
     let mut tx = pool.begin().await?;
+    // A process that freezes inside this transaction (SIGSTOP, a lost
+    // network) would hold the writer lock and stall every other writer; the
+    // server ends such a session after 10 s idle, which frees the lock.
+    sqlx::query("SELECT set_config('idle_in_transaction_session_timeout', '10s', true)")
+        .execute(&mut *tx)
+        .await?;
     if options.writer_lock {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(WRITER_LOCK_KEY)
