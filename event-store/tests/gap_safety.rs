@@ -155,10 +155,8 @@ struct Tracker {
 
 impl Tracker {
     fn record(&mut self, e: &RecordedEvent) {
-        if let Some(last) = self.last {
-            if e.position <= last {
-                self.out_of_order.push((last, e.position));
-            }
+        if let Some(last) = self.last.filter(|&last| e.position <= last) {
+            self.out_of_order.push((last, e.position));
         }
         self.last = Some(e.position);
         self.ids.push(e.event_id);

@@ -1,1 +1,116 @@
-fn main() {}
+//! `fraudctl`: the one Sentinel command line.
+//!
+//! Today: `demo` (bring up the event store and show its status), `pg`
+//! (a private PostgreSQL for development and tests), `migrate`, `status` and
+//! `bench append`. Later issues add serve, simulate, replay, eval,
+//! ingest-csv and backtest here.
+
+mod bench;
+mod database;
+mod local_pg;
+mod status;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "fraudctl",
+    version,
+    about = "Run, operate and measure Sentinel"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run Sentinel end to end. With no DATABASE_URL a private PostgreSQL is
+    /// started in .sentinel/ and stopped again on Ctrl-C.
+    Demo {
+        /// Stop after this many seconds instead of waiting for Ctrl-C.
+        #[arg(long)]
+        duration: Option<u64>,
+    },
+    /// Apply every database migration.
+    Migrate {
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+    },
+    /// Print the event store's status (head, streams, events by type).
+    Status {
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+    },
+    /// A private PostgreSQL cluster for development and tests.
+    Pg {
+        #[command(subcommand)]
+        action: PgAction,
+    },
+    /// Benchmarks, each beside the raw PostgreSQL ceiling of the same run.
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PgAction {
+    /// Start it (initdb on first use) and print `DATABASE_URL=...`; it keeps
+    /// running until `fraudctl pg down`.
+    Up {
+        #[arg(long, default_value = ".sentinel/pg")]
+        dir: PathBuf,
+    },
+    /// Stop it.
+    Down {
+        #[arg(long, default_value = ".sentinel/pg")]
+        dir: PathBuf,
+    },
+    /// Say whether it runs, and its URL.
+    Status {
+        #[arg(long, default_value = ".sentinel/pg")]
+        dir: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Demo { duration } => status::demo(duration).await,
+        Command::Migrate { database_url } => {
+            let pool = database::connect(&database_url).await?;
+            database::migrate(&pool).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Status { database_url } => {
+            let pool = database::connect(&database_url).await?;
+            status::print(&pool).await
+        }
+        Command::Pg { action } => match action {
+            PgAction::Up { dir } => {
+                let url = local_pg::up(&dir)?;
+                println!("DATABASE_URL={url}");
+                Ok(())
+            }
+            PgAction::Down { dir } => local_pg::down(&dir),
+            PgAction::Status { dir } => {
+                match local_pg::running_url(&dir)? {
+                    Some(url) => println!("running: DATABASE_URL={url}"),
+                    None => println!("not running ({})", dir.display()),
+                }
+                Ok(())
+            }
+        },
+        Command::Bench { what } => bench::run(what).await,
+    }
+}

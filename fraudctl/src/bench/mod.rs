@@ -1,0 +1,57 @@
+//! `fraudctl bench`: throughput benchmarks that report themselves beside the
+//! raw PostgreSQL ceiling measured in the same run (`../shared/bench/pg-ceiling.sh`).
+
+mod append;
+mod ceiling;
+
+use clap::Subcommand;
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Event-store append and catch-up throughput.
+    Append(AppendArgs),
+}
+
+#[derive(clap::Args)]
+pub struct AppendArgs {
+    /// Server to benchmark on; each run makes and drops its own database.
+    /// Without it, a private cluster is started in .sentinel/pg.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Seconds per append case (and per ceiling case).
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Runs; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// The raw-ceiling script.
+    #[arg(long, default_value = "../shared/bench/pg-ceiling.sh")]
+    pub ceiling_script: PathBuf,
+    /// Skip the ceiling (no ratios).
+    #[arg(long)]
+    pub no_ceiling: bool,
+    /// Events written before timing `read_all` catch-up.
+    #[arg(long, default_value_t = 500_000)]
+    pub catch_up_events: usize,
+}
+
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Append(args) => append::run(args).await,
+    }
+}
+
+/// The median of `values` (0 when empty).
+pub fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
