@@ -8,12 +8,6 @@
 
 CREATE SEQUENCE event_position_seq AS bigint START 1;
 
-CREATE TABLE event_streams (
-    stream_id   text   PRIMARY KEY,
-    -- version of the stream's last event; the first event is version 0
-    version     bigint NOT NULL CHECK (version >= 0)
-);
-
 CREATE TABLE events (
     position        bigint      PRIMARY KEY,
     event_id        uuid        NOT NULL UNIQUE,
@@ -26,12 +20,14 @@ CREATE TABLE events (
     correlation_id  uuid,
     causation_id    uuid,
     traceparent     text,
-    payload         jsonb       NOT NULL,
+    -- json, not jsonb: the log keeps the exact bytes it was given (what a
+    -- hash chain over history must cover), and neither append nor read pays
+    -- for a jsonb conversion. Read models are where querying happens.
+    payload         json        NOT NULL,
+    -- Also how a stream's current version is found (its newest entry):
+    -- versions are not stored a second time. The first event is version 0.
     UNIQUE (stream_id, stream_version)
 );
-
--- Audit queries filter the global log by type.
-CREATE INDEX events_type_position ON events (event_type, position);
 
 -- The log is append-only: refuse UPDATE and DELETE outright, so no code path
 -- (or slip of a hand at a psql prompt) can rewrite history.

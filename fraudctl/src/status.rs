@@ -38,7 +38,7 @@ async fn run_demo(url: &str, duration: Option<u64>) -> anyhow::Result<()> {
 pub async fn print(pool: &PgPool) -> anyhow::Result<()> {
     let (events, head, streams): (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM events), (SELECT coalesce(max(position), 0) FROM events), \
-                (SELECT count(*) FROM event_streams)",
+                (SELECT count(DISTINCT stream_id) FROM events)",
     )
     .fetch_one(pool)
     .await?;

@@ -25,7 +25,8 @@ pub use reader::PgReader;
 /// Every migration of the product (event log and read models), embedded.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
-/// The channel on which every append transaction notifies its commit; the
+/// The channel on which every append transaction notifies its commit (the
+/// literal is repeated in the writer's SQL, which must be a literal); the
 /// payload is the highest position it wrote.
 pub const NOTIFY_CHANNEL: &str = "sentinel_events";
 

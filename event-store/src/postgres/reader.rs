@@ -19,6 +19,13 @@ macro_rules! select_events {
     };
 }
 
+// PLANNING: the lookups of the log run as unnamed statements
+// (`persistent(false)`), planned afresh with their real parameters. A cached
+// generic plan is made once, early, when autovacuum may have seen a nearly
+// empty table; it then keeps seq-scanning a table of millions of rows (seen
+// in `fraudctl bench append`: 0.3-3 s per 1,000-id lookup). Planning costs
+// well under a millisecond; a wrong plan costs seconds.
+
 /// The read half of the store; cheap to clone.
 #[derive(Clone)]
 pub struct PgReader {
@@ -45,6 +52,7 @@ impl PgReader {
             "WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
         );
         let rows = sqlx::query(sql)
+            .persistent(false)
             .bind(stream_id)
             .bind(to_i64(from_version))
             .bind(to_i64(limit as u64))
@@ -62,6 +70,7 @@ impl PgReader {
         // under the writer lock, in commit order (docs/adr/0001).
         let sql = select_events!("WHERE position > $1 ORDER BY position LIMIT $2");
         let rows = sqlx::query(sql)
+            .persistent(false)
             .bind(to_i64(after.0))
             .bind(to_i64(limit as u64))
             .fetch_all(&self.pool)

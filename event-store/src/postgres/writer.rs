@@ -113,49 +113,60 @@ struct NewRow<'a> {
     event: &'a NewEvent,
 }
 
+/// Opens an append transaction in one round trip: BEGIN, the idle timeout,
+/// and (normally) the writer lock. A process that freezes inside this
+/// transaction (SIGSTOP, a lost network) would hold the lock and stall every
+/// other writer; the server ends such a session after 10 s idle, which frees it.
+macro_rules! begin_append {
+    ($lock:literal) => {
+        concat!(
+            "BEGIN; SELECT set_config('idle_in_transaction_session_timeout', '10s', true);",
+            $lock
+        )
+    };
+}
+const BEGIN_LOCKED: &str = begin_append!(" SELECT pg_advisory_xact_lock(6002828040190710866);");
+const BEGIN_UNLOCKED: &str = begin_append!("");
+const _: () = assert!(WRITER_LOCK_KEY == 6002828040190710866);
+
+/// One append transaction in four round trips: begin (+ lock), look up,
+/// write, commit. Round trips are what an append costs on a fast disk.
 async fn commit(
     pool: &PgPool,
     requests: &[&AppendRequest],
     options: &PgStoreOptions,
 ) -> Result<Vec<Result<AppendOutcome, AppendError>>, StoreError> {
-    let mut tx = pool.begin().await?;
-    // A process that freezes inside this transaction (SIGSTOP, a lost
-    // network) would hold the writer lock and stall every other writer; the
-    // server ends such a session after 10 s idle, which frees the lock.
-    sqlx::query("SELECT set_config('idle_in_transaction_session_timeout', '10s', true)")
-        .execute(&mut *tx)
+    let started = std::time::Instant::now();
+    let mut tx = pool
+        .begin_with(if options.writer_lock {
+            BEGIN_LOCKED
+        } else {
+            BEGIN_UNLOCKED
+        })
         .await?;
-    if options.writer_lock {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(WRITER_LOCK_KEY)
-            .execute(&mut *tx)
-            .await?;
-    }
-
-    let versions = load_stream_versions(&mut tx, requests).await?;
-    let stored = load_stored_events(&mut tx, requests).await?;
-    let (plans, rows, stream_heads) = plan(requests, versions, stored);
-
+    let locked = started.elapsed();
+    let (versions, stored) = look_up(&mut tx, requests).await?;
+    let looked_up = started.elapsed();
+    let (plans, rows) = plan(requests, versions, stored);
     let positions = if rows.is_empty() {
         Vec::new()
     } else {
-        let positions = draw_positions(&mut tx, rows.len()).await?;
-        insert_events(&mut tx, &rows, &positions).await?;
-        upsert_stream_heads(&mut tx, &stream_heads).await?;
-        if let Some(head) = positions.last() {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(super::NOTIFY_CHANNEL)
-                .bind(head.0.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        positions
+        write(&mut tx, &rows).await?
     };
-
+    let written = started.elapsed();
     if let Some(hook) = &options.before_commit {
         tokio::time::sleep(hook()).await;
     }
     tx.commit().await?;
+    tracing::debug!(
+        requests = requests.len(),
+        new_events = rows.len(),
+        ?locked,
+        ?looked_up,
+        ?written,
+        committed = ?started.elapsed(),
+        "group commit"
+    );
 
     Ok(plans
         .into_iter()
@@ -180,21 +191,55 @@ async fn commit(
         .collect())
 }
 
+/// An event id this batch has met: in the log already, or written by an
+/// earlier request of the same batch.
+enum Known<'a> {
+    Stored(StoredIdentity),
+    InBatch {
+        slot: usize,
+        stream_id: &'a str,
+        version: StreamVersion,
+        event: &'a NewEvent,
+    },
+}
+
+impl Known<'_> {
+    fn same_content_as(&self, stream_id: &str, event: &NewEvent) -> bool {
+        match self {
+            Known::Stored(s) => event.same_content_as(stream_id, s),
+            Known::InBatch {
+                stream_id: s,
+                event: e,
+                ..
+            } => {
+                *s == stream_id
+                    && e.event_type == event.event_type
+                    && e.schema_version == event.schema_version
+                    && e.payload == event.payload
+            }
+        }
+    }
+
+    fn slot(&self) -> (Slot, StreamVersion) {
+        match self {
+            Known::Stored(s) => (Slot::Stored(s.position), s.stream_version),
+            Known::InBatch { slot, version, .. } => (Slot::New(*slot), *version),
+        }
+    }
+}
+
 /// Checks every request in order against the log as it stands (under the
 /// lock) plus the requests before it in this batch. Pure: no I/O.
 fn plan<'a>(
     requests: &[&'a AppendRequest],
     mut versions: HashMap<String, StreamVersion>,
-    mut stored: HashMap<Uuid, StoredIdentity>,
-) -> (
-    Vec<Planned>,
-    Vec<NewRow<'a>>,
-    HashMap<&'a str, StreamVersion>,
-) {
+    stored: HashMap<Uuid, StoredIdentity>,
+) -> (Vec<Planned>, Vec<NewRow<'a>>) {
     let mut rows: Vec<NewRow<'a>> = Vec::new();
-    let mut heads: HashMap<&'a str, StreamVersion> = HashMap::new();
-    // Event ids written earlier in this batch -> their slot.
-    let mut new_slots: HashMap<Uuid, Slot> = HashMap::new();
+    let mut known: HashMap<Uuid, Known<'a>> = stored
+        .into_iter()
+        .map(|(id, s)| (id, Known::Stored(s)))
+        .collect();
 
     let plans = requests
         .iter()
@@ -207,14 +252,8 @@ fn plan<'a>(
             let mut seen: Vec<Option<(Slot, StreamVersion)>> =
                 Vec::with_capacity(request.events.len());
             for event in &request.events {
-                match stored.get(&event.event_id) {
-                    Some(s) if event.same_content_as(stream, s) => {
-                        let slot = new_slots
-                            .get(&event.event_id)
-                            .copied()
-                            .unwrap_or(Slot::Stored(s.position));
-                        seen.push(Some((slot, s.stream_version)));
-                    }
+                match known.get(&event.event_id) {
+                    Some(k) if k.same_content_as(stream, event) => seen.push(Some(k.slot())),
                     Some(_) => {
                         return Planned::Refused(AppendError::EventIdConflict {
                             event_id: event.event_id,
@@ -257,18 +296,15 @@ fn plan<'a>(
             let mut version = current.map_or(0, |v| v + 1);
             let mut slots = Vec::with_capacity(request.events.len());
             for event in &request.events {
-                let slot = Slot::New(rows.len());
-                slots.push(slot);
-                new_slots.insert(event.event_id, slot);
-                stored.insert(
+                let slot = rows.len();
+                slots.push(Slot::New(slot));
+                known.insert(
                     event.event_id,
-                    StoredIdentity {
-                        stream_id: stream.to_owned(),
-                        stream_version: version,
-                        position: Position(0), // resolved through new_slots
-                        event_type: event.event_type.clone(),
-                        schema_version: event.schema_version,
-                        payload: event.payload.clone(),
+                    Known::InBatch {
+                        slot,
+                        stream_id: stream,
+                        version,
+                        event,
                     },
                 );
                 rows.push(NewRow {
@@ -280,7 +316,6 @@ fn plan<'a>(
             }
             let last_version = version - 1;
             versions.insert(stream.to_owned(), last_version);
-            heads.insert(stream, last_version);
             Planned::Accepted {
                 slots,
                 last_version,
@@ -288,7 +323,7 @@ fn plan<'a>(
             }
         })
         .collect();
-    (plans, rows, heads)
+    (plans, rows)
 }
 
 fn validate(request: &AppendRequest) -> Result<(), AppendError> {
@@ -319,89 +354,92 @@ fn validate(request: &AppendRequest) -> Result<(), AppendError> {
     Ok(())
 }
 
-async fn load_stream_versions(
+/// The current version of every stream the batch touches (the newest entry of
+/// the `(stream_id, stream_version)` index: a stream's head is derived, not
+/// stored twice), and every event of the batch that is stored already, in one
+/// round trip. Rows with a NULL event id are stream heads. (Unnamed
+/// statement: see PLANNING in reader.rs.)
+async fn look_up(
     tx: &mut Transaction<'_, Postgres>,
     requests: &[&AppendRequest],
-) -> Result<HashMap<String, StreamVersion>, StoreError> {
-    let ids: Vec<&str> = requests
+) -> Result<
+    (
+        HashMap<String, StreamVersion>,
+        HashMap<Uuid, StoredIdentity>,
+    ),
+    StoreError,
+> {
+    let streams: Vec<&str> = requests
         .iter()
         .map(|r| r.stream_id.as_str())
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let rows =
-        sqlx::query("SELECT stream_id, version FROM event_streams WHERE stream_id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&mut **tx)
-            .await?;
-    rows.iter()
-        .map(|row| {
-            let id: String = row.try_get("stream_id")?;
-            let version: i64 = row.try_get("version")?;
-            Ok((id, version as u64))
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(StoreError::from)
-}
-
-async fn load_stored_events(
-    tx: &mut Transaction<'_, Postgres>,
-    requests: &[&AppendRequest],
-) -> Result<HashMap<Uuid, StoredIdentity>, StoreError> {
     let ids: Vec<Uuid> = requests
         .iter()
         .flat_map(|r| r.events.iter().map(|e| e.event_id))
         .collect();
     let rows = sqlx::query(
-        "SELECT event_id, stream_id, stream_version, position, event_type, schema_version, payload \
-         FROM events WHERE event_id = ANY($1)",
+        "SELECT NULL::uuid AS event_id, s.id AS stream_id, \
+                (SELECT max(e.stream_version) FROM events e WHERE e.stream_id = s.id) AS stream_version, \
+                NULL::bigint AS position, NULL::text AS event_type, NULL::int AS schema_version, \
+                NULL::json AS payload \
+         FROM unnest($1::text[]) AS s(id) \
+         UNION ALL \
+         SELECT e.event_id, e.stream_id, e.stream_version, e.position, e.event_type, e.schema_version, e.payload \
+         FROM unnest($2::uuid[]) AS q(id) JOIN events e ON e.event_id = q.id",
     )
+    .persistent(false)
+    .bind(&streams)
     .bind(&ids)
     .fetch_all(&mut **tx)
     .await?;
-    rows.iter()
-        .map(|row| {
-            let version: i64 = row.try_get("stream_version")?;
-            let position: i64 = row.try_get("position")?;
-            let schema_version: i32 = row.try_get("schema_version")?;
-            Ok((
-                row.try_get("event_id")?,
-                StoredIdentity {
-                    stream_id: row.try_get("stream_id")?,
-                    stream_version: version as u64,
-                    position: Position(position as u64),
-                    event_type: row.try_get("event_type")?,
-                    schema_version: schema_version as u32,
-                    payload: row.try_get("payload")?,
-                },
-            ))
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(StoreError::from)
+
+    let mut versions = HashMap::new();
+    let mut stored = HashMap::new();
+    for row in &rows {
+        let stream_id: String = row.try_get("stream_id")?;
+        // NULL for a stream head of a stream that does not exist yet.
+        let Some(stream_version) = row.try_get::<Option<i64>, _>("stream_version")? else {
+            continue;
+        };
+        let stream_version = stream_version as u64;
+        match row.try_get::<Option<Uuid>, _>("event_id")? {
+            None => {
+                versions.insert(stream_id, stream_version);
+            }
+            Some(event_id) => {
+                let position: i64 = row.try_get("position")?;
+                let schema_version: i32 = row.try_get("schema_version")?;
+                stored.insert(
+                    event_id,
+                    StoredIdentity {
+                        stream_id,
+                        stream_version,
+                        position: Position(position as u64),
+                        event_type: row.try_get("event_type")?,
+                        schema_version: schema_version as u32,
+                        payload: row.try_get("payload")?,
+                    },
+                );
+            }
+        }
+    }
+    Ok((versions, stored))
 }
 
-/// Draws `n` positions from the sequence. Under the writer lock nobody else
-/// draws in between, so they are consecutive and above every committed one.
-async fn draw_positions(
-    tx: &mut Transaction<'_, Postgres>,
-    n: usize,
-) -> Result<Vec<Position>, StoreError> {
-    let mut drawn: Vec<i64> =
-        sqlx::query_scalar("SELECT nextval('event_position_seq') FROM generate_series(1, $1)")
-            .bind(n as i64)
-            .fetch_all(&mut **tx)
-            .await?;
-    drawn.sort_unstable();
-    Ok(drawn.into_iter().map(|p| Position(p as u64)).collect())
-}
-
-async fn insert_events(
+/// Writes the new events and notifies subscribers, in one
+/// statement; returns the positions drawn, in the order of `rows`.
+///
+/// Positions come from the sequence row by row in `ord` order (the sorted
+/// subquery feeds nextval in that order), so within an append they grow with
+/// the stream version. Under the writer lock nobody else draws in between, so
+/// they are also consecutive and above every committed position.
+async fn write(
     tx: &mut Transaction<'_, Postgres>,
     rows: &[NewRow<'_>],
-    positions: &[Position],
-) -> Result<(), StoreError> {
+) -> Result<Vec<Position>, StoreError> {
     let n = rows.len();
-    let mut position = Vec::with_capacity(n);
     let mut event_id = Vec::with_capacity(n);
     let mut stream_id = Vec::with_capacity(n);
     let mut stream_version = Vec::with_capacity(n);
@@ -412,8 +450,7 @@ async fn insert_events(
     let mut causation_id = Vec::with_capacity(n);
     let mut traceparent = Vec::with_capacity(n);
     let mut payload = Vec::with_capacity(n);
-    for (row, pos) in rows.iter().zip(positions) {
-        position.push(pos.0 as i64);
+    for row in rows {
         event_id.push(row.event.event_id);
         stream_id.push(row.stream_id);
         stream_version.push(row.stream_version as i64);
@@ -423,18 +460,23 @@ async fn insert_events(
         correlation_id.push(row.event.metadata.correlation_id);
         causation_id.push(row.event.metadata.causation_id);
         traceparent.push(row.event.metadata.traceparent.as_deref());
-        // Sent as text and parsed by PostgreSQL once, into jsonb.
+        // Sent as text; the `json` column keeps these exact bytes.
         payload.push(row.event.payload.to_string());
     }
-    sqlx::query(
-        "INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, \
-                             event_time, correlation_id, causation_id, traceparent, payload) \
-         SELECT p, id, s, v, t, sv, et, c, ca, tp, pl::jsonb \
-         FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::int[], \
-                     $7::timestamptz[], $8::uuid[], $9::uuid[], $10::text[], $11::text[]) \
-              AS u(p, id, s, v, t, sv, et, c, ca, tp, pl)",
+    let drawn: Vec<i64> = sqlx::query_scalar(
+        "WITH new AS MATERIALIZED ( \
+             SELECT nextval('event_position_seq') AS position, u.* FROM ( \
+                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[], \
+                                      $6::timestamptz[], $7::uuid[], $8::uuid[], $9::text[], $10::text[]) \
+                     WITH ORDINALITY AS r(id, s, v, t, sv, et, c, ca, tp, pl, ord) \
+                 ORDER BY ord) u), \
+         inserted AS ( \
+             INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, \
+                                 event_time, correlation_id, causation_id, traceparent, payload) \
+             SELECT position, id, s, v, t, sv, et, c, ca, tp, pl::json FROM new), \
+         notified AS (SELECT pg_notify('sentinel_events', max(position)::text) FROM new) \
+         SELECT position FROM new, notified ORDER BY ord",
     )
-    .bind(&position)
     .bind(&event_id)
     .bind(&stream_id)
     .bind(&stream_version)
@@ -445,23 +487,7 @@ async fn insert_events(
     .bind(&causation_id)
     .bind(&traceparent)
     .bind(&payload)
-    .execute(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
-    Ok(())
-}
-
-async fn upsert_stream_heads(
-    tx: &mut Transaction<'_, Postgres>,
-    heads: &HashMap<&str, StreamVersion>,
-) -> Result<(), StoreError> {
-    let (ids, versions): (Vec<&str>, Vec<i64>) = heads.iter().map(|(s, v)| (*s, *v as i64)).unzip();
-    sqlx::query(
-        "INSERT INTO event_streams (stream_id, version) SELECT * FROM UNNEST($1::text[], $2::bigint[]) \
-         ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version",
-    )
-    .bind(&ids)
-    .bind(&versions)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    Ok(drawn.into_iter().map(|p| Position(p as u64)).collect())
 }
