@@ -12,6 +12,7 @@
 
 mod error;
 mod model;
+mod payload;
 pub mod postgres;
 mod store;
 mod upcast;
@@ -24,6 +25,7 @@ pub use model::{
     AppendOutcome, AppendRequest, EventMetadata, ExpectedVersion, NewEvent, Position,
     RecordedEvent, StreamVersion,
 };
+pub use payload::Payload;
 pub use store::{EventStore, EventSubscription};
 pub use upcast::{UpcastFn, Upcasters};
 

@@ -1,5 +1,6 @@
 //! The event envelope and the arguments and answers of an append.
 
+use crate::payload::Payload;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -107,7 +108,7 @@ pub(crate) struct StoredIdentity {
     pub position: Position,
     pub event_type: String,
     pub schema_version: u32,
-    pub payload: serde_json::Value,
+    pub payload: Payload,
 }
 
 /// An event as read back from the log, after upcasting.
@@ -124,7 +125,8 @@ pub struct RecordedEvent {
     pub stored_schema_version: u32,
     pub event_time: DateTime<Utc>,
     pub recorded_time: DateTime<Utc>,
-    pub payload: serde_json::Value,
+    /// The JSON payload as stored (after upcasting); `payload.parse::<T>()`.
+    pub payload: Payload,
     pub metadata: EventMetadata,
     /// Set when an upcaster failed on this event: `payload` is then the stored
     /// payload untouched, and a reader decides what to do (a projector

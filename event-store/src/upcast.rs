@@ -2,6 +2,7 @@
 //! shape on read. The log itself is never rewritten.
 
 use crate::model::RecordedEvent;
+use crate::payload::Payload;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -53,13 +54,22 @@ impl Upcasters {
         let Some(steps) = self.steps.get(event.event_type.as_str()) else {
             return event;
         };
-        let mut payload = None;
+        if !steps.contains_key(&event.schema_version) {
+            return event;
+        }
+        // Only events that need a step pay for parsing.
+        let mut payload = match event.payload.to_value() {
+            Ok(v) => v,
+            Err(e) => {
+                event.upcast_error = Some(format!("payload is not JSON: {e}"));
+                return event;
+            }
+        };
         let mut version = event.schema_version;
         while let Some(step) = steps.get(&version) {
-            let current = payload.take().unwrap_or_else(|| event.payload.clone());
-            match step(current) {
+            match step(payload) {
                 Ok(next) => {
-                    payload = Some(next);
+                    payload = next;
                     version += 1;
                 }
                 Err(message) => {
@@ -71,10 +81,8 @@ impl Upcasters {
                 }
             }
         }
-        if let Some(p) = payload {
-            event.payload = p;
-            event.schema_version = version;
-        }
+        event.payload = Payload::from_value(&payload);
+        event.schema_version = version;
         event
     }
 }

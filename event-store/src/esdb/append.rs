@@ -323,7 +323,7 @@ mod tests {
                 position: Position(position),
                 event_type: e.event_type.clone(),
                 schema_version: e.schema_version,
-                payload: e.payload.clone(),
+                payload: crate::Payload::from_value(&e.payload),
             },
         )
     }

@@ -31,6 +31,7 @@
 
 use crate::error::StoreError;
 use crate::model::{EventMetadata, NewEvent, Position, RecordedEvent, StoredIdentity};
+use crate::payload::Payload;
 use chrono::{DateTime, Utc};
 use kurrentdb::{EventData, ResolvedEvent, StreamPosition, SubscriptionFilter};
 use serde::{Deserialize, Serialize};
@@ -154,8 +155,10 @@ pub(super) fn user_events_only() -> SubscriptionFilter {
 /// Decodes a KurrentDB event into our envelope (not yet upcast).
 pub(super) fn decode(event: &kurrentdb::RecordedEvent) -> Result<RecordedEvent, StoreError> {
     let position = position_of(event).ok_or_else(|| no_position(event))?;
-    let payload: serde_json::Value =
-        serde_json::from_slice(&event.data).map_err(|e| StoreError::Decode {
+    let payload = std::str::from_utf8(&event.data)
+        .map_err(|e| e.to_string())
+        .and_then(|text| Payload::from_json(text).map_err(|e| e.to_string()))
+        .map_err(|e| StoreError::Decode {
             position: position.0,
             message: format!("payload of event {} is not JSON: {e}", event.id),
         })?;
@@ -201,7 +204,7 @@ pub(super) fn identity(event: &kurrentdb::RecordedEvent) -> StoredIdentity {
             position: position_of(event).unwrap_or_default(),
             event_type: event.event_type.clone(),
             schema_version: 0,
-            payload: serde_json::Value::Null,
+            payload: Payload::from_value(&serde_json::Value::Null),
         },
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::error::StoreError;
 use crate::model::{EventMetadata, Position, RecordedEvent, StreamVersion};
+use crate::payload::Payload;
 use crate::upcast::Upcasters;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
@@ -13,7 +14,7 @@ macro_rules! select_events {
     ($rest:literal) => {
         concat!(
             "SELECT position, event_id, stream_id, stream_version, event_type, schema_version, ",
-            "event_time, recorded_time, correlation_id, causation_id, traceparent, payload FROM events ",
+            "event_time, recorded_time, correlation_id, causation_id, traceparent, payload::text FROM events ",
             $rest
         )
     };
@@ -98,29 +99,32 @@ fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// Decodes a row of `select_events!` by column index (the order there).
 fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
-    let position: i64 = row.try_get("position")?;
+    let position: i64 = row.try_get(0)?;
     let fail = |e: sqlx::Error| StoreError::Decode {
         position: position as u64,
         message: e.to_string(),
     };
-    let stream_version: i64 = row.try_get("stream_version").map_err(fail)?;
-    let schema_version: i32 = row.try_get("schema_version").map_err(fail)?;
+    let stream_version: i64 = row.try_get(3).map_err(fail)?;
+    let schema_version: i32 = row.try_get(5).map_err(fail)?;
+    let payload: String = row.try_get(11).map_err(fail)?;
     Ok(RecordedEvent {
-        event_id: row.try_get("event_id").map_err(fail)?,
-        stream_id: row.try_get("stream_id").map_err(fail)?,
+        event_id: row.try_get(1).map_err(fail)?,
+        stream_id: row.try_get(2).map_err(fail)?,
         stream_version: stream_version as u64,
         position: Position(position as u64),
-        event_type: row.try_get("event_type").map_err(fail)?,
+        event_type: row.try_get(4).map_err(fail)?,
         schema_version: schema_version as u32,
         stored_schema_version: schema_version as u32,
-        event_time: row.try_get("event_time").map_err(fail)?,
-        recorded_time: row.try_get("recorded_time").map_err(fail)?,
-        payload: row.try_get("payload").map_err(fail)?,
+        event_time: row.try_get(6).map_err(fail)?,
+        recorded_time: row.try_get(7).map_err(fail)?,
+        // A `json` column only ever holds valid JSON.
+        payload: Payload::trusted(payload),
         metadata: EventMetadata {
-            correlation_id: row.try_get("correlation_id").map_err(fail)?,
-            causation_id: row.try_get("causation_id").map_err(fail)?,
-            traceparent: row.try_get("traceparent").map_err(fail)?,
+            correlation_id: row.try_get(8).map_err(fail)?,
+            causation_id: row.try_get(9).map_err(fail)?,
+            traceparent: row.try_get(10).map_err(fail)?,
         },
         upcast_error: None,
     })

@@ -2,7 +2,9 @@
 //! LISTEN until the writer's NOTIFY says something committed.
 //!
 //! The listener is registered before the first read, so a commit that lands
-//! between "read found nothing" and "wait" still wakes us.
+//! between "read found nothing" and "wait" still wakes us. While catching up
+//! (full pages), the next page is fetched while the consumer works through
+//! the current one.
 
 use super::{NOTIFY_CHANNEL, PgReader, PgStoreOptions};
 use crate::error::StoreError;
@@ -13,8 +15,12 @@ use sqlx::postgres::PgListener;
 use std::collections::VecDeque;
 use std::time::Duration;
 
+type Page = Result<Vec<RecordedEvent>, StoreError>;
+
 struct State {
     reader: PgReader,
+    /// The read of the page after `buffer`, already under way.
+    prefetch: Option<tokio::task::JoinHandle<Page>>,
     listener: PgListener,
     after: Position,
     buffer: VecDeque<RecordedEvent>,
@@ -31,6 +37,7 @@ pub(super) async fn subscribe(
     listener.listen(NOTIFY_CHANNEL).await?;
     let state = State {
         reader,
+        prefetch: None,
         listener,
         after,
         buffer: VecDeque::new(),
@@ -46,8 +53,25 @@ async fn next(mut s: State) -> Option<(Result<RecordedEvent, StoreError>, State)
             s.after = event.position;
             return Some((Ok(event), s));
         }
-        match s.reader.read_all(s.after, s.batch).await {
-            Ok(events) if !events.is_empty() => s.buffer.extend(events),
+        let page = match s.prefetch.take() {
+            Some(handle) => handle
+                .await
+                .unwrap_or_else(|e| Err(StoreError::Backend(e.to_string()))),
+            None => s.reader.read_all(s.after, s.batch).await,
+        };
+        match page {
+            Ok(events) if !events.is_empty() => {
+                if events.len() == s.batch {
+                    if let Some(last) = events.last().map(|e| e.position) {
+                        let (reader, batch) = (s.reader.clone(), s.batch);
+                        s.prefetch =
+                            Some(tokio::spawn(
+                                async move { reader.read_all(last, batch).await },
+                            ));
+                    }
+                }
+                s.buffer.extend(events);
+            }
             Ok(_) => {
                 // Caught up: wait for a commit. A lost connection yields
                 // Ok(None) and we simply read again; the timer is only a

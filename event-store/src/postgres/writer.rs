@@ -16,6 +16,7 @@ use crate::model::{
     AppendOutcome, AppendRequest, ExpectedVersion, NewEvent, Position, StoredIdentity,
     StreamVersion,
 };
+use crate::payload::Payload;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -383,10 +384,10 @@ async fn look_up(
         "SELECT NULL::uuid AS event_id, s.id AS stream_id, \
                 (SELECT max(e.stream_version) FROM events e WHERE e.stream_id = s.id) AS stream_version, \
                 NULL::bigint AS position, NULL::text AS event_type, NULL::int AS schema_version, \
-                NULL::json AS payload \
+                NULL::text AS payload \
          FROM unnest($1::text[]) AS s(id) \
          UNION ALL \
-         SELECT e.event_id, e.stream_id, e.stream_version, e.position, e.event_type, e.schema_version, e.payload \
+         SELECT e.event_id, e.stream_id, e.stream_version, e.position, e.event_type, e.schema_version, e.payload::text \
          FROM unnest($2::uuid[]) AS q(id) JOIN events e ON e.event_id = q.id",
     )
     .persistent(false)
@@ -419,7 +420,7 @@ async fn look_up(
                         position: Position(position as u64),
                         event_type: row.try_get("event_type")?,
                         schema_version: schema_version as u32,
-                        payload: row.try_get("payload")?,
+                        payload: Payload::trusted(row.try_get::<String, _>("payload")?),
                     },
                 );
             }

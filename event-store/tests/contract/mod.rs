@@ -382,7 +382,11 @@ pub async fn subscription_catches_up_then_follows_live_commits(b: &impl Backend)
             .expect("stream open")
             .expect("event");
         if next.stream_id == s {
-            got.push(next.payload["n"].as_u64().expect("n"));
+            got.push(
+                next.payload.to_value().expect("json")["n"]
+                    .as_u64()
+                    .expect("n"),
+            );
         }
     }
     assert_eq!(got, vec![0, 1, 2]);
