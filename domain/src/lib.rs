@@ -1,7 +1,54 @@
 //! Sentinel's domain: the pure heart of the fraud service.
 //!
-//! What lives here (filled by the command-side issue): the events and their
-//! schema versions and upcasters, the commands, the customer aggregate
-//! (`decide(state, command) -> events`, `evolve(state, event) -> state`), the
-//! fraud rules and the event-time window maths. Nothing here does I/O, is
-//! async, or knows about HTTP or SQL; it is tested given/when/then.
+//! Nothing here does I/O, is async, reads a clock or knows about HTTP or SQL.
+//! The command side calls, per transaction:
+//!
+//! 1. [`ingest::parse_transaction`]: JSON to a [`Transaction`], or every
+//!    failing field ([`ingest::FieldError`]) for the problem answer and the
+//!    `InputQuarantined` event;
+//! 2. [`decide`] with the customer's [`CustomerState`], a
+//!    [`RecordTransaction`] (carrying the ids to use) and the [`Ruleset`],
+//!    which returns [`Decided`]: the `TransactionRecorded` event and maybe an
+//!    `AlertRaised`;
+//! 3. [`CustomerState::apply`] (or [`evolve`]) with each appended event.
+//!
+//! Reading the log back: [`events::DomainEvent::from_payload`], with the
+//! [`upcast::UPCASTERS`] registered in the event store.
+
+// Untrusted input must never crash the service: no panicking shortcuts
+// outside tests (clippy checks it).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::todo,
+        clippy::unimplemented,
+        clippy::unreachable
+    )
+)]
+
+pub mod aggregate;
+pub mod commands;
+pub mod events;
+pub mod geo;
+pub mod ids;
+pub mod ingest;
+pub mod money;
+pub mod rules;
+pub mod ruleset;
+pub mod scoring;
+pub mod stats;
+pub mod streams;
+pub mod text;
+pub mod transaction;
+pub mod upcast;
+pub mod window;
+
+pub use aggregate::{CustomerState, Decided, PendingEvent, decide, evolve};
+pub use commands::{DecisionIds, RecordTransaction};
+pub use events::{DomainEvent, EventPayload};
+pub use ruleset::Ruleset;
+pub use scoring::{Decision, Priority};
+pub use transaction::Transaction;

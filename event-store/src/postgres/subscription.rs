@@ -61,14 +61,13 @@ async fn next(mut s: State) -> Option<(Result<RecordedEvent, StoreError>, State)
         };
         match page {
             Ok(events) if !events.is_empty() => {
-                if events.len() == s.batch {
-                    if let Some(last) = events.last().map(|e| e.position) {
-                        let (reader, batch) = (s.reader.clone(), s.batch);
-                        s.prefetch =
-                            Some(tokio::spawn(
-                                async move { reader.read_all(last, batch).await },
-                            ));
-                    }
+                if events.len() == s.batch
+                    && let Some(last) = events.last().map(|e| e.position)
+                {
+                    let (reader, batch) = (s.reader.clone(), s.batch);
+                    s.prefetch = Some(tokio::spawn(
+                        async move { reader.read_all(last, batch).await },
+                    ));
                 }
                 s.buffer.extend(events);
             }

@@ -130,29 +130,73 @@ const BEGIN_LOCKED: &str = begin_append!(" SELECT pg_advisory_xact_lock(60028280
 const BEGIN_UNLOCKED: &str = begin_append!("");
 const _: () = assert!(WRITER_LOCK_KEY == 6002828040190710866);
 
-/// One append transaction in four round trips: begin (+ lock), look up,
-/// write, commit. Round trips are what an append costs on a fast disk.
+/// How an attempt learns which events are stored already.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum IdCheck {
+    /// Assume none are (true except for retries): skip the look-up and let
+    /// `ON CONFLICT (event_id) DO NOTHING` tell us if that was wrong.
+    Optimistic,
+    /// Look every id up first (after an optimistic attempt met a stored id).
+    Checked,
+}
+
+/// Commits the batch: optimistically first, and if a stored event id turns
+/// up, again (in a new transaction) with every id looked up.
 async fn commit(
     pool: &PgPool,
     requests: &[&AppendRequest],
     options: &PgStoreOptions,
 ) -> Result<Vec<Result<AppendOutcome, AppendError>>, StoreError> {
+    match attempt(pool, requests, options, IdCheck::Optimistic).await? {
+        Some(results) => Ok(results),
+        None => attempt(pool, requests, options, IdCheck::Checked)
+            .await?
+            .ok_or_else(|| {
+                StoreError::Database("an event id appeared while the writer lock was held".into())
+            }),
+    }
+}
+
+/// One append transaction in four round trips: begin (+ lock), look up,
+/// write, commit. Round trips are what an append costs on a fast disk.
+/// `None` when an optimistic attempt met a stored event id (rolled back).
+async fn attempt(
+    pool: &PgPool,
+    requests: &[&AppendRequest],
+    options: &PgStoreOptions,
+    ids: IdCheck,
+) -> Result<Option<Vec<Result<AppendOutcome, AppendError>>>, StoreError> {
     let started = std::time::Instant::now();
-    let mut tx = pool
-        .begin_with(if options.writer_lock {
-            BEGIN_LOCKED
-        } else {
-            BEGIN_UNLOCKED
-        })
-        .await?;
+    let begin = if options.writer_lock {
+        BEGIN_LOCKED
+    } else {
+        BEGIN_UNLOCKED
+    };
+    let mut tx = pool.begin_with(begin).await?;
     let locked = started.elapsed();
-    let (versions, stored) = look_up(&mut tx, requests).await?;
+    let (versions, stored) = look_up(&mut tx, requests, ids).await?;
     let looked_up = started.elapsed();
     let (plans, rows) = plan(requests, versions, stored);
+    // A client's retry of an append that did commit meets the stream already
+    // past its expected version: only the checked attempt can tell that
+    // apart from a real conflict.
+    if ids == IdCheck::Optimistic
+        && plans.iter().any(|p| {
+            matches!(
+                p,
+                Planned::Refused(AppendError::WrongExpectedVersion { .. })
+            )
+        })
+    {
+        return Ok(None);
+    }
     let positions = if rows.is_empty() {
         Vec::new()
     } else {
-        write(&mut tx, &rows).await?
+        match write(&mut tx, &rows).await? {
+            Some(positions) => positions,
+            None => return Ok(None), // dropping `tx` rolls it back
+        }
     };
     let written = started.elapsed();
     if let Some(hook) = &options.before_commit {
@@ -162,6 +206,7 @@ async fn commit(
     tracing::debug!(
         requests = requests.len(),
         new_events = rows.len(),
+        ?ids,
         ?locked,
         ?looked_up,
         ?written,
@@ -169,27 +214,29 @@ async fn commit(
         "group commit"
     );
 
-    Ok(plans
-        .into_iter()
-        .map(|plan| match plan {
-            Planned::Refused(e) => Err(e),
-            Planned::Accepted {
-                slots,
-                last_version,
-                duplicate,
-            } => Ok(AppendOutcome {
-                positions: slots
-                    .into_iter()
-                    .map(|slot| match slot {
-                        Slot::Stored(p) => p,
-                        Slot::New(n) => positions[n],
-                    })
-                    .collect(),
-                last_version,
-                duplicate,
-            }),
-        })
-        .collect())
+    Ok(Some(
+        plans
+            .into_iter()
+            .map(|plan| match plan {
+                Planned::Refused(e) => Err(e),
+                Planned::Accepted {
+                    slots,
+                    last_version,
+                    duplicate,
+                } => Ok(AppendOutcome {
+                    positions: slots
+                        .into_iter()
+                        .map(|slot| match slot {
+                            Slot::Stored(p) => p,
+                            Slot::New(n) => positions[n],
+                        })
+                        .collect(),
+                    last_version,
+                    duplicate,
+                }),
+            })
+            .collect(),
+    ))
 }
 
 /// An event id this batch has met: in the log already, or written by an
@@ -363,6 +410,7 @@ fn validate(request: &AppendRequest) -> Result<(), AppendError> {
 async fn look_up(
     tx: &mut Transaction<'_, Postgres>,
     requests: &[&AppendRequest],
+    check: IdCheck,
 ) -> Result<
     (
         HashMap<String, StreamVersion>,
@@ -376,10 +424,13 @@ async fn look_up(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let ids: Vec<Uuid> = requests
-        .iter()
-        .flat_map(|r| r.events.iter().map(|e| e.event_id))
-        .collect();
+    let ids: Vec<Uuid> = match check {
+        IdCheck::Optimistic => Vec::new(),
+        IdCheck::Checked => requests
+            .iter()
+            .flat_map(|r| r.events.iter().map(|e| e.event_id))
+            .collect(),
+    };
     let rows = sqlx::query(
         "SELECT NULL::uuid AS event_id, s.id AS stream_id, \
                 (SELECT max(e.stream_version) FROM events e WHERE e.stream_id = s.id) AS stream_version, \
@@ -429,8 +480,9 @@ async fn look_up(
     Ok((versions, stored))
 }
 
-/// Writes the new events and notifies subscribers, in one
-/// statement; returns the positions drawn, in the order of `rows`.
+/// Writes the new events and notifies subscribers, in one statement; returns
+/// the positions drawn, in the order of `rows`, or `None` when an event id
+/// was stored already (the caller then rolls back and checks every id).
 ///
 /// Positions come from the sequence row by row in `ord` order (the sorted
 /// subquery feeds nextval in that order), so within an append they grow with
@@ -439,7 +491,7 @@ async fn look_up(
 async fn write(
     tx: &mut Transaction<'_, Postgres>,
     rows: &[NewRow<'_>],
-) -> Result<Vec<Position>, StoreError> {
+) -> Result<Option<Vec<Position>>, StoreError> {
     let n = rows.len();
     let mut event_id = Vec::with_capacity(n);
     let mut stream_id = Vec::with_capacity(n);
@@ -464,7 +516,7 @@ async fn write(
         // Sent as text; the `json` column keeps these exact bytes.
         payload.push(row.event.payload.to_string());
     }
-    let drawn: Vec<i64> = sqlx::query_scalar(
+    let drawn: Vec<(i64, i64)> = sqlx::query_as(
         "WITH new AS MATERIALIZED ( \
              SELECT nextval('event_position_seq') AS position, u.* FROM ( \
                  SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[], \
@@ -474,9 +526,10 @@ async fn write(
          inserted AS ( \
              INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, \
                                  event_time, correlation_id, causation_id, traceparent, payload) \
-             SELECT position, id, s, v, t, sv, et, c, ca, tp, pl::json FROM new), \
+             SELECT position, id, s, v, t, sv, et, c, ca, tp, pl::json FROM new \
+             ON CONFLICT (event_id) DO NOTHING RETURNING 1), \
          notified AS (SELECT pg_notify('sentinel_events', max(position)::text) FROM new) \
-         SELECT position FROM new, notified ORDER BY ord",
+         SELECT position, (SELECT count(*) FROM inserted) FROM new, notified ORDER BY ord",
     )
     .bind(&event_id)
     .bind(&stream_id)
@@ -490,5 +543,13 @@ async fn write(
     .bind(&payload)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(drawn.into_iter().map(|p| Position(p as u64)).collect())
+    if drawn
+        .first()
+        .is_some_and(|(_, inserted)| *inserted as usize != rows.len())
+    {
+        return Ok(None);
+    }
+    Ok(Some(
+        drawn.into_iter().map(|(p, _)| Position(p as u64)).collect(),
+    ))
 }

@@ -32,6 +32,7 @@ macro_rules! contract_cases {
             same_event_id_with_other_content_is_refused,
             partial_duplicate_is_refused,
             batched_append_checks_each_stream_on_its_own,
+            batch_mixing_a_retry_with_new_appends_answers_each,
             read_all_pages_in_position_order,
             subscription_catches_up_then_follows_live_commits,
             subscription_resumes_from_a_checkpoint,
@@ -326,6 +327,38 @@ pub async fn batched_append_checks_each_stream_on_its_own(b: &impl Backend) {
         "the refused request wrote nothing"
     );
     assert_eq!(stream_events(&*store, &d).await.len(), 1);
+}
+
+pub async fn batch_mixing_a_retry_with_new_appends_answers_each(b: &impl Backend) {
+    let store = b.store(Upcasters::new()).await;
+    let (a, c) = (stream("customer"), stream("customer"));
+    let first = vec![event(0), event(1)];
+    let committed = store
+        .append(&a, ExpectedVersion::NoStream, first.clone())
+        .await
+        .expect("first");
+    // A client retries the committed append (same ids, same stale expected
+    // version) in the same batch as a new append and a new event for `a`.
+    let results = store
+        .append_batch(vec![
+            AppendRequest::new(&c, ExpectedVersion::NoStream, vec![event(2)]),
+            AppendRequest::new(&a, ExpectedVersion::NoStream, first),
+            AppendRequest::new(&a, ExpectedVersion::Exact(1), vec![event(3)]),
+        ])
+        .await
+        .expect("batch");
+    assert_eq!(results[0].as_ref().expect("new stream").last_version, 0);
+    let retry = results[1]
+        .as_ref()
+        .expect("the retry is answered, not refused");
+    assert!(retry.duplicate);
+    assert_eq!(retry.positions, committed.positions);
+    assert_eq!(results[2].as_ref().expect("next event").last_version, 2);
+    assert_eq!(
+        stream_events(&*store, &a).await.len(),
+        3,
+        "nothing written twice"
+    );
 }
 
 pub async fn read_all_pages_in_position_order(b: &impl Backend) {

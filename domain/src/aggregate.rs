@@ -1,0 +1,232 @@
+//! The customer aggregate: `CustomerState`, `decide` and `evolve`.
+//!
+//! The state holds just enough of a customer's past to run the rules, and is
+//! bounded: the recent transactions by event time (`window`), a running
+//! mean/deviation of amounts, an hour-of-day histogram, the merchant
+//! categories seen (capped) and the newest event time. `decide` reads it and
+//! returns the events to append; `evolve` folds an event in. Both are pure:
+//! ids and clocks come in with the command.
+
+use crate::commands::RecordTransaction;
+use crate::events::{AlertRaised, DomainEvent, TransactionRecorded};
+use crate::rules::{self, Subject};
+use crate::ruleset::{HistoryLimits, Ruleset};
+use crate::scoring::{self, Priority};
+use crate::stats::{HourHistogram, RunningStats};
+use crate::text::MerchantCategory;
+use crate::window::{RecentWindow, WindowEntry};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+/// What the rules know about one customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerState {
+    limits: HistoryLimits,
+    window: RecentWindow,
+    amounts: RunningStats,
+    hours: HourHistogram,
+    categories: BTreeSet<MerchantCategory>,
+    newest: Option<DateTime<Utc>>,
+    transactions: u64,
+    late_transactions: u64,
+}
+
+impl Default for CustomerState {
+    fn default() -> Self {
+        CustomerState::new(HistoryLimits::default())
+    }
+}
+
+impl CustomerState {
+    /// An empty state keeping at most `limits` of history.
+    pub fn new(limits: HistoryLimits) -> Self {
+        CustomerState {
+            limits,
+            window: RecentWindow::default(),
+            amounts: RunningStats::default(),
+            hours: HourHistogram::default(),
+            categories: BTreeSet::new(),
+            newest: None,
+            transactions: 0,
+            late_transactions: 0,
+        }
+    }
+
+    /// An empty state with the ruleset's history limits.
+    pub fn for_ruleset(ruleset: &Ruleset) -> Self {
+        CustomerState::new(ruleset.history.clone())
+    }
+
+    /// Rebuilds a state from a customer's stream (in stream order).
+    pub fn replay<'a>(
+        limits: HistoryLimits,
+        events: impl IntoIterator<Item = &'a DomainEvent>,
+    ) -> Self {
+        events.into_iter().fold(CustomerState::new(limits), evolve)
+    }
+
+    pub fn window(&self) -> &RecentWindow {
+        &self.window
+    }
+
+    pub fn amount_stats(&self) -> &RunningStats {
+        &self.amounts
+    }
+
+    pub fn hours(&self) -> &HourHistogram {
+        &self.hours
+    }
+
+    /// Transactions recorded so far (all of them, not only the window's).
+    pub fn transaction_count(&self) -> u64 {
+        self.transactions
+    }
+
+    /// Of those, how many were late.
+    pub fn late_count(&self) -> u64 {
+        self.late_transactions
+    }
+
+    /// The newest event time seen.
+    pub fn newest_event_time(&self) -> Option<DateTime<Utc>> {
+        self.newest
+    }
+
+    /// Whether `category` has never been used. Once the capped set is full
+    /// nothing counts as new: such a customer has no "usual" categories.
+    pub fn category_is_new(&self, category: &MerchantCategory) -> bool {
+        self.categories.len() < self.limits.max_categories as usize
+            && !self.categories.contains(category)
+    }
+
+    /// Late: older than the newest event time by more than `allowed`.
+    pub fn is_late(&self, at: DateTime<Utc>, allowed: Duration) -> bool {
+        self.newest.is_some_and(|newest| newest - at > allowed)
+    }
+
+    /// Folds one event in; events of other streams are ignored.
+    pub fn apply(&mut self, event: &DomainEvent) {
+        if let DomainEvent::TransactionRecorded(recorded) = event {
+            self.record(recorded);
+        }
+    }
+
+    fn record(&mut self, recorded: &TransactionRecorded) {
+        let tx = &recorded.transaction;
+        let newest = self.newest.map_or(tx.timestamp, |n| n.max(tx.timestamp));
+        self.newest = Some(newest);
+        self.window.insert(WindowEntry::of(tx));
+        let horizon = newest
+            .checked_sub_signed(Duration::seconds(self.limits.retention_secs.into()))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        self.window
+            .evict(horizon, self.limits.max_transactions as usize);
+        self.amounts.push(tx.amount.as_f64());
+        self.hours.push(tx.timestamp);
+        if let Some(category) = &tx.merchant_category
+            && self.category_is_new(category)
+        {
+            self.categories.insert(category.clone());
+        }
+        self.transactions += 1;
+        if recorded.late {
+            self.late_transactions += 1;
+        }
+    }
+}
+
+/// `evolve(state, event) -> state`: [`CustomerState::apply`] as a fold step.
+pub fn evolve(mut state: CustomerState, event: &DomainEvent) -> CustomerState {
+    state.apply(event);
+    state
+}
+
+/// An event `decide` wants appended, with its envelope id and event time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingEvent {
+    pub event_id: Uuid,
+    pub event_time: DateTime<Utc>,
+    pub event: DomainEvent,
+}
+
+/// What `decide` concluded: the recorded transaction and, if the score
+/// reached an alert priority, the alert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decided {
+    pub transaction_event_id: Uuid,
+    pub recorded: TransactionRecorded,
+    pub alert: Option<(Uuid, AlertRaised)>,
+}
+
+impl Decided {
+    pub fn priority(&self) -> Option<Priority> {
+        self.alert.as_ref().map(|(_, a)| a.priority)
+    }
+
+    /// The events to append to `customer-{id}`, in order.
+    pub fn into_events(self) -> Vec<PendingEvent> {
+        let event_time = self.recorded.transaction.timestamp;
+        let mut events = vec![PendingEvent {
+            event_id: self.transaction_event_id,
+            event_time,
+            event: self.recorded.into(),
+        }];
+        if let Some((event_id, alert)) = self.alert {
+            events.push(PendingEvent {
+                event_id,
+                event_time,
+                event: alert.into(),
+            });
+        }
+        events
+    }
+}
+
+/// Decides on a transaction against the customer's state before it. Pure and
+/// deterministic. The caller makes sure `state` is this customer's.
+pub fn decide(state: &CustomerState, cmd: &RecordTransaction, ruleset: &Ruleset) -> Decided {
+    let tx = &cmd.transaction;
+    let entry = WindowEntry::of(tx);
+    let hits = rules::evaluate(
+        ruleset,
+        Subject {
+            tx,
+            entry: &entry,
+            state,
+        },
+    );
+    let risk_score = scoring::risk_score(&hits);
+    let decision = scoring::decision_for(risk_score, &ruleset.decision);
+    let priority = scoring::priority_for(risk_score, &ruleset.priority);
+    let late = state.is_late(
+        tx.timestamp,
+        Duration::seconds(ruleset.lateness.allowed_secs.into()),
+    );
+    let alert = priority.map(|priority| {
+        let raised = AlertRaised {
+            alert_id: cmd.ids.alert,
+            transaction_id: tx.transaction_id.clone(),
+            customer_id: tx.customer_id.clone(),
+            priority,
+            risk_score,
+            decision,
+            rules_fired: hits.clone(),
+            ruleset_version: ruleset.version.clone(),
+        };
+        (cmd.ids.alert_event, raised)
+    });
+    Decided {
+        transaction_event_id: cmd.ids.transaction_event,
+        recorded: TransactionRecorded {
+            transaction: tx.clone(),
+            decision,
+            risk_score,
+            rules_fired: hits,
+            ruleset_version: ruleset.version.clone(),
+            late,
+            alert_id: alert.as_ref().map(|(_, a)| a.alert_id),
+        },
+        alert,
+    }
+}

@@ -1,0 +1,221 @@
+//! The events: what Sentinel records, each with a stable type name and a
+//! schema version. Payloads serialise without a type tag (the log's envelope
+//! carries type and version); `DomainEvent` ties them together for writing
+//! and for reading back (upcasting older versions first).
+//!
+//! Streams (see `streams`): `customer-{id}` holds `TransactionRecorded` and
+//! `AlertRaised`; `alert-{id}` the alert's lifecycle; `quarantine` the
+//! rejected input; `ruleset` the published rulesets. Labels go wherever the
+//! service decides (they name a transaction, not a stream).
+
+use crate::ids::{AlertId, CustomerId, QuarantineId, TransactionId};
+use crate::ingest::FieldError;
+use crate::rules::RuleHit;
+use crate::ruleset::Ruleset;
+use crate::scoring::{Decision, Priority};
+use crate::text::{Analyst, LabelSource, Note};
+use crate::transaction::Transaction;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A payload type with its stable name and current schema version.
+pub trait EventPayload: Serialize + DeserializeOwned {
+    const EVENT_TYPE: &'static str;
+    const SCHEMA_VERSION: u32;
+}
+
+/// A transaction was accepted and decided. v2: the full transaction plus the
+/// decision and its explanation. (v1, before currencies, locations and rules,
+/// was `{transaction_id, customer_id, amount, timestamp}`; it is upcast.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransactionRecorded {
+    pub transaction: Transaction,
+    pub decision: Decision,
+    /// In [0, 1].
+    pub risk_score: f64,
+    pub rules_fired: Vec<RuleHit>,
+    pub ruleset_version: String,
+    /// Its event time was older than the customer's newest by more than the
+    /// allowed lateness when it was decided.
+    pub late: bool,
+    /// The alert it raised, if any (an `AlertRaised` follows it).
+    pub alert_id: Option<AlertId>,
+}
+
+/// A decided transaction scored high enough to need an analyst.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRaised {
+    pub alert_id: AlertId,
+    pub transaction_id: TransactionId,
+    pub customer_id: CustomerId,
+    pub priority: Priority,
+    pub risk_score: f64,
+    pub decision: Decision,
+    pub rules_fired: Vec<RuleHit>,
+    pub ruleset_version: String,
+}
+
+/// An analyst took an alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertAcknowledged {
+    pub alert_id: AlertId,
+    pub analyst: Analyst,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<Note>,
+}
+
+/// An analyst's conclusion about an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    ConfirmedFraud,
+    FalsePositive,
+}
+
+impl Verdict {
+    pub const ALLOWED: &'static [&'static str] = &["confirmed_fraud", "false_positive"];
+
+    pub fn parse(text: &str) -> Option<Verdict> {
+        match text {
+            "confirmed_fraud" => Some(Verdict::ConfirmedFraud),
+            "false_positive" => Some(Verdict::FalsePositive),
+            _ => None,
+        }
+    }
+}
+
+/// An alert was closed with a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertResolved {
+    pub alert_id: AlertId,
+    pub verdict: Verdict,
+    pub analyst: Analyst,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<Note>,
+}
+
+/// Ground truth arrived for a transaction (a chargeback, a confirmed fraud).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionLabeled {
+    pub transaction_id: TransactionId,
+    pub is_fraud: bool,
+    pub source: LabelSource,
+}
+
+/// Input that was refused, kept whole with every reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputQuarantined {
+    pub quarantine_id: QuarantineId,
+    /// The body as received (lossy UTF-8 if it was not text); for a batch
+    /// item, that item's JSON.
+    pub raw_body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// The item's index when it came in a batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_index: Option<u32>,
+    pub reasons: Vec<FieldError>,
+}
+
+/// A ruleset was put in force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RulesetPublished {
+    pub version: String,
+    pub ruleset: Ruleset,
+}
+
+macro_rules! payloads {
+    ($($name:ident = $version:literal),+ $(,)?) => {
+        $(impl EventPayload for $name {
+            const EVENT_TYPE: &'static str = stringify!($name);
+            const SCHEMA_VERSION: u32 = $version;
+        })+
+
+        /// Any Sentinel event.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum DomainEvent {
+            $($name($name),)+
+        }
+
+        $(impl From<$name> for DomainEvent {
+            fn from(e: $name) -> DomainEvent {
+                DomainEvent::$name(e)
+            }
+        })+
+
+        impl DomainEvent {
+            /// Every event type name with its current schema version.
+            pub const TYPES: &'static [(&'static str, u32)] =
+                &[$((stringify!($name), $version)),+];
+
+            pub fn event_type(&self) -> &'static str {
+                match self {
+                    $(DomainEvent::$name(_) => $name::EVENT_TYPE,)+
+                }
+            }
+
+            pub fn schema_version(&self) -> u32 {
+                match self {
+                    $(DomainEvent::$name(_) => $name::SCHEMA_VERSION,)+
+                }
+            }
+
+            /// The payload as JSON, in the current schema version.
+            pub fn to_payload(&self) -> Result<Value, serde_json::Error> {
+                match self {
+                    $(DomainEvent::$name(e) => serde_json::to_value(e),)+
+                }
+            }
+
+            /// Reads a stored payload, upcasting it first if it is older
+            /// than the current version (a store that already upcast makes
+            /// that a no-op).
+            pub fn from_payload(
+                event_type: &str,
+                schema_version: u32,
+                payload: Value,
+            ) -> Result<DomainEvent, EventDecodeError> {
+                let (version, payload) = crate::upcast::upcast(event_type, schema_version, payload)
+                    .map_err(EventDecodeError::Upcast)?;
+                match event_type {
+                    $(stringify!($name) => {
+                        if version != $version {
+                            return Err(EventDecodeError::UnsupportedVersion {
+                                event_type: event_type.to_owned(),
+                                version,
+                            });
+                        }
+                        serde_json::from_value(payload)
+                            .map(DomainEvent::$name)
+                            .map_err(EventDecodeError::Payload)
+                    })+
+                    other => Err(EventDecodeError::UnknownType(other.to_owned())),
+                }
+            }
+        }
+    };
+}
+
+payloads!(
+    TransactionRecorded = 2,
+    AlertRaised = 1,
+    AlertAcknowledged = 1,
+    AlertResolved = 1,
+    TransactionLabeled = 1,
+    InputQuarantined = 1,
+    RulesetPublished = 1,
+);
+
+/// Why a stored event could not be read as a `DomainEvent`.
+#[derive(Debug, thiserror::Error)]
+pub enum EventDecodeError {
+    #[error("unknown event type {0:?}")]
+    UnknownType(String),
+    #[error("{event_type} has no reader for schema version {version}")]
+    UnsupportedVersion { event_type: String, version: u32 },
+    #[error("upcasting failed: {0}")]
+    Upcast(String),
+    #[error("payload does not match the schema: {0}")]
+    Payload(serde_json::Error),
+}

@@ -1,0 +1,11 @@
+//! Payload parsing: untrusted JSON in, valid domain values or a full list of
+//! `FieldError`s out. Nothing here panics on any input.
+
+mod analyst;
+mod errors;
+mod fields;
+mod transaction;
+
+pub use analyst::{parse_label, parse_resolution};
+pub use errors::{FieldError, FieldReason, WHOLE_BODY};
+pub use transaction::{ParseContext, parse_transaction};

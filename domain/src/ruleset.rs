@@ -1,0 +1,273 @@
+//! The ruleset: every threshold, weight and switch of the rules, the decision
+//! and priority cut-offs, and the lateness and history bounds, under one
+//! version string that every decision records.
+//!
+//! The service reads it from TOML (`rulesets/default.toml` is the default and
+//! equals `Ruleset::default()`). Deserialising checks it ("parse, don't
+//! validate"): a `Ruleset` value always has weights in [0, 1], ordered
+//! thresholds and a history long enough for its longest window.
+
+use crate::rules::{
+    amount_anomaly, distinct_cities, impossible_travel, new_category, unusual_hour,
+    velocity_amount, velocity_count, withdrawal_sequence,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The default ruleset file, embedded so the service always has one.
+pub const DEFAULT_TOML: &str = include_str!("../rulesets/default.toml");
+
+/// One rule's switch, weight and thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig<T> {
+    pub enabled: bool,
+    /// How much the rule adds to the risk score when it fires, in [0, 1].
+    pub weight: f64,
+    pub thresholds: T,
+}
+
+impl<T: Default> RuleConfig<T> {
+    fn on(weight: f64) -> Self {
+        RuleConfig {
+            enabled: true,
+            weight,
+            thresholds: T::default(),
+        }
+    }
+}
+
+/// Every rule's configuration, by rule name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    pub velocity_count: RuleConfig<velocity_count::Thresholds>,
+    pub velocity_amount: RuleConfig<velocity_amount::Thresholds>,
+    pub impossible_travel: RuleConfig<impossible_travel::Thresholds>,
+    pub distinct_cities: RuleConfig<distinct_cities::Thresholds>,
+    pub amount_anomaly: RuleConfig<amount_anomaly::Thresholds>,
+    pub new_category: RuleConfig<new_category::Thresholds>,
+    pub unusual_hour: RuleConfig<unusual_hour::Thresholds>,
+    pub withdrawal_sequence: RuleConfig<withdrawal_sequence::Thresholds>,
+}
+
+/// Scores at or above these get the decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionThresholds {
+    pub review: f64,
+    pub decline: f64,
+}
+
+/// Scores at or above these raise an alert of that priority; below `p3`, no alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorityThresholds {
+    pub p0: f64,
+    pub p1: f64,
+    pub p2: f64,
+    pub p3: f64,
+}
+
+/// When a transaction counts as late.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lateness {
+    /// Late: older than the customer's newest event time by more than this.
+    pub allowed_secs: u32,
+}
+
+impl Default for Lateness {
+    fn default() -> Self {
+        Lateness { allowed_secs: 300 }
+    }
+}
+
+/// How much history a customer's state keeps. A transaction later than
+/// `retention_secs` minus its longest window is still accepted, but its
+/// windows may miss transactions that were already dropped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryLimits {
+    /// Transactions older than the newest by more than this leave the window.
+    pub retention_secs: u32,
+    /// And never more than this many (bounds memory for runaway customers).
+    pub max_transactions: u32,
+    /// Distinct merchant categories remembered; past it, no category is new.
+    pub max_categories: u32,
+}
+
+impl Default for HistoryLimits {
+    fn default() -> Self {
+        HistoryLimits {
+            retention_secs: 172_800,
+            max_transactions: 1_000,
+            max_categories: 512,
+        }
+    }
+}
+
+/// A complete, checked rule configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ruleset {
+    /// Recorded on every decision; change it whenever anything else changes.
+    pub version: String,
+    pub lateness: Lateness,
+    pub history: HistoryLimits,
+    pub decision: DecisionThresholds,
+    pub priority: PriorityThresholds,
+    pub rules: Rules,
+}
+
+/// Why a ruleset was refused; names the offending key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid ruleset: {0}")]
+pub struct RulesetError(pub String);
+
+impl Default for Ruleset {
+    fn default() -> Self {
+        Ruleset {
+            version: "2025.1-default".to_owned(),
+            lateness: Lateness::default(),
+            history: HistoryLimits::default(),
+            decision: DecisionThresholds {
+                review: 0.4,
+                decline: 0.8,
+            },
+            priority: PriorityThresholds {
+                p0: 0.9,
+                p1: 0.7,
+                p2: 0.5,
+                p3: 0.3,
+            },
+            rules: Rules {
+                velocity_count: RuleConfig::on(0.4),
+                velocity_amount: RuleConfig::on(0.4),
+                impossible_travel: RuleConfig::on(0.7),
+                distinct_cities: RuleConfig::on(0.35),
+                amount_anomaly: RuleConfig::on(0.45),
+                new_category: RuleConfig::on(0.1),
+                unusual_hour: RuleConfig::on(0.15),
+                withdrawal_sequence: RuleConfig::on(0.8),
+            },
+        }
+    }
+}
+
+impl Ruleset {
+    /// Checks a ruleset built in code (deserialising checks on its own).
+    pub fn checked(self) -> Result<Ruleset, RulesetError> {
+        self.check().map(|()| self)
+    }
+
+    /// The longest event-time window any rule looks back over, in seconds.
+    pub fn longest_window_secs(&self) -> u32 {
+        let r = &self.rules;
+        [
+            r.velocity_count.thresholds.window_secs,
+            r.velocity_amount.thresholds.window_secs,
+            r.distinct_cities.thresholds.window_secs,
+            r.withdrawal_sequence.thresholds.international_within_secs,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+    }
+
+    fn check(&self) -> Result<(), RulesetError> {
+        let fail = |what: &str| Err(RulesetError(what.to_owned()));
+        let unit = |x: f64| (0.0..=1.0).contains(&x);
+        if self.version.trim().is_empty() || self.version.len() > 64 {
+            return fail("version must be 1..=64 characters");
+        }
+        let d = &self.decision;
+        if !(unit(d.review) && unit(d.decline) && d.review <= d.decline) {
+            return fail("decision: need 0 <= review <= decline <= 1");
+        }
+        let p = &self.priority;
+        if !([p.p0, p.p1, p.p2, p.p3].into_iter().all(unit)
+            && p.p3 <= p.p2
+            && p.p2 <= p.p1
+            && p.p1 <= p.p0)
+        {
+            return fail("priority: need 0 <= p3 <= p2 <= p1 <= p0 <= 1");
+        }
+        let h = &self.history;
+        if h.max_transactions == 0 || h.max_categories == 0 {
+            return fail("history: max_transactions and max_categories must be > 0");
+        }
+        if h.retention_secs < self.longest_window_secs() {
+            return fail("history.retention_secs must cover the longest rule window");
+        }
+        let r = &self.rules;
+        let weights = [
+            ("velocity_count", r.velocity_count.weight),
+            ("velocity_amount", r.velocity_amount.weight),
+            ("impossible_travel", r.impossible_travel.weight),
+            ("distinct_cities", r.distinct_cities.weight),
+            ("amount_anomaly", r.amount_anomaly.weight),
+            ("new_category", r.new_category.weight),
+            ("unusual_hour", r.unusual_hour.weight),
+            ("withdrawal_sequence", r.withdrawal_sequence.weight),
+        ];
+        if let Some((name, _)) = weights.iter().find(|(_, w)| !unit(*w)) {
+            return Err(RulesetError(format!(
+                "rules.{name}.weight must be in [0, 1]"
+            )));
+        }
+        let windows = [
+            r.velocity_count.thresholds.window_secs,
+            r.velocity_amount.thresholds.window_secs,
+            r.distinct_cities.thresholds.window_secs,
+            r.withdrawal_sequence.thresholds.purchases_within_secs,
+            r.withdrawal_sequence.thresholds.international_within_secs,
+        ];
+        if windows.contains(&0) {
+            return fail("rules: every window must be longer than 0 s");
+        }
+        let travel = &r.impossible_travel.thresholds;
+        let non_negative = |x: f64| x.is_finite() && x >= 0.0;
+        if !(non_negative(travel.max_speed_kmh)
+            && travel.max_speed_kmh > 0.0
+            && non_negative(travel.min_distance_km))
+        {
+            return fail(
+                "rules.impossible_travel: max_speed_kmh must be > 0, min_distance_km >= 0",
+            );
+        }
+        let anomaly = &r.amount_anomaly.thresholds;
+        if !(non_negative(anomaly.sigmas) && non_negative(anomaly.min_std_dev_ratio)) {
+            return fail("rules.amount_anomaly: sigmas and min_std_dev_ratio must be >= 0");
+        }
+        Ok(())
+    }
+}
+
+/// The same shape as `Ruleset`, before it is checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Unchecked {
+    version: String,
+    #[serde(default)]
+    lateness: Lateness,
+    #[serde(default)]
+    history: HistoryLimits,
+    decision: DecisionThresholds,
+    priority: PriorityThresholds,
+    rules: Rules,
+}
+
+impl<'de> Deserialize<'de> for Ruleset {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Ruleset, D::Error> {
+        let u = Unchecked::deserialize(deserializer)?;
+        Ruleset {
+            version: u.version,
+            lateness: u.lateness,
+            history: u.history,
+            decision: u.decision,
+            priority: u.priority,
+            rules: u.rules,
+        }
+        .checked()
+        .map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,18 @@
+//! Stream names of the event log, in one place so writers and readers agree.
+
+use crate::ids::{AlertId, CustomerId};
+
+/// Rejected input, kept whole with its reasons.
+pub const QUARANTINE: &str = "quarantine";
+/// Published rulesets.
+pub const RULESET: &str = "ruleset";
+
+/// A customer's transactions and the alerts they raised.
+pub fn customer(id: &CustomerId) -> String {
+    format!("customer-{id}")
+}
+
+/// One alert's lifecycle: raised, acknowledged, resolved.
+pub fn alert(id: &AlertId) -> String {
+    format!("alert-{id}")
+}

@@ -1,0 +1,59 @@
+//! amount_anomaly: above mean + 4 sigma of the customer's own history, after
+//! at least 10 transactions (deviation floored at 10 % of the mean).
+
+use crate::support::*;
+use chrono::Duration;
+use domain::rules::RuleId::AmountAnomaly;
+
+/// `n` earlier purchases of `amount`, a day apart.
+fn spent(n: usize, amount: f64) -> Vec<domain::DomainEvent> {
+    history(series(
+        n,
+        at(10, 0, 0) - Duration::days(30),
+        Duration::days(1),
+        move || tx().amount(amount),
+    ))
+}
+
+#[test]
+fn fires_far_above_the_customers_usual_amount() {
+    let then = given(spent(10, 100.0)).when(tx().amount(500.0));
+    let hit = then.then_fires(AmountAnomaly);
+    // Deviation 0, floored at 10 % of the mean: 100 + 4 x 10.
+    assert_eq!((hit.observed, hit.threshold), (500.0, 140.0));
+}
+
+#[test]
+fn does_not_fire_at_exactly_mean_plus_four_sigma() {
+    given(spent(10, 100.0))
+        .when(tx().amount(140.0))
+        .then_does_not_fire(AmountAnomaly);
+    given(spent(10, 100.0))
+        .when(tx().amount(140.001))
+        .then_fires(AmountAnomaly);
+}
+
+#[test]
+fn needs_ten_earlier_transactions() {
+    given(spent(9, 100.0))
+        .when(tx().amount(10_000.0))
+        .then_does_not_fire(AmountAnomaly);
+}
+
+#[test]
+fn uses_the_real_deviation_when_amounts_vary() {
+    // 90 and 110 alternating: mean 100, sample deviation 10.54.
+    let mut events = Vec::new();
+    for i in 0..10 {
+        let amount = if i % 2 == 0 { 90.0 } else { 110.0 };
+        events.extend(history([tx()
+            .at(at(10, 0, 0) - Duration::days(20 - i))
+            .amount(amount)]));
+    }
+    let then = given(events.clone()).when(tx().amount(150.0));
+    let hit = then.then_fires(AmountAnomaly);
+    assert!((hit.threshold - (100.0 + 4.0 * (1000.0f64 / 9.0).sqrt())).abs() < 1e-9);
+    given(events)
+        .when(tx().amount(140.0))
+        .then_does_not_fire(AmountAnomaly);
+}

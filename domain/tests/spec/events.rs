@@ -1,0 +1,195 @@
+//! Events: stable type names and versions, JSON shapes, round trips, and the
+//! v1 -> v2 upcaster for TransactionRecorded.
+
+use crate::support::*;
+use chrono::Duration;
+use domain::events::*;
+use domain::ids::{AlertId, QuarantineId, TransactionId};
+use domain::ingest::{FieldError, FieldReason};
+use domain::text::{Analyst, LabelSource, Note};
+use domain::upcast::{LEGACY_RULESET_VERSION, UPCASTERS, transaction_recorded_v1_to_v2};
+use domain::{CustomerState, Decision, Ruleset, evolve};
+use serde_json::json;
+use uuid::Uuid;
+
+fn round_trip(event: DomainEvent) {
+    let payload = event.to_payload().unwrap();
+    let back =
+        DomainEvent::from_payload(event.event_type(), event.schema_version(), payload).unwrap();
+    assert_eq!(back, event);
+}
+
+fn decided_with_alert() -> domain::Decided {
+    given(history(series(5, at(10, 0, 0), Duration::minutes(1), tx)))
+        .when(tx().at(at(10, 5, 0)))
+        .decided
+}
+
+#[test]
+fn type_names_and_versions_are_stable() {
+    assert_eq!(
+        DomainEvent::TYPES,
+        &[
+            ("TransactionRecorded", 2),
+            ("AlertRaised", 1),
+            ("AlertAcknowledged", 1),
+            ("AlertResolved", 1),
+            ("TransactionLabeled", 1),
+            ("InputQuarantined", 1),
+            ("RulesetPublished", 1),
+        ]
+    );
+}
+
+#[test]
+fn every_event_round_trips() {
+    for e in decided_with_alert().into_events() {
+        round_trip(e.event);
+    }
+    let alert_id = AlertId(Uuid::from_u128(9));
+    round_trip(
+        AlertAcknowledged {
+            alert_id,
+            analyst: Analyst::parse("ana").unwrap(),
+            note: None,
+        }
+        .into(),
+    );
+    round_trip(
+        AlertResolved {
+            alert_id,
+            verdict: Verdict::ConfirmedFraud,
+            analyst: Analyst::parse("ana").unwrap(),
+            note: Some(Note::parse("called the customer").unwrap()),
+        }
+        .into(),
+    );
+    round_trip(
+        TransactionLabeled {
+            transaction_id: TransactionId::parse("tx-1").unwrap(),
+            is_fraud: true,
+            source: LabelSource::parse("chargeback").unwrap(),
+        }
+        .into(),
+    );
+    round_trip(
+        InputQuarantined {
+            quarantine_id: QuarantineId(Uuid::from_u128(4)),
+            raw_body: "{\"amount\": -1}".into(),
+            content_type: Some("application/json".into()),
+            batch_index: Some(3),
+            reasons: vec![FieldError::new(
+                "amount",
+                FieldReason::AmountNotPositive,
+                "amount must be > 0",
+            )],
+        }
+        .into(),
+    );
+    round_trip(
+        RulesetPublished {
+            version: Ruleset::default().version,
+            ruleset: Ruleset::default(),
+        }
+        .into(),
+    );
+}
+
+#[test]
+fn transaction_recorded_has_the_documented_shape() {
+    let recorded = decided_with_alert().recorded;
+    let json = serde_json::to_value(&recorded).unwrap();
+    let keys: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
+    let mut expected = [
+        "transaction",
+        "decision",
+        "risk_score",
+        "rules_fired",
+        "ruleset_version",
+        "late",
+        "alert_id",
+    ];
+    expected.sort_unstable();
+    let mut keys_sorted = keys.clone();
+    keys_sorted.sort();
+    assert_eq!(keys_sorted, expected);
+    assert_eq!(json["decision"], "review");
+    assert_eq!(json["alert_id"], json!(Uuid::from_u128(3)));
+    assert_eq!(
+        json["rules_fired"][0],
+        json!({
+            "rule": "velocity_count", "rule_version": 1, "observed": 6.0,
+            "comparison": "greater_than", "threshold": 5.0, "weight": 0.4,
+            "detail": "6 transactions in 10 min"
+        })
+    );
+    let tx = &json["transaction"];
+    assert_eq!(tx["amount"], 20.0);
+    assert_eq!(tx["currency"], "USD");
+    assert_eq!(tx["timestamp"], "2025-03-03T10:05:00Z");
+    assert_eq!(tx["location"]["coordinates"], json!([51.5074, -0.1278]));
+    assert_eq!(tx["location"]["country"], "GB");
+    assert_eq!(tx["device_info"]["device_type"], "mobile");
+    assert_eq!(tx["input_schema"], 2);
+}
+
+fn v1_payload() -> serde_json::Value {
+    json!({
+        "transaction_id": "legacy-1",
+        "customer_id": "c-1",
+        "amount": 42.5,
+        "timestamp": "2019-06-01T12:00:00Z"
+    })
+}
+
+#[test]
+fn a_stored_v1_transaction_upcasts_to_today_s_shape() {
+    let v2 = transaction_recorded_v1_to_v2(v1_payload()).unwrap();
+    let DomainEvent::TransactionRecorded(r) =
+        DomainEvent::from_payload("TransactionRecorded", 2, v2).unwrap()
+    else {
+        panic!("not a TransactionRecorded");
+    };
+    assert_eq!(r.transaction.transaction_id.as_str(), "legacy-1");
+    assert_eq!(r.transaction.amount.as_f64(), 42.5);
+    assert_eq!(r.transaction.currency, None);
+    assert_eq!(r.decision, Decision::Approve);
+    assert_eq!(r.ruleset_version, LEGACY_RULESET_VERSION);
+    assert!(r.rules_fired.is_empty() && !r.late && r.alert_id.is_none());
+}
+
+#[test]
+fn from_payload_upcasts_old_versions_itself() {
+    let event = DomainEvent::from_payload("TransactionRecorded", 1, v1_payload()).unwrap();
+    // And a v1 history replays into a state the rules can use.
+    let state = evolve(CustomerState::for_ruleset(&Ruleset::default()), &event);
+    assert_eq!(state.transaction_count(), 1);
+}
+
+#[test]
+fn the_upcaster_is_registered_and_refuses_garbage() {
+    assert!(
+        UPCASTERS
+            .iter()
+            .any(|(t, v, _)| *t == "TransactionRecorded" && *v == 1)
+    );
+    assert!(transaction_recorded_v1_to_v2(json!([1, 2])).is_err());
+    let err = transaction_recorded_v1_to_v2(json!({"transaction_id": "x"})).unwrap_err();
+    assert!(err.contains("customer_id"), "{err}");
+}
+
+#[test]
+fn unknown_types_and_versions_are_errors_not_panics() {
+    assert!(matches!(
+        DomainEvent::from_payload("Nope", 1, json!({})),
+        Err(EventDecodeError::UnknownType(_))
+    ));
+    assert!(matches!(
+        DomainEvent::from_payload("AlertRaised", 7, json!({})),
+        Err(EventDecodeError::UnsupportedVersion { .. })
+    ));
+    assert!(matches!(
+        DomainEvent::from_payload("AlertRaised", 1, json!({"alert_id": 1})),
+        Err(EventDecodeError::Payload(_))
+    ));
+}

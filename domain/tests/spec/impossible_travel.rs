@@ -1,0 +1,90 @@
+//! impossible_travel: over 900 km/h between consecutive card-present
+//! transactions (POS or cash withdrawal with coordinates).
+
+use crate::support::*;
+use domain::geo::Coordinates;
+use domain::rules::RuleId::ImpossibleTravel;
+
+#[test]
+fn fires_for_london_then_new_york_an_hour_later() {
+    let then = given(history([tx().at(at(10, 0, 0)).in_city(LONDON).pos()]))
+        .when(tx().at(at(11, 0, 0)).in_city(NEW_YORK).pos());
+    let hit = then.then_fires(ImpossibleTravel);
+    assert!((hit.observed - 5_570.0).abs() < 10.0, "{}", hit.observed);
+    assert_eq!(hit.threshold, 900.0);
+}
+
+#[test]
+fn does_not_fire_when_a_flight_could_make_it() {
+    given(history([tx().at(at(10, 0, 0)).in_city(LONDON).pos()]))
+        .when(tx().at(at(18, 0, 0)).in_city(NEW_YORK).pos())
+        .then_does_not_fire(ImpossibleTravel);
+}
+
+/// The boundary: a speed exactly at the threshold does not fire, a hair
+/// under it does. The threshold is set to the pair's own implied speed.
+#[test]
+fn does_not_fire_at_exactly_the_threshold_speed() {
+    let (a, b) = (
+        Coordinates::new(LONDON.2, LONDON.3).unwrap(),
+        Coordinates::new(PARIS.2, PARIS.3).unwrap(),
+    );
+    let speed = a.distance_km(&b) / (1800.0 / 3600.0);
+    let scenario = || given(history([tx().at(at(10, 0, 0)).in_city(LONDON).pos()]));
+    scenario()
+        .with_ruleset(|r| r.rules.impossible_travel.thresholds.max_speed_kmh = speed)
+        .when(tx().at(at(10, 30, 0)).in_city(PARIS).pos())
+        .then_does_not_fire(ImpossibleTravel);
+    scenario()
+        .with_ruleset(|r| r.rules.impossible_travel.thresholds.max_speed_kmh = speed - 1e-6)
+        .when(tx().at(at(10, 30, 0)).in_city(PARIS).pos())
+        .then_fires(ImpossibleTravel);
+}
+
+#[test]
+fn online_purchases_are_not_card_present() {
+    given(history([tx().at(at(10, 0, 0)).in_city(LONDON).pos()]))
+        .when(tx().at(at(11, 0, 0)).in_city(NEW_YORK))
+        .then_does_not_fire(ImpossibleTravel);
+}
+
+#[test]
+fn a_cash_withdrawal_is_card_present() {
+    given(history([tx()
+        .at(at(10, 0, 0))
+        .in_city(LONDON)
+        .withdrawal()]))
+    .when(tx().at(at(11, 0, 0)).in_city(NEW_YORK).pos())
+    .then_fires(ImpossibleTravel);
+}
+
+#[test]
+fn compares_with_the_latest_card_present_transaction_only() {
+    // London, then New York the next day, then New York again: only the
+    // last hop matters, and it is zero km.
+    given(history([
+        tx().at(at(10, 0, 0)).in_city(LONDON).pos(),
+        tx().at(at(34, 0, 0)).in_city(NEW_YORK).pos(),
+    ]))
+    .when(tx().at(at(34, 30, 0)).in_city(NEW_YORK).pos())
+    .then_does_not_fire(ImpossibleTravel);
+}
+
+#[test]
+fn short_hops_are_ignored_as_coordinate_noise() {
+    // 40 km in one minute is 2,400 km/h, but under the 50 km minimum.
+    given(history([tx()
+        .at(at(10, 0, 0))
+        .located("A", "GB", 51.0, 0.0)
+        .pos()]))
+    .when(tx().at(at(10, 1, 0)).located("B", "GB", 51.36, 0.0).pos())
+    .then_does_not_fire(ImpossibleTravel);
+}
+
+#[test]
+fn simultaneous_transactions_far_apart_fire_with_a_finite_speed() {
+    let then = given(history([tx().at(at(10, 0, 0)).in_city(LONDON).pos()]))
+        .when(tx().at(at(10, 0, 0)).in_city(PARIS).pos());
+    let hit = then.then_fires(ImpossibleTravel);
+    assert!(hit.observed.is_finite());
+}

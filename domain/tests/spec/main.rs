@@ -1,0 +1,19 @@
+//! Behaviour of the domain crate through its public API, given/when/then.
+//! One test binary (one link) with a module per subject.
+
+mod support;
+
+mod amount_anomaly;
+mod distinct_cities;
+mod events;
+mod impossible_travel;
+mod ingest;
+mod ingest_fuzz;
+mod late_events;
+mod new_category;
+mod ruleset_file;
+mod scoring;
+mod unusual_hour;
+mod velocity_amount;
+mod velocity_count;
+mod withdrawal_sequence;
