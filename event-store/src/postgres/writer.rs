@@ -23,6 +23,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+/// The unique index on `events.event_id` (PostgreSQL's default name for it).
+const EVENT_ID_KEY: &str = "events_event_id_key";
+
 /// The advisory lock key every append transaction takes ("SNTLWRTR").
 pub(crate) const WRITER_LOCK_KEY: i64 = 0x534E_544C_5752_5452;
 
@@ -134,7 +137,7 @@ const _: () = assert!(WRITER_LOCK_KEY == 6002828040190710866);
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum IdCheck {
     /// Assume none are (true except for retries): skip the look-up and let
-    /// `ON CONFLICT (event_id) DO NOTHING` tell us if that was wrong.
+    /// the unique index on `event_id` refuse the insert if that was wrong.
     Optimistic,
     /// Look every id up first (after an optimistic attempt met a stored id).
     Checked,
@@ -516,7 +519,7 @@ async fn write(
         // Sent as text; the `json` column keeps these exact bytes.
         payload.push(row.event.payload.to_string());
     }
-    let drawn: Vec<(i64, i64)> = sqlx::query_as(
+    let drawn: Result<Vec<i64>, sqlx::Error> = sqlx::query_scalar(
         "WITH new AS MATERIALIZED ( \
              SELECT nextval('event_position_seq') AS position, u.* FROM ( \
                  SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[], \
@@ -526,10 +529,9 @@ async fn write(
          inserted AS ( \
              INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, \
                                  event_time, correlation_id, causation_id, traceparent, payload) \
-             SELECT position, id, s, v, t, sv, et, c, ca, tp, pl::json FROM new \
-             ON CONFLICT (event_id) DO NOTHING RETURNING 1), \
+             SELECT position, id, s, v, t, sv, et, c, ca, tp, pl::json FROM new), \
          notified AS (SELECT pg_notify('sentinel_events', max(position)::text) FROM new) \
-         SELECT position, (SELECT count(*) FROM inserted) FROM new, notified ORDER BY ord",
+         SELECT position FROM new, notified ORDER BY ord",
     )
     .bind(&event_id)
     .bind(&stream_id)
@@ -542,14 +544,14 @@ async fn write(
     .bind(&traceparent)
     .bind(&payload)
     .fetch_all(&mut **tx)
-    .await?;
-    if drawn
-        .first()
-        .is_some_and(|(_, inserted)| *inserted as usize != rows.len())
-    {
-        return Ok(None);
+    .await;
+    match drawn {
+        Ok(drawn) => Ok(Some(
+            drawn.into_iter().map(|p| Position(p as u64)).collect(),
+        )),
+        // A plain INSERT is cheaper than ON CONFLICT's speculative insertion
+        // (measured); a stored id is rare, and this error is its signal.
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some(EVENT_ID_KEY) => Ok(None),
+        Err(e) => Err(e.into()),
     }
-    Ok(Some(
-        drawn.into_iter().map(|(p, _)| Position(p as u64)).collect(),
-    ))
 }
