@@ -49,6 +49,13 @@ pub struct PgStoreOptions {
     pub writer_lock: bool,
     /// See [`BeforeCommitHook`].
     pub before_commit: Option<BeforeCommitHook>,
+    /// Stream heads the writer remembers, so a hot stream's version needs
+    /// no look-up. The cache only ever lags the log (it learns after
+    /// commit), and a lagging head is caught by the `(stream_id,
+    /// stream_version)` index or a refused version, both of which send the
+    /// batch down the fully checked path: other processes writing the same
+    /// streams stay correct.
+    pub stream_head_cache: usize,
     /// Most events one subscription read fetches.
     pub subscription_batch: usize,
     /// A subscription re-reads the log this long after the last wake-up even
@@ -64,6 +71,7 @@ impl Default for PgStoreOptions {
             queue_capacity: 4096,
             writer_lock: true,
             before_commit: None,
+            stream_head_cache: 100_000,
             subscription_batch: 2048,
             subscription_safety_net: Duration::from_secs(5),
         }
@@ -77,6 +85,7 @@ impl std::fmt::Debug for PgStoreOptions {
             .field("queue_capacity", &self.queue_capacity)
             .field("writer_lock", &self.writer_lock)
             .field("before_commit", &self.before_commit.is_some())
+            .field("stream_head_cache", &self.stream_head_cache)
             .field("subscription_batch", &self.subscription_batch)
             .field("subscription_safety_net", &self.subscription_safety_net)
             .finish()

@@ -17,14 +17,19 @@ use crate::model::{
     StreamVersion,
 };
 use crate::payload::Payload;
+use lru::LruCache;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-/// The unique index on `events.event_id` (PostgreSQL's default name for it).
+/// The unique indexes on `events` (PostgreSQL's default names). Hitting
+/// either in an optimistic attempt means a stored event id or a cached
+/// stream head that lagged the log: the batch is redone fully checked.
 const EVENT_ID_KEY: &str = "events_event_id_key";
+const STREAM_VERSION_KEY: &str = "events_stream_id_stream_version_key";
 
 /// The advisory lock key every append transaction takes ("SNTLWRTR").
 pub(crate) const WRITER_LOCK_KEY: i64 = 0x534E_544C_5752_5452;
@@ -42,6 +47,8 @@ pub(crate) async fn run(
     mut jobs: mpsc::Receiver<WriteJob>,
     options: Arc<PgStoreOptions>,
 ) {
+    let capacity = NonZeroUsize::new(options.stream_head_cache).unwrap_or(NonZeroUsize::MIN);
+    let mut heads = LruCache::new(capacity);
     while let Some(first) = jobs.recv().await {
         let mut events = count_events(&first);
         let mut batch = vec![first];
@@ -54,7 +61,7 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
-        write_batch(&pool, batch, &options).await;
+        write_batch(&pool, batch, &options, &mut heads).await;
     }
 }
 
@@ -65,9 +72,17 @@ fn count_events(job: &WriteJob) -> usize {
 /// Commits `batch` as one transaction. If that fails and more than one job
 /// shared it, each job is tried alone, so one poisoned append (say a payload
 /// PostgreSQL refuses) fails only its own caller.
-async fn write_batch(pool: &PgPool, batch: Vec<WriteJob>, options: &PgStoreOptions) {
+/// Stream id -> version of its last event, as of some commit.
+type Heads = LruCache<String, StreamVersion>;
+
+async fn write_batch(
+    pool: &PgPool,
+    batch: Vec<WriteJob>,
+    options: &PgStoreOptions,
+    heads: &mut Heads,
+) {
     let requests: Vec<&AppendRequest> = batch.iter().flat_map(|j| j.requests.iter()).collect();
-    match commit(pool, &requests, options).await {
+    match commit(pool, &requests, options, heads).await {
         Ok(mut results) => {
             // Hand each job back its own slice of the results, in order.
             let mut rest = results.drain(..);
@@ -85,7 +100,9 @@ async fn write_batch(pool: &PgPool, batch: Vec<WriteJob>, options: &PgStoreOptio
             tracing::warn!(%error, jobs = batch.len(), "group commit failed; retrying its appends one by one");
             for job in batch {
                 let requests: Vec<&AppendRequest> = job.requests.iter().collect();
-                let _ = job.reply.send(commit(pool, &requests, options).await);
+                let _ = job
+                    .reply
+                    .send(commit(pool, &requests, options, heads).await);
             }
         }
     }
@@ -149,15 +166,24 @@ async fn commit(
     pool: &PgPool,
     requests: &[&AppendRequest],
     options: &PgStoreOptions,
+    heads: &mut Heads,
 ) -> Result<Vec<Result<AppendOutcome, AppendError>>, StoreError> {
-    match attempt(pool, requests, options, IdCheck::Optimistic).await? {
-        Some(results) => Ok(results),
-        None => attempt(pool, requests, options, IdCheck::Checked)
-            .await?
-            .ok_or_else(|| {
-                StoreError::Database("an event id appeared while the writer lock was held".into())
+    let outcome = match attempt(pool, requests, options, IdCheck::Optimistic, heads).await {
+        Ok(Some(results)) => Ok(results),
+        Ok(None) => attempt(pool, requests, options, IdCheck::Checked, heads)
+            .await
+            .and_then(|r| {
+                r.ok_or_else(|| {
+                    StoreError::Database("the log changed under the writer lock".into())
+                })
             }),
+        Err(e) => Err(e),
+    };
+    if outcome.is_err() {
+        // Whatever happened, forget: a forgotten head costs one look-up.
+        heads.clear();
     }
+    outcome
 }
 
 /// One append transaction in four round trips: begin (+ lock), look up,
@@ -168,6 +194,7 @@ async fn attempt(
     requests: &[&AppendRequest],
     options: &PgStoreOptions,
     ids: IdCheck,
+    heads: &mut Heads,
 ) -> Result<Option<Vec<Result<AppendOutcome, AppendError>>>, StoreError> {
     let started = std::time::Instant::now();
     let begin = if options.writer_lock {
@@ -177,9 +204,9 @@ async fn attempt(
     };
     let mut tx = pool.begin_with(begin).await?;
     let locked = started.elapsed();
-    let (versions, stored) = look_up(&mut tx, requests, ids).await?;
+    let (mut versions, stored) = look_up(&mut tx, requests, ids, heads).await?;
     let looked_up = started.elapsed();
-    let (plans, rows) = plan(requests, versions, stored);
+    let (plans, rows) = plan(requests, &mut versions, stored);
     // A client's retry of an append that did commit meets the stream already
     // past its expected version: only the checked attempt can tell that
     // apart from a real conflict.
@@ -206,6 +233,9 @@ async fn attempt(
         tokio::time::sleep(hook()).await;
     }
     tx.commit().await?;
+    for (stream, version) in versions {
+        heads.put(stream, version);
+    }
     tracing::debug!(
         requests = requests.len(),
         new_events = rows.len(),
@@ -283,7 +313,7 @@ impl Known<'_> {
 /// lock) plus the requests before it in this batch. Pure: no I/O.
 fn plan<'a>(
     requests: &[&'a AppendRequest],
-    mut versions: HashMap<String, StreamVersion>,
+    versions: &mut HashMap<String, StreamVersion>,
     stored: HashMap<Uuid, StoredIdentity>,
 ) -> (Vec<Planned>, Vec<NewRow<'a>>) {
     let mut rows: Vec<NewRow<'a>> = Vec::new();
@@ -414,6 +444,7 @@ async fn look_up(
     tx: &mut Transaction<'_, Postgres>,
     requests: &[&AppendRequest],
     check: IdCheck,
+    heads: &mut Heads,
 ) -> Result<
     (
         HashMap<String, StreamVersion>,
@@ -421,12 +452,30 @@ async fn look_up(
     ),
     StoreError,
 > {
-    let streams: Vec<&str> = requests
-        .iter()
-        .map(|r| r.stream_id.as_str())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
+    let mut versions = HashMap::new();
+    let mut unknown: HashSet<&str> = HashSet::new();
+    for r in requests {
+        let stream = r.stream_id.as_str();
+        match (check, heads.get(stream)) {
+            (IdCheck::Optimistic, Some(v)) => {
+                versions.insert(stream.to_owned(), *v);
+            }
+            // A new stream's first append needs no head: version 0 is
+            // refused by the index if the stream exists after all.
+            (IdCheck::Optimistic, None) if r.expected == ExpectedVersion::NoStream => {}
+            _ => {
+                unknown.insert(stream);
+            }
+        }
+    }
+    // Only streams nobody asked to look up below were taken from the cache.
+    for s in &unknown {
+        versions.remove(*s);
+    }
+    if check == IdCheck::Optimistic && unknown.is_empty() {
+        return Ok((versions, HashMap::new()));
+    }
+    let streams: Vec<&str> = unknown.into_iter().collect();
     let ids: Vec<Uuid> = match check {
         IdCheck::Optimistic => Vec::new(),
         IdCheck::Checked => requests
@@ -450,7 +499,6 @@ async fn look_up(
     .fetch_all(&mut **tx)
     .await?;
 
-    let mut versions = HashMap::new();
     let mut stored = HashMap::new();
     for row in &rows {
         let stream_id: String = row.try_get("stream_id")?;
@@ -551,7 +599,11 @@ async fn write(
         )),
         // A plain INSERT is cheaper than ON CONFLICT's speculative insertion
         // (measured); a stored id is rare, and this error is its signal.
-        Err(sqlx::Error::Database(e)) if e.constraint() == Some(EVENT_ID_KEY) => Ok(None),
+        Err(sqlx::Error::Database(e))
+            if matches!(e.constraint(), Some(EVENT_ID_KEY | STREAM_VERSION_KEY)) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(e.into()),
     }
 }
