@@ -92,9 +92,12 @@ async fn run_on(base_url: &str, args: &AppendArgs) -> anyhow::Result<()> {
         let store = Arc::new(PgEventStore::new(pool.clone()));
         for case in CASES {
             let rate = append_case(store.clone(), case, secs).await?;
+            eprintln!("  {}: {rate:.0} events/s", label(case));
             rates.entry(label(case)).or_default().push(rate);
         }
         let (read_rate, sub_rate) = catch_up(store.clone(), args.catch_up_events).await?;
+        eprintln!("  read_all catch-up: {read_rate:.0} events/s");
+        eprintln!("  subscribe_all catch-up: {sub_rate:.0} events/s");
         rates
             .entry("read_all catch-up".into())
             .or_default()
