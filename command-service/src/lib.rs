@@ -1,7 +1,15 @@
-//! Sentinel's command side.
+//! Sentinel's command side: the REST ingest.
 //!
-//! What lives here (filled by the command-side issue): the axum REST ingest
-//! (`POST /v1/transactions`, `/v1/transactions/batch`, alert resolutions,
-//! labels) that parses and validates input, quarantines what is bad, asks the
-//! domain for a decision, and appends the resulting events through the event
-//! store's group commit.
+//! `POST /v1/transactions` (and `/batch`) parse and validate input,
+//! quarantine what is refused, ask the domain for a decision against the
+//! customer's state, and append the transaction and alert events through the
+//! event store's group commit; an answer is sent only after the commit.
+//! - `configuration`: settings from the environment;
+//! - `startup`: builds and runs the service;
+//! - `http/`: one module per resource, and `Problem`, the one error type;
+//! - `ingest/`: per-customer state, idempotency, decisions, quarantine.
+
+pub mod configuration;
+pub mod http;
+pub mod ingest;
+pub mod startup;

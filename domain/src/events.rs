@@ -168,6 +168,27 @@ macro_rules! payloads {
                 }
             }
 
+            /// Reads a stored payload given as JSON text: straight into the
+            /// typed event when it is in the current version (one pass, no
+            /// JSON tree), through [`DomainEvent::from_payload`] otherwise.
+            pub fn from_json(
+                event_type: &str,
+                schema_version: u32,
+                json: &str,
+            ) -> Result<DomainEvent, EventDecodeError> {
+                match event_type {
+                    $(stringify!($name) if schema_version == $version => {
+                        serde_json::from_str(json)
+                            .map(DomainEvent::$name)
+                            .map_err(EventDecodeError::Payload)
+                    })+
+                    _ => {
+                        let payload = serde_json::from_str(json).map_err(EventDecodeError::Payload)?;
+                        DomainEvent::from_payload(event_type, schema_version, payload)
+                    }
+                }
+            }
+
             /// Reads a stored payload, upcasting it first if it is older
             /// than the current version (a store that already upcast makes
             /// that a no-op).

@@ -28,8 +28,3 @@ pub use model::{
 pub use payload::Payload;
 pub use store::{EventStore, EventSubscription};
 pub use upcast::{UpcastFn, Upcasters};
-
-/// The stream holding rejected input, kept whole with its reasons.
-pub const QUARANTINE_STREAM: &str = "quarantine";
-/// The stream holding published rule configurations.
-pub const RULESET_STREAM: &str = "ruleset";

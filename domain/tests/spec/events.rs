@@ -14,9 +14,13 @@ use uuid::Uuid;
 
 fn round_trip(event: DomainEvent) {
     let payload = event.to_payload().unwrap();
+    let text = payload.to_string();
     let back =
         DomainEvent::from_payload(event.event_type(), event.schema_version(), payload).unwrap();
     assert_eq!(back, event);
+    let from_text =
+        DomainEvent::from_json(event.event_type(), event.schema_version(), &text).unwrap();
+    assert_eq!(from_text, event, "the one-pass text reader agrees");
 }
 
 fn decided_with_alert() -> domain::Decided {
@@ -156,6 +160,13 @@ fn a_stored_v1_transaction_upcasts_to_today_s_shape() {
     assert_eq!(r.decision, Decision::Approve);
     assert_eq!(r.ruleset_version, LEGACY_RULESET_VERSION);
     assert!(r.rules_fired.is_empty() && !r.late && r.alert_id.is_none());
+}
+
+#[test]
+fn from_json_upcasts_old_versions_too() {
+    let v1 = json!({"transaction_id": "t-1", "customer_id": "c-1", "amount": 12.5, "timestamp": "2026-01-01T00:00:00Z"});
+    let event = DomainEvent::from_json("TransactionRecorded", 1, &v1.to_string()).unwrap();
+    assert!(matches!(event, DomainEvent::TransactionRecorded(_)));
 }
 
 #[test]

@@ -1,0 +1,80 @@
+//! Settings of the command service, from the environment (`SENTINEL_*`),
+//! each with a default that runs on a laptop.
+
+use crate::ingest::IngestOptions;
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `SENTINEL_COMMAND_ADDR`, default 127.0.0.1:8080 (port 0: any free port).
+    pub listen: SocketAddr,
+    /// `SENTINEL_BODY_LIMIT_BYTES`: one transaction's body, default 64 KiB.
+    pub body_limit_bytes: usize,
+    /// `SENTINEL_BATCH_BODY_LIMIT_BYTES`: a batch's body, default 8 MiB.
+    pub batch_body_limit_bytes: usize,
+    /// `SENTINEL_BATCH_MAX_ITEMS`, default 1,000.
+    pub batch_max_items: usize,
+    /// `SENTINEL_MAX_FUTURE_SKEW_SECS`: how far ahead of our clock a
+    /// timestamp may be, default 300.
+    pub max_future_skew_secs: i64,
+    /// `SENTINEL_DEFAULT_CURRENCY`: for schema v1 input, default USD.
+    pub default_currency: String,
+    /// `SENTINEL_RULESET`: a ruleset TOML file; default: the built-in one.
+    pub ruleset_path: Option<PathBuf>,
+    /// `SENTINEL_MAX_IN_FLIGHT` and `SENTINEL_CUSTOMER_CACHE`.
+    pub ingest: IngestOptions,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit_bytes: 64 * 1024,
+            batch_body_limit_bytes: 8 * 1024 * 1024,
+            batch_max_items: 1000,
+            max_future_skew_secs: 300,
+            default_currency: "USD".into(),
+            ruleset_path: None,
+            ingest: IngestOptions::default(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Settings> {
+        let d = Settings::default();
+        Ok(Settings {
+            listen: var("SENTINEL_COMMAND_ADDR")?.unwrap_or(d.listen),
+            body_limit_bytes: var("SENTINEL_BODY_LIMIT_BYTES")?.unwrap_or(d.body_limit_bytes),
+            batch_body_limit_bytes: var("SENTINEL_BATCH_BODY_LIMIT_BYTES")?
+                .unwrap_or(d.batch_body_limit_bytes),
+            batch_max_items: var("SENTINEL_BATCH_MAX_ITEMS")?.unwrap_or(d.batch_max_items),
+            max_future_skew_secs: var("SENTINEL_MAX_FUTURE_SKEW_SECS")?
+                .unwrap_or(d.max_future_skew_secs),
+            default_currency: var("SENTINEL_DEFAULT_CURRENCY")?.unwrap_or(d.default_currency),
+            ruleset_path: var("SENTINEL_RULESET")?,
+            ingest: IngestOptions {
+                max_in_flight: var("SENTINEL_MAX_IN_FLIGHT")?.unwrap_or(d.ingest.max_in_flight),
+                customer_cache: var("SENTINEL_CUSTOMER_CACHE")?.unwrap_or(d.ingest.customer_cache),
+            },
+        })
+    }
+}
+
+/// An optional variable, parsed; a malformed one is an error, not a default.
+fn var<T: FromStr>(name: &str) -> anyhow::Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(text) => text
+            .parse()
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("{name}={text:?} is not valid")),
+        Err(_) => Ok(None),
+    }
+}

@@ -1,0 +1,369 @@
+//! The ingest: turns a parsed transaction into a decision and the events
+//! that record it, appended through the event store's group commit.
+//!
+//! Per transaction: take the customer's lock; make sure its state is loaded
+//! (rebuilt from `customer-{id}` on a miss); answer a repeat of a known
+//! `transaction_id` from memory (or the stream, for old ones); otherwise
+//! `decide`, append with the stream's expected version, and only then fold the
+//! events into the state and answer. A version conflict (another replica
+//! appended) reloads and decides again, so it never reaches the client.
+
+pub mod answer;
+pub mod customers;
+pub mod quarantine;
+
+use answer::Answer;
+use chrono::Duration;
+use customers::{Customer, Customers, Remembered};
+use domain::events::{AlertRaised, TransactionRecorded};
+use domain::ids::{AlertId, TransactionId};
+use domain::{
+    CustomerState, DecisionIds, DomainEvent, RecordTransaction, Ruleset, Transaction, decide,
+};
+use event_store::{
+    AppendError, EventMetadata, EventStore, ExpectedVersion, NewEvent, RecordedEvent,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+/// Names transaction fingerprints (UUID v5 of the transaction's JSON).
+const FINGERPRINT_NAMESPACE: Uuid = Uuid::from_u128(0x5e47_1e1e_0000_4000_8000_0000_0000_0001);
+
+/// How an accepted transaction was answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Decided and recorded now.
+    Recorded(Answer),
+    /// A repeat of an earlier POST: the first answer, nothing appended.
+    Repeated(Answer),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("transaction {0} was already recorded with a different payload")]
+    Conflict(String),
+    #[error("the ingest is at capacity; retry shortly")]
+    Overloaded,
+    #[error("the event store is unavailable: {0}")]
+    Store(String),
+}
+
+/// Tuning of the ingest.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Transactions being decided at once; past it, callers get 503.
+    pub max_in_flight: usize,
+    /// Customers whose state is kept in memory.
+    pub customer_cache: usize,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            max_in_flight: 20_000,
+            customer_cache: 100_000,
+        }
+    }
+}
+
+/// Who caused a request: carried into every event it appends.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub correlation_id: Option<Uuid>,
+    pub traceparent: Option<String>,
+}
+
+impl RequestMeta {
+    pub fn metadata(&self) -> EventMetadata {
+        EventMetadata {
+            correlation_id: self.correlation_id,
+            causation_id: None,
+            traceparent: self.traceparent.clone(),
+        }
+    }
+}
+
+pub struct Ingest {
+    store: Arc<dyn EventStore>,
+    ruleset: Arc<Ruleset>,
+    customers: Customers,
+    permits: Arc<Semaphore>,
+}
+
+/// Attempts at one transaction when other writers keep winning the stream.
+const MAX_ATTEMPTS: usize = 5;
+
+impl Ingest {
+    pub fn new(store: Arc<dyn EventStore>, ruleset: Arc<Ruleset>, options: IngestOptions) -> Self {
+        Ingest {
+            store,
+            ruleset,
+            customers: Customers::new(options.customer_cache),
+            permits: Arc::new(Semaphore::new(options.max_in_flight)),
+        }
+    }
+
+    pub fn ruleset(&self) -> &Ruleset {
+        &self.ruleset
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    /// Customers held in memory now.
+    pub fn cached_customers(&self) -> usize {
+        self.customers.len()
+    }
+
+    pub async fn record(
+        &self,
+        tx: Transaction,
+        meta: &RequestMeta,
+    ) -> Result<Outcome, IngestError> {
+        let _permit = self
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| IngestError::Overloaded)?;
+        let fingerprint = fingerprint(&tx);
+        let stream = domain::streams::customer(&tx.customer_id);
+        let entry = self
+            .customers
+            .entry(&tx.customer_id, || Customer::unloaded(self.fresh_state()));
+        let mut customer = entry.lock().await;
+
+        for _ in 0..MAX_ATTEMPTS {
+            if !customer.loaded {
+                self.load(&mut customer, &stream).await?;
+            }
+            if let Some(outcome) = self.repeat_of(&customer, &stream, &tx, fingerprint).await? {
+                return outcome;
+            }
+
+            let ids = DecisionIds {
+                transaction_event: Uuid::now_v7(),
+                alert_event: Uuid::now_v7(),
+                alert: AlertId(Uuid::now_v7()),
+            };
+            let command = RecordTransaction {
+                transaction: tx.clone(),
+                ids,
+            };
+            let decided = decide(&customer.state, &command, &self.ruleset);
+            let answer = Answer::of(&decided.recorded, decided.alert.as_ref().map(|(_, a)| a));
+            let pending = decided.into_events();
+            let mut events = Vec::with_capacity(pending.len());
+            for p in &pending {
+                let payload = p
+                    .event
+                    .to_payload()
+                    .map_err(|e| IngestError::Store(e.to_string()))?;
+                events.push(
+                    NewEvent::new(
+                        p.event.event_type(),
+                        p.event.schema_version(),
+                        p.event_time,
+                        payload,
+                    )
+                    .with_id(p.event_id)
+                    .with_metadata(meta.metadata()),
+                );
+            }
+            let expected = customer
+                .version
+                .map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+            match self.store.append(&stream, expected, events).await {
+                Ok(out) => {
+                    for p in &pending {
+                        customer.state.apply(&p.event);
+                    }
+                    customer.version = Some(out.last_version);
+                    let remembered = Remembered {
+                        fingerprint,
+                        answer: answer.clone(),
+                        at: tx.timestamp,
+                    };
+                    customer.remember(
+                        tx.transaction_id.clone(),
+                        remembered,
+                        self.ruleset.history.max_transactions as usize,
+                    );
+                    return Ok(Outcome::Recorded(answer));
+                }
+                Err(AppendError::WrongExpectedVersion { .. }) => {
+                    // Another writer (a second replica) got there first.
+                    customer.reset(self.fresh_state());
+                }
+                Err(e) => {
+                    // The append may or may not have committed: only the log
+                    // knows now. A client retry will find out by reloading.
+                    customer.reset(self.fresh_state());
+                    return Err(IngestError::Store(e.to_string()));
+                }
+            }
+        }
+        Err(IngestError::Store(format!(
+            "stream {stream} kept changing under {MAX_ATTEMPTS} attempts"
+        )))
+    }
+
+    fn fresh_state(&self) -> CustomerState {
+        CustomerState::for_ruleset(&self.ruleset)
+    }
+
+    /// A repeat of a known transaction id: the first answer, or a conflict.
+    async fn repeat_of(
+        &self,
+        customer: &Customer,
+        stream: &str,
+        tx: &Transaction,
+        fingerprint: Uuid,
+    ) -> Result<Option<Result<Outcome, IngestError>>, IngestError> {
+        let known = match customer.answer(&tx.transaction_id) {
+            Some(r) => Some(r.clone()),
+            None => {
+                let retention = Duration::seconds(self.ruleset.history.retention_secs.into());
+                let forgotten = customer
+                    .remembers_since(retention)
+                    .is_some_and(|since| tx.timestamp < since);
+                if forgotten {
+                    self.find_in_stream(stream, &tx.transaction_id).await?
+                } else {
+                    None
+                }
+            }
+        };
+        Ok(known.map(|r| {
+            if r.fingerprint == fingerprint {
+                Ok(Outcome::Repeated(r.answer))
+            } else {
+                Err(IngestError::Conflict(tx.transaction_id.as_str().to_owned()))
+            }
+        }))
+    }
+
+    /// Rebuilds a customer from its stream: state, version, recent answers.
+    async fn load(&self, customer: &mut Customer, stream: &str) -> Result<(), IngestError> {
+        customer.reset(self.fresh_state());
+        let mut answers = Answers::default();
+        let mut from = 0;
+        loop {
+            let page = self.read(stream, from).await?;
+            let Some(last) = page.last() else { break };
+            from = last.stream_version + 1;
+            customer.version = Some(last.stream_version);
+            for event in &page {
+                if let Some(e) = decode(event) {
+                    customer.state.apply(&e);
+                    answers.add(e);
+                }
+            }
+        }
+        let max = self.ruleset.history.max_transactions as usize;
+        for (id, remembered) in answers.finish() {
+            customer.remember(id, remembered, max);
+        }
+        customer.loaded = true;
+        Ok(())
+    }
+
+    /// Looks for a transaction older than what is remembered.
+    async fn find_in_stream(
+        &self,
+        stream: &str,
+        id: &TransactionId,
+    ) -> Result<Option<Remembered>, IngestError> {
+        let mut answers = Answers::default();
+        let mut from = 0;
+        loop {
+            let page = self.read(stream, from).await?;
+            let Some(last) = page.last() else { break };
+            from = last.stream_version + 1;
+            for e in page.iter().filter_map(decode) {
+                answers.add_if(e, id);
+            }
+        }
+        Ok(answers
+            .finish()
+            .into_iter()
+            .find(|(t, _)| t == id)
+            .map(|(_, r)| r))
+    }
+
+    async fn read(&self, stream: &str, from: u64) -> Result<Vec<RecordedEvent>, IngestError> {
+        self.store
+            .read_stream(stream, from, 1000)
+            .await
+            .map_err(|e| IngestError::Store(e.to_string()))
+    }
+}
+
+fn decode(event: &RecordedEvent) -> Option<DomainEvent> {
+    match DomainEvent::from_json(
+        &event.event_type,
+        event.schema_version,
+        event.payload.as_str(),
+    ) {
+        Ok(e) => Some(e),
+        Err(error) => {
+            // One unreadable event must not lock a customer out; it is
+            // reported, and the projection side dead-letters it.
+            tracing::error!(stream = %event.stream_id, position = event.position.0, %error, "skipping an unreadable event");
+            None
+        }
+    }
+}
+
+/// A stable fingerprint of a transaction's content.
+fn fingerprint(tx: &Transaction) -> Uuid {
+    let bytes = serde_json::to_vec(tx).unwrap_or_default();
+    Uuid::new_v5(&FINGERPRINT_NAMESPACE, &bytes)
+}
+
+/// Answers rebuilt from a stream: each recorded transaction with its alert.
+#[derive(Default)]
+struct Answers {
+    recorded: Vec<TransactionRecorded>,
+    alerts: HashMap<AlertId, AlertRaised>,
+}
+
+impl Answers {
+    fn add(&mut self, event: DomainEvent) {
+        match event {
+            DomainEvent::TransactionRecorded(r) => self.recorded.push(r),
+            DomainEvent::AlertRaised(a) => {
+                self.alerts.insert(a.alert_id, a);
+            }
+            _ => {}
+        }
+    }
+
+    fn add_if(&mut self, event: DomainEvent, id: &TransactionId) {
+        match &event {
+            DomainEvent::TransactionRecorded(r) if &r.transaction.transaction_id == id => {
+                self.add(event)
+            }
+            DomainEvent::AlertRaised(a) if &a.transaction_id == id => self.add(event),
+            _ => {}
+        }
+    }
+
+    fn finish(self) -> Vec<(TransactionId, Remembered)> {
+        let alerts = self.alerts;
+        self.recorded
+            .into_iter()
+            .map(|r| {
+                let alert = r.alert_id.and_then(|id| alerts.get(&id));
+                let remembered = Remembered {
+                    fingerprint: fingerprint(&r.transaction),
+                    answer: Answer::of(&r, alert),
+                    at: r.transaction.timestamp,
+                };
+                (r.transaction.transaction_id.clone(), remembered)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,86 @@
+//! Rejected input is never dropped: it is appended whole, with every reason,
+//! to the `quarantine` stream, and the client is told its quarantine id.
+
+use domain::DomainEvent;
+use domain::events::InputQuarantined;
+use domain::ids::QuarantineId;
+use domain::ingest::FieldError;
+use event_store::{EventMetadata, EventStore, ExpectedVersion, NewEvent};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Bodies over this are kept as their first bytes plus a note: a 100 MB
+/// body sent to a 1 MB limit must not become a 100 MB event.
+const MAX_KEPT_BYTES: usize = 256 * 1024;
+
+#[derive(Clone)]
+pub struct Quarantine {
+    store: Arc<dyn EventStore>,
+}
+
+/// What is known of one rejected input.
+pub struct Rejected<'a> {
+    pub body: &'a [u8],
+    pub content_type: Option<&'a str>,
+    pub batch_index: Option<u32>,
+    pub reasons: Vec<FieldError>,
+}
+
+impl Quarantine {
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Quarantine { store }
+    }
+
+    /// Appends the rejected input; its id, or why it could not be kept.
+    pub async fn record(
+        &self,
+        rejected: Rejected<'_>,
+        metadata: EventMetadata,
+    ) -> Result<QuarantineId, String> {
+        let id = QuarantineId(Uuid::now_v7());
+        let event = DomainEvent::from(InputQuarantined {
+            quarantine_id: id,
+            raw_body: kept_text(rejected.body),
+            content_type: rejected.content_type.map(str::to_owned),
+            batch_index: rejected.batch_index,
+            reasons: rejected.reasons,
+        });
+        let payload = event.to_payload().map_err(|e| e.to_string())?;
+        let new = NewEvent::new(
+            event.event_type(),
+            event.schema_version(),
+            chrono::Utc::now(),
+            payload,
+        )
+        .with_metadata(metadata);
+        self.store
+            .append(domain::streams::QUARANTINE, ExpectedVersion::Any, vec![new])
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(id)
+    }
+}
+
+fn kept_text(body: &[u8]) -> String {
+    if body.len() <= MAX_KEPT_BYTES {
+        return String::from_utf8_lossy(body).into_owned();
+    }
+    format!(
+        "{}... [{} more bytes not kept]",
+        String::from_utf8_lossy(&body[..MAX_KEPT_BYTES]),
+        body.len() - MAX_KEPT_BYTES
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_small_bodies_whole_and_cuts_huge_ones() {
+        assert_eq!(kept_text(b"{\"a\":1}"), "{\"a\":1}");
+        assert_eq!(kept_text(&[0xff, b'x']), "\u{fffd}x");
+        let huge = vec![b'a'; MAX_KEPT_BYTES + 10];
+        assert!(kept_text(&huge).ends_with("[10 more bytes not kept]"));
+    }
+}

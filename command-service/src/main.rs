@@ -1,0 +1,33 @@
+//! The `command-service` binary: the REST ingest on its own.
+//! (`fraudctl serve --role command` runs the same thing.)
+
+use command_service::configuration::Settings;
+use command_service::startup::Application;
+use event_store::postgres::{MIGRATOR, PgEventStore};
+use sqlx::postgres::PgPoolOptions;
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let url = std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("set DATABASE_URL"))?;
+    let pool = PgPoolOptions::new()
+        .max_connections(32)
+        .connect(&url)
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    let store = Arc::new(PgEventStore::new(pool));
+    let app = Application::build(Settings::from_env()?, store).await?;
+    tracing::info!(addr = %app.local_addr()?, "command service listening");
+    app.run_until(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! Builds the command service: loads and publishes the ruleset, wires the
+//! ingest to the event store, binds the listener.
+
+use crate::configuration::Settings;
+use crate::http::{self, App};
+use crate::ingest::Ingest;
+use crate::ingest::quarantine::Quarantine;
+use anyhow::Context;
+use domain::events::RulesetPublished;
+use domain::money::Currency;
+use domain::{DomainEvent, Ruleset};
+use event_store::{EventStore, ExpectedVersion, NewEvent};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl Application {
+    pub async fn build(
+        settings: Settings,
+        store: Arc<dyn EventStore>,
+    ) -> anyhow::Result<Application> {
+        let ruleset = load_ruleset(&settings)?;
+        publish_ruleset(&*store, &ruleset).await?;
+        let default_currency = Currency::parse(&settings.default_currency)
+            .map_err(|e| anyhow::anyhow!("SENTINEL_DEFAULT_CURRENCY: {e}"))?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let app = Arc::new(App {
+            ingest: Ingest::new(store.clone(), Arc::new(ruleset), settings.ingest.clone()),
+            quarantine: Quarantine::new(store),
+            default_currency,
+            settings,
+        });
+        Ok(Application {
+            listener,
+            router: http::router(app),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then finishes requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+fn load_ruleset(settings: &Settings) -> anyhow::Result<Ruleset> {
+    match &settings.ruleset_path {
+        None => Ok(Ruleset::default()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text)
+                .with_context(|| format!("{} is not a valid ruleset", path.display()))
+        }
+    }
+}
+
+/// Appends `RulesetPublished` when the ruleset in force differs from the
+/// last one published, so every decision's ruleset version can be looked up.
+async fn publish_ruleset(store: &dyn EventStore, ruleset: &Ruleset) -> anyhow::Result<()> {
+    let stream = domain::streams::RULESET;
+    let mut last = None;
+    let mut from = 0;
+    loop {
+        let page = store.read_stream(stream, from, 1000).await?;
+        let Some(e) = page.last() else { break };
+        from = e.stream_version + 1;
+        last = Some(e.clone());
+    }
+    if let Some(e) = &last
+        && let Ok(DomainEvent::RulesetPublished(p)) =
+            DomainEvent::from_json(&e.event_type, e.schema_version, e.payload.as_str())
+        && &p.ruleset == ruleset
+    {
+        return Ok(());
+    }
+    let event = DomainEvent::from(RulesetPublished {
+        version: ruleset.version.clone(),
+        ruleset: ruleset.clone(),
+    });
+    let new = NewEvent::new(
+        event.event_type(),
+        event.schema_version(),
+        chrono::Utc::now(),
+        event.to_payload()?,
+    );
+    let expected = last.map_or(ExpectedVersion::NoStream, |e| {
+        ExpectedVersion::Exact(e.stream_version)
+    });
+    match store.append(stream, expected, vec![new]).await {
+        // Another replica published at the same moment: fine.
+        Ok(_) | Err(event_store::AppendError::WrongExpectedVersion { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

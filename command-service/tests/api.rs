@@ -1,0 +1,339 @@
+//! The command side over real HTTP: the service on port 0, its own fresh
+//! PostgreSQL database, requests sent with reqwest.
+
+use command_service::configuration::Settings;
+use command_service::startup::Application;
+use event_store::postgres::PgEventStore;
+use event_store::{EventStore, RecordedEvent};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::sync::Arc;
+
+struct TestApp {
+    base: String,
+    http: reqwest::Client,
+    store: Arc<PgEventStore>,
+}
+
+async fn spawn(pool: PgPool) -> TestApp {
+    spawn_with(pool, Settings::default()).await
+}
+
+async fn spawn_with(pool: PgPool, settings: Settings) -> TestApp {
+    let store = Arc::new(PgEventStore::new(pool));
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        ..settings
+    };
+    let app = Application::build(settings, store.clone())
+        .await
+        .expect("build");
+    let addr = app.local_addr().expect("addr");
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        store,
+    }
+}
+
+impl TestApp {
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("send");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post_raw(&self, body: Vec<u8>, content_type: &str) -> (u16, String, Value) {
+        let r = self
+            .http
+            .post(format!("{}/v1/transactions", self.base))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        let status = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        (status, ct, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn stream(&self, id: &str) -> Vec<RecordedEvent> {
+        self.store.read_stream(id, 0, 10_000).await.expect("read")
+    }
+}
+
+/// A valid v2 transaction `minutes_ago` minutes before now.
+fn tx(id: &str, customer: &str, amount: f64, minutes_ago: i64) -> Value {
+    let at = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);
+    json!({
+        "transaction_id": id, "timestamp": at.to_rfc3339(), "user_id": customer, "merchant_id": "m-1",
+        "amount": amount, "currency": "USD", "transaction_type": "purchase", "payment_method": "credit_card",
+        "merchant_category": "grocery",
+        "location": {"city": "San Francisco", "state": "CA", "country": "US", "coordinates": [37.7749, -122.4194]},
+        "device_info": {"device_type": "mobile", "ip_address": "192.168.1.100", "user_agent": "Mozilla/5.0"}
+    })
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn a_valid_transaction_is_decided_and_recorded(pool: PgPool) {
+    let app = spawn(pool).await;
+    let (status, body) = app
+        .post("/v1/transactions", &tx("t-1", "c-1", 42.5, 1))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["transaction_id"], "t-1");
+    assert_eq!(body["decision"], "approve");
+    assert_eq!(body["late"], false);
+    assert_eq!(body["alerts"], json!([]));
+    assert!(
+        body["risk_score"]
+            .as_f64()
+            .is_some_and(|s| (0.0..=1.0).contains(&s))
+    );
+    assert!(
+        body["ruleset_version"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty())
+    );
+    let events = app.stream("customer-c-1").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, "TransactionRecorded");
+    assert!(events[0].metadata.correlation_id.is_some());
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn a_repeat_gets_the_first_answer_and_a_clash_gets_409(pool: PgPool) {
+    let app = spawn(pool).await;
+    let first = tx("t-1", "c-1", 42.5, 1);
+    let (s1, b1) = app.post("/v1/transactions", &first).await;
+    let (s2, b2) = app.post("/v1/transactions", &first).await;
+    assert_eq!((s1, s2), (201, 200));
+    assert_eq!(b1, b2);
+    let mut changed = first.clone();
+    changed["amount"] = json!(99.0);
+    let (s3, b3) = app.post("/v1/transactions", &changed).await;
+    assert_eq!(s3, 409, "{b3}");
+    assert_eq!(b3["status"], 409);
+    assert_eq!(
+        app.stream("customer-c-1").await.len(),
+        1,
+        "nothing appended twice"
+    );
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn a_repeat_after_a_restart_is_answered_from_the_log(pool: PgPool) {
+    let payload = tx("t-1", "c-1", 42.5, 1);
+    let first = spawn(pool.clone()).await;
+    let (_, b1) = first.post("/v1/transactions", &payload).await;
+    let second = spawn(pool).await; // a new process: nothing cached
+    let (s2, b2) = second.post("/v1/transactions", &payload).await;
+    assert_eq!(s2, 200);
+    assert_eq!(b1, b2);
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn invalid_input_names_every_field_and_is_quarantined(pool: PgPool) {
+    let app = spawn(pool).await;
+    let mut bad = tx("t-1", "c-1", -5.0, 1);
+    bad["currency"] = json!("XXZ");
+    bad["location"]["coordinates"] = json!([123.0, 0.0]);
+    bad["transaction_type"] = json!("teleport");
+    bad.as_object_mut().expect("object").remove("merchant_id");
+    let (status, body) = app.post("/v1/transactions", &bad).await;
+    assert_eq!(status, 422, "{body}");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    for f in [
+        "amount",
+        "currency",
+        "location.coordinates",
+        "transaction_type",
+        "merchant_id",
+    ] {
+        assert!(
+            fields.iter().any(|x| x.starts_with(f)),
+            "{f} missing from {fields:?}"
+        );
+    }
+    let quarantine_id = body["quarantine_id"]
+        .as_str()
+        .expect("quarantine id")
+        .to_owned();
+    let kept = app.stream("quarantine").await;
+    assert_eq!(kept.len(), 1);
+    let payload = kept[0].payload.to_value().expect("json");
+    assert_eq!(payload["quarantine_id"], quarantine_id);
+    assert!(
+        payload["raw_body"]
+            .as_str()
+            .expect("raw")
+            .contains("teleport"),
+        "the raw body is kept whole"
+    );
+    assert!(payload["reasons"].as_array().expect("reasons").len() >= 5);
+    assert!(app.stream("customer-c-1").await.is_empty());
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn malformed_json_wrong_type_and_oversized_bodies_get_their_own_problems(pool: PgPool) {
+    let app = spawn(pool).await;
+    let (s, ct, b) = app
+        .post_raw(b"{\"transaction_id\": ".to_vec(), "application/json")
+        .await;
+    assert_eq!((s, ct.as_str()), (400, "application/problem+json"));
+    assert_eq!(b["errors"][0]["reason"], "malformed_json");
+    let (s, _, b) = app
+        .post_raw(
+            b"transaction_id=1".to_vec(),
+            "application/x-www-form-urlencoded",
+        )
+        .await;
+    assert_eq!(s, 415);
+    assert_eq!(b["errors"][0]["reason"], "unsupported_media_type");
+    let (s, _, b) = app
+        .post_raw(vec![b' '; 70 * 1024], "application/json")
+        .await;
+    assert_eq!(s, 413);
+    assert_eq!(b["errors"][0]["reason"], "body_too_large");
+    assert_eq!(
+        app.stream("quarantine").await.len(),
+        3,
+        "each refusal is kept"
+    );
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn schema_v1_is_accepted(pool: PgPool) {
+    let app = spawn(pool).await;
+    let at = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let v1 = json!({"transaction_id": "t-v1", "customer_id": "c-9", "amount": 10, "timestamp": at});
+    let (status, body) = app.post("/v1/transactions", &v1).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn a_batch_answers_each_item_and_one_bad_item_fails_alone(pool: PgPool) {
+    let app = spawn(pool).await;
+    let mut bad = tx("t-2", "c-2", 10.0, 1);
+    bad["currency"] = json!("NOPE");
+    let t1 = tx("t-1", "c-1", 10.0, 1);
+    let batch = json!([t1, bad, tx("t-3", "c-3", 10.0, 1), t1]);
+    let (status, body) = app.post("/v1/transactions/batch", &batch).await;
+    assert_eq!(status, 200, "{body}");
+    let statuses: Vec<u64> = body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap_or(0))
+        .collect();
+    // The repeat of t-1 in the same batch is answered as a repeat.
+    assert!(
+        statuses == [201, 422, 201, 200] || statuses == [200, 422, 201, 201],
+        "{statuses:?}"
+    );
+    assert_eq!(
+        body["results"][1]["problem"]["errors"][0]["field"],
+        "currency"
+    );
+    let kept = app.stream("quarantine").await;
+    assert_eq!(kept[0].payload.to_value().expect("json")["batch_index"], 1);
+    assert_eq!(app.stream("customer-c-1").await.len(), 1);
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn a_burst_raises_a_velocity_alert_with_its_explanation(pool: PgPool) {
+    let app = spawn(pool).await;
+    let mut last = Value::Null;
+    for i in 0..6 {
+        let (status, body) = app
+            .post(
+                "/v1/transactions",
+                &tx(&format!("t-{i}"), "c-burst", 20.0, 8 - i),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        last = body;
+    }
+    let alert = &last["alerts"][0];
+    assert!(alert["alert_id"].as_str().is_some(), "{last}");
+    let rule = alert["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["rule"] == "velocity_count")
+        .expect("velocity_count fired");
+    assert_eq!(rule["observed"], 6.0);
+    assert_eq!(rule["threshold"], 5.0);
+    let types: Vec<String> = app
+        .stream("customer-c-burst")
+        .await
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(types.last().map(String::as_str), Some("AlertRaised"));
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn concurrent_posts_for_one_customer_never_see_a_conflict(pool: PgPool) {
+    let app = Arc::new(spawn(pool).await);
+    let posts: Vec<_> = (0..24)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                app.post("/v1/transactions", &tx(&format!("t-{i}"), "c-hot", 5.0, 30))
+                    .await
+                    .0
+            })
+        })
+        .collect();
+    for p in posts {
+        assert_eq!(p.await.expect("task"), 201);
+    }
+    let recorded = app
+        .stream("customer-c-hot")
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == "TransactionRecorded")
+        .count();
+    assert_eq!(recorded, 24);
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn health_and_readiness(pool: PgPool) {
+    let app = spawn(pool).await;
+    for path in ["/healthz", "/readyz"] {
+        let r = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 200, "{path}");
+    }
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn the_ruleset_in_force_is_published_once(pool: PgPool) {
+    let first = spawn(pool.clone()).await;
+    let _second = spawn(pool).await;
+    let published = first.stream("ruleset").await;
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].event_type, "RulesetPublished");
+}
