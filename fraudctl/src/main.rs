@@ -1,13 +1,14 @@
 //! `fraudctl`: the one Sentinel command line.
 //!
-//! Today: `demo` (bring up the event store and show its status), `pg`
-//! (a private PostgreSQL for development and tests), `migrate`, `status` and
-//! `bench append`. Later issues add serve, simulate, replay, eval,
+//! Today: `demo` (the event store and the REST ingest, with their status),
+//! `serve`, `pg` (a private PostgreSQL for development and tests), `migrate`,
+//! `status` and `bench`. Later issues add serve, simulate, replay, eval,
 //! ingest-csv and backtest here.
 
 mod bench;
 mod database;
 mod local_pg;
+mod serve;
 mod status;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,12 @@ enum Command {
         /// Stop after this many seconds instead of waiting for Ctrl-C.
         #[arg(long)]
         duration: Option<u64>,
+    },
+    /// Run Sentinel's services without traffic until Ctrl-C (with no
+    /// DATABASE_URL, on a private PostgreSQL).
+    Serve {
+        #[arg(long, value_enum, default_value = "command")]
+        role: serve::Role,
     },
     /// Apply every database migration.
     Migrate {
@@ -86,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Demo { duration } => status::demo(duration).await,
+        Command::Serve { role } => serve::serve(role).await,
         Command::Migrate { database_url } => {
             let pool = database::connect(&database_url).await?;
             database::migrate(&pool).await?;

@@ -1,7 +1,9 @@
-//! `fraudctl demo` and `fraudctl status`: bring the event store up and say
-//! what is in it. (The demo grows into the full end-to-end run later.)
+//! `fraudctl demo` and `fraudctl status`: bring the event store and the
+//! ingest up, and say what is in the log. (The demo grows into the full
+//! end-to-end run, with projectors, GraphQL and traffic, with issue 6.)
 
 use crate::database::{self, Database};
+use crate::serve;
 use sqlx::PgPool;
 use std::path::Path;
 use std::time::Duration;
@@ -18,18 +20,22 @@ async fn run_demo(url: &str, duration: Option<u64>) -> anyhow::Result<()> {
     database::migrate(&pool).await?;
     println!("Sentinel event store is up at {}", database::redact(url));
     print(&pool).await?;
-    println!();
-    match duration {
-        Some(secs) => {
-            println!("running for {secs} s");
-            tokio::time::sleep(Duration::from_secs(secs)).await;
-        }
-        None => {
-            println!("press Ctrl-C to stop");
-            tokio::signal::ctrl_c().await?;
-        }
-    }
     pool.close().await;
+    println!();
+    println!("try:  curl -s localhost:8080/v1/transactions -H 'content-type: application/json' \\");
+    println!(
+        "        -d '{{\"transaction_id\":\"t-1\",\"customer_id\":\"c-1\",\"amount\":12.5,\"timestamp\":\"'$(date -u +%FT%TZ)'\"}}'"
+    );
+    let stop = async move {
+        match duration {
+            Some(secs) => {
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+                Ok(())
+            }
+            None => tokio::signal::ctrl_c().await,
+        }
+    };
+    serve::run(url, serve::Role::Command, stop).await?;
     println!("stopped");
     Ok(())
 }
