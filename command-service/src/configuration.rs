@@ -1,6 +1,7 @@
 //! Settings of the command service, from the environment (`SENTINEL_*`),
 //! each with a default that runs on a laptop.
 
+use crate::http::auth::Tokens;
 use crate::ingest::IngestOptions;
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -26,6 +27,10 @@ pub struct Settings {
     pub ruleset_path: Option<PathBuf>,
     /// `SENTINEL_MAX_IN_FLIGHT` and `SENTINEL_CUSTOMER_CACHE`.
     pub ingest: IngestOptions,
+    /// `SENTINEL_TOKENS`: bearer tokens with their roles,
+    /// `"token:role,token:role"` (roles `ingest`, `analyst`, `admin`);
+    /// default none, which runs the API open. `Debug` redacts them.
+    pub tokens: Tokens,
 }
 
 impl Default for Settings {
@@ -39,6 +44,7 @@ impl Default for Settings {
             default_currency: "USD".into(),
             ruleset_path: None,
             ingest: IngestOptions::default(),
+            tokens: Tokens::default(),
         }
     }
 }
@@ -60,7 +66,18 @@ impl Settings {
                 max_in_flight: var("SENTINEL_MAX_IN_FLIGHT")?.unwrap_or(d.ingest.max_in_flight),
                 customer_cache: var("SENTINEL_CUSTOMER_CACHE")?.unwrap_or(d.ingest.customer_cache),
             },
+            tokens: tokens("SENTINEL_TOKENS")?,
         })
+    }
+}
+
+/// Bearer tokens. Unlike `var`, an error never quotes the value: it is a
+/// secret, and error messages end up in logs.
+fn tokens(name: &str) -> anyhow::Result<Tokens> {
+    match std::env::var(name) {
+        Ok(text) => Tokens::parse(&text).map_err(|e| anyhow::anyhow!("{name}: {e}")),
+        Err(std::env::VarError::NotPresent) => Ok(Tokens::default()),
+        Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!("{name} is not valid UTF-8"),
     }
 }
 

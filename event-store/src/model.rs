@@ -143,6 +143,37 @@ pub struct AppendRequest {
 }
 
 impl AppendRequest {
+    /// The rules every backend checks before writing: a stream id, at least
+    /// one event, distinct event ids, a type and a schema version >= 1.
+    pub(crate) fn validate(&self) -> Result<(), crate::AppendError> {
+        use crate::AppendError::Invalid;
+        if self.stream_id.is_empty() {
+            return Err(Invalid("stream id is empty".into()));
+        }
+        if self.events.is_empty() {
+            return Err(Invalid(format!(
+                "append to {} carries no events",
+                self.stream_id
+            )));
+        }
+        let mut ids = std::collections::HashSet::with_capacity(self.events.len());
+        for event in &self.events {
+            if !ids.insert(event.event_id) {
+                return Err(Invalid(format!(
+                    "event id {} appears twice in one append",
+                    event.event_id
+                )));
+            }
+            if event.schema_version == 0 || event.event_type.is_empty() {
+                return Err(Invalid(format!(
+                    "event {} needs a type and a schema version >= 1",
+                    event.event_id
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn new(
         stream_id: impl Into<String>,
         expected: ExpectedVersion,

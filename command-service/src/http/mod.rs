@@ -1,19 +1,27 @@
-//! The HTTP API: one module per resource, one error type (`Problem`).
+//! The HTTP API: one module per resource, one error type (`Problem`), the
+//! body handling every POST shares (`input`), and who may call what (`auth`).
 
+pub mod alerts;
+pub mod auth;
 pub mod health;
+pub mod input;
+pub mod labels;
 pub mod problem;
 pub mod transactions;
 
 use crate::configuration::Settings;
 use crate::ingest::quarantine::Quarantine;
 use crate::ingest::{Ingest, RequestMeta};
+use auth::{Guard, Role};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use chrono::Duration;
 use domain::ingest::ParseContext;
 use domain::money::Currency;
+use problem::Problem;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -37,16 +45,47 @@ impl App {
     }
 }
 
+/// The routes, each behind the role it needs: transactions need `ingest`;
+/// resolutions and labels need `analyst`; health checks are open.
 pub fn router(app: AppState) -> Router {
-    Router::new()
+    let tokens = Arc::new(app.settings.tokens.clone());
+    auth::warn_if_open(&tokens);
+    let needs = |role| from_fn_with_state(Guard::new(tokens.clone(), role), auth::require);
+
+    let ingest = Router::new()
         .route("/v1/transactions", post(transactions::post_one))
         .route("/v1/transactions/batch", post(transactions::post_batch))
+        .route_layer(needs(Role::Ingest));
+    let labels = Router::new()
+        .route("/v1/labels", post(labels::post_label))
+        .route_layer(needs(Role::Analyst));
+    let alerts = Router::new()
+        .route("/v1/alerts/{id}/resolution", post(alerts::post_resolution))
+        .route_layer(needs(Role::Analyst))
+        .with_state(alerts::AlertsState::new(app.clone()));
+    let open = Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/readyz", get(health::readyz));
+
+    ingest
+        .merge(labels)
+        .merge(open)
+        .with_state(app)
+        .merge(alerts)
         // The handlers read bodies with their own limits, so that an
         // oversized body gets a problem answer and is quarantined.
         .layer(DefaultBodyLimit::disable())
-        .with_state(app)
+}
+
+/// The answer when the event store fails: 503, worth a retry.
+pub fn store_unavailable(detail: &dyn std::fmt::Display) -> Problem {
+    tracing::error!(%detail, "event store unavailable");
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store-unavailable",
+        "The event store is unavailable",
+    )
+    .retry_after(2)
 }
 
 /// Correlation id (`x-correlation-id`, else `x-request-id`, else a new one)

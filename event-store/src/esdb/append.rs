@@ -133,41 +133,22 @@ fn stream_state(expected: ExpectedVersion) -> StreamState {
 /// prefix: a `$` stream or event type is a system one, and every read path
 /// of this backend skips system events, so it would be written and never read.
 fn validate(request: &AppendRequest) -> Result<(), AppendError> {
-    if request.stream_id.is_empty() {
-        return Err(AppendError::Invalid("stream id is empty".into()));
-    }
+    request.validate()?;
     if request.stream_id.starts_with('$') {
         return Err(AppendError::Invalid(format!(
             "stream id {} is reserved: `$` streams are KurrentDB system streams",
             request.stream_id
         )));
     }
-    if request.events.is_empty() {
+    if let Some(event) = request
+        .events
+        .iter()
+        .find(|e| e.event_type.starts_with('$'))
+    {
         return Err(AppendError::Invalid(format!(
-            "append to {} carries no events",
-            request.stream_id
+            "event {} has type {}: `$` types are KurrentDB system events",
+            event.event_id, event.event_type
         )));
-    }
-    let mut ids = HashSet::with_capacity(request.events.len());
-    for event in &request.events {
-        if !ids.insert(event.event_id) {
-            return Err(AppendError::Invalid(format!(
-                "event id {} appears twice in one append",
-                event.event_id
-            )));
-        }
-        if event.schema_version == 0 || event.event_type.is_empty() {
-            return Err(AppendError::Invalid(format!(
-                "event {} needs a type and a schema version >= 1",
-                event.event_id
-            )));
-        }
-        if event.event_type.starts_with('$') {
-            return Err(AppendError::Invalid(format!(
-                "event {} has type {}: `$` types are KurrentDB system events",
-                event.event_id, event.event_type
-            )));
-        }
     }
     Ok(())
 }

@@ -326,7 +326,7 @@ fn plan<'a>(
         .iter()
         .map(|request| {
             let stream = request.stream_id.as_str();
-            if let Err(e) = validate(request) {
+            if let Err(e) = request.validate() {
                 return Planned::Refused(e);
             }
             // Idempotency: are these events in the log (or this batch) already?
@@ -405,34 +405,6 @@ fn plan<'a>(
         })
         .collect();
     (plans, rows)
-}
-
-fn validate(request: &AppendRequest) -> Result<(), AppendError> {
-    if request.stream_id.is_empty() {
-        return Err(AppendError::Invalid("stream id is empty".into()));
-    }
-    if request.events.is_empty() {
-        return Err(AppendError::Invalid(format!(
-            "append to {} carries no events",
-            request.stream_id
-        )));
-    }
-    let mut ids = HashSet::with_capacity(request.events.len());
-    for event in &request.events {
-        if !ids.insert(event.event_id) {
-            return Err(AppendError::Invalid(format!(
-                "event id {} appears twice in one append",
-                event.event_id
-            )));
-        }
-        if event.schema_version == 0 || event.event_type.is_empty() {
-            return Err(AppendError::Invalid(format!(
-                "event {} needs a type and a schema version >= 1",
-                event.event_id
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// The current version of every stream the batch touches (the newest entry of
