@@ -7,9 +7,11 @@
 //! - `configuration`: settings from the environment;
 //! - `startup`: builds and runs the service;
 //! - `http/`: one module per resource, and `Problem`, the one error type;
-//! - `ingest/`: per-customer state, idempotency, decisions, quarantine.
+//! - `ingest/`: per-customer state, idempotency, decisions, quarantine;
+//! - `metrics`: Prometheus counters and timings, served at `/metrics`.
 
 pub mod configuration;
 pub mod http;
 pub mod ingest;
+pub mod metrics;
 pub mod startup;

@@ -25,6 +25,7 @@ impl Application {
         settings: Settings,
         store: Arc<dyn EventStore>,
     ) -> anyhow::Result<Application> {
+        crate::metrics::handle();
         let ruleset = load_ruleset(&settings)?;
         publish_ruleset(&*store, &ruleset).await?;
         let default_currency = Currency::parse(&settings.default_currency)

@@ -64,12 +64,17 @@ impl AlertsState {
 }
 
 /// A resolution as answered: what was recorded, and when.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ResolutionAnswer {
+    #[schema(value_type = uuid::Uuid)]
     pub alert_id: AlertId,
+    /// `confirmed_fraud` or `false_positive`.
+    #[schema(value_type = String)]
     pub verdict: Verdict,
+    #[schema(value_type = String)]
     pub analyst: Analyst,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub note: Option<Note>,
     pub resolved_at: DateTime<Utc>,
 }
@@ -86,6 +91,22 @@ impl ResolutionAnswer {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/alerts/{id}/resolution",
+    tag = "alerts",
+    params(("id" = uuid::Uuid, Path, description = "The alert's id, from the transaction's answer")),
+    request_body(content = crate::http::openapi::ResolutionInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Recorded", body = ResolutionAnswer),
+        (status = 200, description = "The same resolution was already recorded", body = ResolutionAnswer),
+        (status = 404, description = "No such alert", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already resolved with the other verdict", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid body (quarantined)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Event store unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["analyst"]))
+)]
 pub async fn post_resolution(
     State(state): State<AlertsState>,
     path: Result<Path<String>, PathRejection>,

@@ -7,10 +7,15 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process answers")))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "The event store answers"),
+    (status = 503, description = "The event store does not answer"),
+))]
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
     let store = app.ingest.store().clone();
     match tokio::time::timeout(Duration::from_secs(2), store.head_position()).await {

@@ -42,10 +42,12 @@ pub fn label_stream(transaction_id: &TransactionId) -> String {
 }
 
 /// A label as answered: what was recorded, and when.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LabelAnswer {
+    #[schema(value_type = String)]
     pub transaction_id: TransactionId,
     pub is_fraud: bool,
+    #[schema(value_type = String)]
     pub source: LabelSource,
     pub labeled_at: DateTime<Utc>,
 }
@@ -61,6 +63,19 @@ impl LabelAnswer {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/labels",
+    tag = "labels",
+    request_body(content = crate::http::openapi::LabelInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Recorded", body = LabelAnswer),
+        (status = 200, description = "This source already said so", body = LabelAnswer),
+        (status = 422, description = "Invalid body (quarantined)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Event store unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["analyst"]))
+)]
 pub async fn post_label(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let meta = request_meta(&headers);
     let limit = app.settings.body_limit_bytes;

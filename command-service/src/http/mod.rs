@@ -6,6 +6,7 @@ pub mod auth;
 pub mod health;
 pub mod input;
 pub mod labels;
+pub mod openapi;
 pub mod problem;
 pub mod transactions;
 
@@ -23,6 +24,8 @@ use domain::ingest::ParseContext;
 use domain::money::Currency;
 use problem::Problem;
 use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
 use uuid::Uuid;
 
 /// Everything a handler needs.
@@ -65,13 +68,16 @@ pub fn router(app: AppState) -> Router {
         .with_state(alerts::AlertsState::new(app.clone()));
     let open = Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(crate::metrics::render));
 
     ingest
         .merge(labels)
         .merge(open)
         .with_state(app)
         .merge(alerts)
+        .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", openapi::ApiDoc::openapi()))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         // The handlers read bodies with their own limits, so that an
         // oversized body gets a problem answer and is quarantined.
         .layer(DefaultBodyLimit::disable())

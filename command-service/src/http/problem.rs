@@ -7,7 +7,7 @@ use domain::ingest::FieldError;
 use serde::Serialize;
 
 /// A problem answer. `type` is a relative URI naming the kind of problem.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,
@@ -20,12 +20,13 @@ pub struct Problem {
     pub errors: Vec<ProblemField>,
     /// Where the refused input was kept.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     pub quarantine_id: Option<QuarantineId>,
     #[serde(skip)]
     pub retry_after_secs: Option<u32>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProblemField {
     pub field: String,
     pub reason: String,

@@ -20,6 +20,23 @@ use futures_util::future::join_all;
 use serde::Serialize;
 use serde_json::Value;
 
+#[utoipa::path(
+    post,
+    path = "/v1/transactions",
+    tag = "transactions",
+    request_body(content = crate::http::openapi::TransactionInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Decided and recorded", body = crate::ingest::answer::Answer),
+        (status = 200, description = "A repeat of a recorded transaction: the first answer", body = crate::ingest::answer::Answer),
+        (status = 400, description = "Not JSON (quarantined)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The transaction id was used with another payload", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the limit (quarantined)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json (quarantined)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid transaction; every failing field named (quarantined)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "At capacity or event store unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["ingest"]))
+)]
 pub async fn post_one(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let meta = request_meta(&headers);
     let limit = app.settings.body_limit_bytes;
@@ -47,7 +64,7 @@ pub async fn post_one(State(app): State<AppState>, headers: HeaderMap, body: Bod
 }
 
 /// One item's answer in a batch.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ItemResult {
     pub index: usize,
     pub status: u16,
@@ -57,11 +74,25 @@ pub struct ItemResult {
     pub problem: Option<Problem>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BatchAnswer {
     pub results: Vec<ItemResult>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/transactions/batch",
+    tag = "transactions",
+    request_body(content = Vec<crate::http::openapi::TransactionInput>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "One result per item, in order; a bad item fails alone", body = BatchAnswer),
+        (status = 400, description = "Not JSON (quarantined)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Over the body limit or over 1,000 items (quarantined)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json (quarantined)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a JSON array (quarantined)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["ingest"]))
+)]
 pub async fn post_batch(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let meta = request_meta(&headers);
     let content_type = content_type(&headers);

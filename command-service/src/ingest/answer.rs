@@ -6,9 +6,11 @@ use domain::{Decision, Priority};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Answer {
     pub transaction_id: String,
+    /// `approve`, `review` or `decline`.
+    #[schema(value_type = String, example = "approve")]
     pub decision: Decision,
     /// In [0, 1].
     pub risk_score: f64,
@@ -19,15 +21,17 @@ pub struct Answer {
     pub late: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertAnswer {
     pub alert_id: Uuid,
+    /// `P0` (most urgent) to `P3`.
+    #[schema(value_type = String, example = "P1")]
     pub priority: Priority,
     pub rules: Vec<RuleAnswer>,
 }
 
 /// One rule that fired, with what it saw: the explanation an analyst reads.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RuleAnswer {
     pub rule: String,
     pub observed: f64,

@@ -90,6 +90,7 @@ pub struct Ingest {
     ruleset: Arc<Ruleset>,
     customers: Customers,
     permits: Arc<Semaphore>,
+    max_in_flight: usize,
 }
 
 /// Attempts at one transaction when other writers keep winning the stream.
@@ -102,6 +103,7 @@ impl Ingest {
             ruleset,
             customers: Customers::new(options.customer_cache),
             permits: Arc::new(Semaphore::new(options.max_in_flight)),
+            max_in_flight: options.max_in_flight,
         }
     }
 
@@ -128,6 +130,8 @@ impl Ingest {
             .clone()
             .try_acquire_owned()
             .map_err(|_| IngestError::Overloaded)?;
+        let in_flight = self.max_in_flight - self.permits.available_permits();
+        metrics::gauge!("sentinel_ingest_in_flight").set(in_flight as f64);
         let fingerprint = fingerprint(&tx);
         let stream = domain::streams::customer(&tx.customer_id);
         let entry = self
@@ -152,7 +156,10 @@ impl Ingest {
                 transaction: tx.clone(),
                 ids,
             };
+            let deciding = std::time::Instant::now();
             let decided = decide(&customer.state, &command, &self.ruleset);
+            metrics::histogram!("sentinel_decide_duration_seconds")
+                .record(deciding.elapsed().as_secs_f64());
             let answer = Answer::of(&decided.recorded, decided.alert.as_ref().map(|(_, a)| a));
             let pending = decided.into_events();
             let mut events = Vec::with_capacity(pending.len());
@@ -177,6 +184,7 @@ impl Ingest {
                 .map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             match self.store.append(&stream, expected, events).await {
                 Ok(out) => {
+                    count_decision(&answer);
                     for p in &pending {
                         customer.state.apply(&p.event);
                     }
@@ -298,6 +306,20 @@ impl Ingest {
             .read_stream(stream, from, 1000)
             .await
             .map_err(|e| IngestError::Store(e.to_string()))
+    }
+}
+
+/// Decisions, alerts and fired rules, for `/metrics`.
+fn count_decision(answer: &Answer) {
+    metrics::counter!("sentinel_decisions_total", "decision" => answer.decision.as_str())
+        .increment(1);
+    for alert in &answer.alerts {
+        metrics::counter!("sentinel_alerts_total", "priority" => alert.priority.as_str())
+            .increment(1);
+        for rule in &alert.rules {
+            metrics::counter!("sentinel_rules_fired_total", "rule" => rule.rule.clone())
+                .increment(1);
+        }
     }
 }
 

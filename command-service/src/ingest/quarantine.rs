@@ -38,6 +38,10 @@ impl Quarantine {
         metadata: EventMetadata,
     ) -> Result<QuarantineId, String> {
         let id = QuarantineId(Uuid::now_v7());
+        for reason in &rejected.reasons {
+            metrics::counter!("sentinel_quarantined_total", "reason" => reason.reason.code())
+                .increment(1);
+        }
         let event = DomainEvent::from(InputQuarantined {
             quarantine_id: id,
             raw_body: kept_text(rejected.body),
