@@ -43,10 +43,10 @@ fn main() {
         let body = json!({
             "transaction_id": format!("t-{i}"), "timestamp": (start + Duration::minutes(minutes)).to_rfc3339(),
             "user_id": "c-bench", "merchant_id": format!("m-{}", i % 17), "amount": 5.0 + (i * 37 % 400) as f64,
-            "currency": "USD", "transaction_type": if i % 50 == 0 { "withdrawal" } else { "purchase" },
+            "currency": "USD", "transaction_type": if i.is_multiple_of(50) { "withdrawal" } else { "purchase" },
             "payment_method": "credit_card", "merchant_category": CATEGORIES[i % CATEGORIES.len()],
             "location": {"city": city, "country": country, "coordinates": [lat, lon]},
-            "device_info": {"device_type": if i % 3 == 0 { "pos" } else { "mobile" }}
+            "device_info": {"device_type": if i.is_multiple_of(3) { "pos" } else { "mobile" }}
         });
         parse_transaction(&body, &ctx).expect("valid")
     };
