@@ -3,8 +3,10 @@
 //! 4 tasks) and `read_all` / `subscribe_all` catch-up, each run in a fresh
 //! database, medians over runs, beside the raw ceiling of the same run.
 
-use super::{AppendArgs, ceiling, median};
-use crate::database::{self, Database};
+use super::AppendArgs;
+use super::ceiling;
+use super::common::{self, Scratch, Table, median};
+use crate::database;
 use event_store::postgres::PgEventStore;
 use event_store::{AppendRequest, EventStore, ExpectedVersion, NewEvent, Position};
 use futures_util::StreamExt;
@@ -12,7 +14,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -63,10 +64,7 @@ const CASES: &[Case] = &[
 const CUSTOMERS: u32 = 100_000;
 
 pub async fn run(args: AppendArgs) -> anyhow::Result<()> {
-    let db = match &args.database_url {
-        Some(url) => Database::external(url.clone()),
-        None => Database::from_env_or_private(Path::new(".sentinel/pg"))?,
-    };
+    let db = common::server(args.database_url.as_deref())?;
     let result = run_on(&db.url, &args).await;
     db.shutdown()?;
     result
@@ -76,18 +74,14 @@ async fn run_on(base_url: &str, args: &AppendArgs) -> anyhow::Result<()> {
     let secs = Duration::from_secs(args.seconds.max(1));
     // name -> figures over runs
     let mut rates: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut ceilings: BTreeMap<(String, u32), Vec<f64>> = BTreeMap::new();
+    let mut ceilings = ceiling::Runs::default();
     for run in 1..=args.runs.max(1) {
         eprintln!("run {run}/{}", args.runs);
         if !args.no_ceiling {
-            let c = ceiling::measure(&args.ceiling_script, base_url, args.seconds)?;
-            for (case, rate) in c {
-                eprintln!("  ceiling {} clients={}: {rate:.0} rows/s", case.0, case.1);
-                ceilings.entry(case).or_default().push(rate);
-            }
+            ceilings.measure(&args.ceiling_script, base_url, args.seconds)?;
         }
-        let (admin, url, name) = fresh_database(base_url, run).await?;
-        let pool = database::connect(&url).await?;
+        let scratch = Scratch::create(base_url, "append", run).await?;
+        let pool = database::connect(&scratch.url).await?;
         database::migrate(&pool).await?;
         let store = Arc::new(PgEventStore::new(pool.clone()));
         for case in CASES {
@@ -108,11 +102,7 @@ async fn run_on(base_url: &str, args: &AppendArgs) -> anyhow::Result<()> {
             .push(sub_rate);
         drop(store);
         pool.close().await;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&admin)
-        .await?;
+        scratch.drop_database().await?;
     }
 
     println!();
@@ -120,55 +110,31 @@ async fn run_on(base_url: &str, args: &AppendArgs) -> anyhow::Result<()> {
         "median of {} run(s), {} s per case",
         args.runs, args.seconds
     );
-    println!(
-        "{:<44} {:>12} {:>24} {:>12} {:>7}",
-        "case", "events/s", "ceiling case", "rows/s", "ratio"
-    );
-    let ceiling_of = |key: &(&str, u32)| -> Option<f64> {
-        let mut v = ceilings.get(&(key.0.to_string(), key.1))?.clone();
-        Some(median(&mut v))
-    };
+    let mut table = Table::new(["case", "events/s", "ceiling case", "rows/s", "ratio"]);
     for case in CASES {
         let mut v = rates.get(&label(case)).cloned().unwrap_or_default();
         let ours = median(&mut v);
-        match ceiling_of(&case.ceiling) {
-            Some(c) => println!(
-                "{:<44} {:>12.0} {:>24} {:>12.0} {:>6.0}%",
+        match ceilings.median(case.ceiling.0, case.ceiling.1) {
+            Some(c) => table.row([
                 label(case),
-                ours,
+                format!("{ours:.0}"),
                 format!("{} c={}", case.ceiling.0, case.ceiling.1),
-                c,
-                100.0 * ours / c
-            ),
-            None => println!("{:<44} {:>12.0}", label(case), ours),
+                format!("{c:.0}"),
+                format!("{:.0}%", 100.0 * ours / c),
+            ]),
+            None => table.row([label(case), format!("{ours:.0}")]),
         }
     }
     for name in ["read_all catch-up", "subscribe_all catch-up"] {
         let mut v = rates.get(name).cloned().unwrap_or_default();
-        println!("{:<44} {:>12.0}", name, median(&mut v));
+        table.row([name.to_owned(), format!("{:.0}", median(&mut v))]);
     }
+    print!("{}", table.render());
     Ok(())
 }
 
 fn label(case: &Case) -> String {
     format!("{} x{} tasks", case.name, case.tasks)
-}
-
-/// A new database on the same server, so every run starts from an empty log.
-async fn fresh_database(
-    base_url: &str,
-    run: usize,
-) -> anyhow::Result<(sqlx::PgPool, String, String)> {
-    let admin = database::connect(base_url).await?;
-    let name = format!("sentinel_bench_{}_{run}", std::process::id());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await?;
-    let url = match base_url.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => anyhow::bail!("DATABASE_URL must end in /<database>"),
-    };
-    Ok((admin, url, name))
 }
 
 /// A transaction-shaped event like the ceiling script's row.

@@ -8,6 +8,48 @@ use std::process::Command;
 /// `(case, clients) -> rows/s`, e.g. `("batch-100", 4) -> 52000.0`.
 pub type Ceiling = BTreeMap<(String, u32), f64>;
 
+/// The ceiling figures of every run, for medians.
+#[derive(Default)]
+pub struct Runs(BTreeMap<(String, u32), Vec<f64>>);
+
+impl Runs {
+    /// Measures one run's ceiling, logs each case to stderr and keeps it.
+    pub fn measure(
+        &mut self,
+        script: &Path,
+        database_url: &str,
+        seconds: u64,
+    ) -> anyhow::Result<()> {
+        for (case, rate) in measure(script, database_url, seconds)? {
+            eprintln!("  ceiling {} clients={}: {rate:.0} rows/s", case.0, case.1);
+            self.0.entry(case).or_default().push(rate);
+        }
+        Ok(())
+    }
+
+    /// The median over runs of `case` with `clients` clients.
+    pub fn median(&self, case: &str, clients: u32) -> Option<f64> {
+        let mut v = self.0.get(&(case.to_owned(), clients))?.clone();
+        Some(super::common::median(&mut v))
+    }
+
+    /// Every case's median and range over runs, one line each.
+    pub fn summary(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|((case, clients), v)| {
+                let mut v = v.clone();
+                let m = super::common::median(&mut v);
+                format!(
+                    "{case} clients={clients}: {m:.0} rows/s (runs {:.0}..{:.0})",
+                    v.first().copied().unwrap_or(0.0),
+                    v.last().copied().unwrap_or(0.0)
+                )
+            })
+            .collect()
+    }
+}
+
 pub fn measure(script: &Path, database_url: &str, seconds: u64) -> anyhow::Result<Ceiling> {
     let out = Command::new("bash")
         .arg(script)
@@ -52,5 +94,22 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert_eq!(c[&("single-row".to_string(), 1)], 812.0);
         assert_eq!(c[&("batch-100".to_string(), 4)], 52000.0);
+    }
+
+    #[test]
+    fn runs_give_medians_per_case() {
+        let mut runs = Runs::default();
+        for rate in [3.0, 1.0, 2.0] {
+            runs.0
+                .entry(("batch-100".to_string(), 4))
+                .or_default()
+                .push(rate);
+        }
+        assert_eq!(runs.median("batch-100", 4), Some(2.0));
+        assert_eq!(runs.median("batch-100", 1), None);
+        assert_eq!(
+            runs.summary(),
+            ["batch-100 clients=4: 2 rows/s (runs 1..3)"]
+        );
     }
 }

@@ -1,8 +1,15 @@
 //! `fraudctl bench`: throughput benchmarks that report themselves beside the
 //! raw PostgreSQL ceiling measured in the same run (`../shared/bench/pg-ceiling.sh`).
+//! - `append`: the event store alone;
+//! - `ingest`: the command side over HTTP with a generated realistic mix;
+//! - `common`: a fresh database per run, medians, the figures table.
 
 mod append;
 mod ceiling;
+mod common;
+mod ingest;
+
+pub use ingest::IngestArgs;
 
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -11,6 +18,10 @@ use std::path::PathBuf;
 pub enum BenchCommand {
     /// Event-store append and catch-up throughput.
     Append(AppendArgs),
+    /// The command side over HTTP: single POSTs at a fixed offered rate
+    /// (open loop), then batch POSTs at maximum rate, with a generated
+    /// realistic mix; the service runs in-process on a fresh database.
+    Ingest(IngestArgs),
 }
 
 #[derive(clap::Args)]
@@ -39,19 +50,6 @@ pub struct AppendArgs {
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Append(args) => append::run(args).await,
-    }
-}
-
-/// The median of `values` (0 when empty).
-pub fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(|a, b| a.total_cmp(b));
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
+        BenchCommand::Ingest(args) => ingest::run(args).await,
     }
 }

@@ -1,0 +1,512 @@
+//! The load of `bench ingest`: an open-loop driver of single POSTs and a
+//! closed-loop driver of batch POSTs, over a keep-alive HTTP/1.1 pool.
+//!
+//! Open loop: send `i` is due at `start + i / rate`, whatever happened to
+//! the sends before it, and its latency is measured from when it was due,
+//! so time spent waiting for a free connection (queueing, in the client or
+//! the server) counts: no coordinated omission.
+
+use super::mix::{Mix, Tx, batch_json};
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::Uri;
+use hyper::body::Bytes;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Deserialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// Longest a request may take, counted from when it was due; later counts
+/// as a failure.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub type Client = HyperClient<HttpConnector, Full<Bytes>>;
+
+/// A keep-alive pool that keeps up to `connections` idle connections.
+pub fn client(connections: usize) -> Client {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    HyperClient::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(connections)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(connector)
+}
+
+/// Where to POST, with the bearer token to send.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub uri: Uri,
+    pub authorization: HeaderValue,
+}
+
+impl Endpoint {
+    pub fn new(uri: &str, token: &str) -> anyhow::Result<Endpoint> {
+        let mut authorization = HeaderValue::from_str(&format!("Bearer {token}"))?;
+        authorization.set_sensitive(true);
+        Ok(Endpoint {
+            uri: uri.parse()?,
+            authorization,
+        })
+    }
+}
+
+async fn post(client: &Client, to: &Endpoint, body: Vec<u8>) -> anyhow::Result<(u16, Bytes)> {
+    let request = hyper::Request::post(to.uri.clone())
+        .header(CONTENT_TYPE, "application/json")
+        .header(AUTHORIZATION, to.authorization.clone())
+        .body(Full::new(Bytes::from(body)))?;
+    let response = client.request(request).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, body))
+}
+
+/// The schedule of an open loop: `rate` sends per second for `total` sends.
+/// Integer nanoseconds, so "due" never drifts or rounds the wrong way.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenLoop {
+    rate: u64,
+    total: u64,
+}
+
+impl OpenLoop {
+    pub fn new(rate: u64, duration: Duration) -> OpenLoop {
+        let rate = rate.max(1);
+        let total = (u128::from(rate) * duration.as_nanos() / 1_000_000_000) as u64;
+        OpenLoop { rate, total }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// When send `i` is due, after the start.
+    pub fn due_at(&self, i: u64) -> Duration {
+        Duration::from_nanos((u128::from(i) * 1_000_000_000 / u128::from(self.rate)) as u64)
+    }
+
+    /// How many sends are due by `elapsed` (those with `due_at <= elapsed`).
+    pub fn due_by(&self, elapsed: Duration) -> u64 {
+        // floor(i * 1e9 / rate) <= e  <=>  i < (e + 1) * rate / 1e9
+        let e = elapsed.as_nanos() + 1;
+        let n = (e * u128::from(self.rate)).div_ceil(1_000_000_000);
+        (n as u64).min(self.total)
+    }
+}
+
+/// Decisions in the answers, as a check that the mix makes the rules fire.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Decisions {
+    pub approve: u64,
+    pub review: u64,
+    pub decline: u64,
+    pub late: u64,
+}
+
+impl Decisions {
+    fn add(&mut self, a: &AnswerBody) {
+        match a.decision.as_str() {
+            "approve" => self.approve += 1,
+            "review" => self.review += 1,
+            "decline" => self.decline += 1,
+            _ => {}
+        }
+        self.late += u64::from(a.late);
+    }
+
+    fn merge(&mut self, o: &Decisions) {
+        self.approve += o.approve;
+        self.review += o.review;
+        self.decline += o.decline;
+        self.late += o.late;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.approve + self.review + self.decline
+    }
+}
+
+#[derive(Deserialize)]
+struct AnswerBody {
+    decision: String,
+    #[serde(default)]
+    late: bool,
+}
+
+#[derive(Deserialize)]
+struct BatchBody {
+    results: Vec<BatchItem>,
+}
+
+#[derive(Deserialize)]
+struct BatchItem {
+    status: u16,
+    #[serde(default)]
+    answer: Option<AnswerBody>,
+    #[serde(default)]
+    problem: Option<serde_json::Value>,
+}
+
+/// What one case measured.
+pub struct Figures {
+    /// Transactions sent.
+    pub sent: u64,
+    /// HTTP requests answered (a batch is one).
+    pub requests: u64,
+    /// Transactions answered 2xx.
+    pub accepted: u64,
+    /// Transactions answered 503 (overload).
+    pub overloaded: u64,
+    /// Transactions answered anything else, or not answered in time.
+    pub errors: u64,
+    /// From the start to the last answer.
+    pub elapsed: Duration,
+    /// Per request (a single POST, or a whole batch), microseconds; only
+    /// requests whose transactions were accepted.
+    pub latency: Histogram<u64>,
+    pub decisions: Decisions,
+    /// The first refusal seen, to say why.
+    pub first_problem: Option<String>,
+}
+
+impl Figures {
+    pub fn accepted_per_sec(&self) -> f64 {
+        self.accepted as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The latency at quantile `q`, in milliseconds.
+    pub fn ms(&self, q: f64) -> f64 {
+        self.latency.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+
+/// Counters shared by the tasks of one case.
+struct Tally {
+    start: Instant,
+    sent: AtomicU64,
+    requests: AtomicU64,
+    accepted: AtomicU64,
+    overloaded: AtomicU64,
+    errors: AtomicU64,
+    last_answer_ns: AtomicU64,
+    latency: Mutex<Histogram<u64>>,
+    decisions: Mutex<Decisions>,
+    first_problem: Mutex<Option<String>>,
+}
+
+impl Tally {
+    fn new(start: Instant) -> Tally {
+        Tally {
+            start,
+            sent: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            overloaded: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            last_answer_ns: AtomicU64::new(0),
+            // 1 µs .. 10 min, 3 significant digits.
+            latency: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3).expect("bounds")),
+            decisions: Mutex::new(Decisions::default()),
+            first_problem: Mutex::new(None),
+        }
+    }
+
+    fn answered(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let ns = self.start.elapsed().as_nanos() as u64;
+        self.last_answer_ns.fetch_max(ns, Ordering::Relaxed);
+    }
+
+    fn record_latency(&self, since: Instant) {
+        let us = since.elapsed().as_micros().max(1) as u64;
+        lock(&self.latency).saturating_record(us);
+    }
+
+    fn problem(&self, text: impl FnOnce() -> String) {
+        let mut first = lock(&self.first_problem);
+        if first.is_none() {
+            *first = Some(text());
+        }
+    }
+
+    fn count(&self, status: u16, n: u64) {
+        match status {
+            200..=299 => &self.accepted,
+            503 => &self.overloaded,
+            _ => &self.errors,
+        }
+        .fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn progress(&self, what: &str) -> String {
+        let secs = self.start.elapsed().as_secs_f64().max(1e-9);
+        let accepted = self.accepted.load(Ordering::Relaxed);
+        format!(
+            "{what}: {} sent, {accepted} accepted ({:.0}/s), {} 503, {} errors",
+            self.sent.load(Ordering::Relaxed),
+            accepted as f64 / secs,
+            self.overloaded.load(Ordering::Relaxed),
+            self.errors.load(Ordering::Relaxed),
+        )
+    }
+
+    fn figures(&self, at_least: Duration) -> Figures {
+        let elapsed = Duration::from_nanos(self.last_answer_ns.load(Ordering::Relaxed));
+        Figures {
+            sent: self.sent.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            accepted: self.accepted.load(Ordering::Relaxed),
+            overloaded: self.overloaded.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            elapsed: elapsed.max(at_least),
+            latency: lock(&self.latency).clone(),
+            decisions: *lock(&self.decisions),
+            first_problem: lock(&self.first_problem).clone(),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn spinner() -> anyhow::Result<ProgressBar> {
+    Ok(ProgressBar::new_spinner().with_style(ProgressStyle::with_template("  {spinner} {msg}")?))
+}
+
+/// Single POSTs to `uri` on the `schedule`, at most `connections` at once
+/// (the rest wait for a connection, and the wait counts).
+pub async fn open_loop(
+    client: Client,
+    to: Endpoint,
+    mut mix: Mix,
+    schedule: OpenLoop,
+    connections: usize,
+) -> anyhow::Result<Figures> {
+    let bar = spinner()?;
+    let start = Instant::now();
+    let tally = Arc::new(Tally::new(start));
+    let slots = Arc::new(Semaphore::new(connections.max(1)));
+    let mut tasks = JoinSet::new();
+    let mut next = 0u64;
+    let mut shown = start;
+    while next < schedule.total() {
+        let due = schedule.due_by(start.elapsed());
+        while next < due {
+            let at = start + schedule.due_at(next);
+            let tx = mix.next_tx();
+            let (client, to, tally, slots) =
+                (client.clone(), to.clone(), tally.clone(), slots.clone());
+            tasks.spawn(async move { send_one(&client, &to, tx, at, &tally, &slots).await });
+            next += 1;
+        }
+        tally.sent.store(next, Ordering::Relaxed);
+        while tasks.try_join_next().is_some() {}
+        if shown.elapsed() >= Duration::from_millis(200) {
+            bar.set_message(tally.progress("single POSTs"));
+            bar.tick();
+            shown = Instant::now();
+        }
+        if next < schedule.total() {
+            tokio::time::sleep_until((start + schedule.due_at(next)).into()).await;
+        }
+    }
+    bar.set_message(format!(
+        "{} (draining {} in flight)",
+        tally.progress("single POSTs"),
+        tasks.len()
+    ));
+    while tasks.join_next().await.is_some() {}
+    let figures = tally.figures(schedule.due_at(schedule.total()));
+    bar.finish_and_clear();
+    Ok(figures)
+}
+
+async fn send_one(
+    client: &Client,
+    to: &Endpoint,
+    tx: Tx,
+    due: Instant,
+    tally: &Tally,
+    slots: &Semaphore,
+) {
+    let attempt = async {
+        let _slot = slots.acquire().await?;
+        post(client, to, tx.json(chrono::Utc::now())).await
+    };
+    match tokio::time::timeout_at((due + TIMEOUT).into(), attempt).await {
+        Ok(Ok((status, body))) => {
+            tally.count(status, 1);
+            if (200..300).contains(&status) {
+                tally.record_latency(due);
+                if let Ok(a) = serde_json::from_slice::<AnswerBody>(&body) {
+                    lock(&tally.decisions).add(&a);
+                }
+            } else {
+                tally.problem(|| format!("{status} {}", String::from_utf8_lossy(&body)));
+            }
+        }
+        Ok(Err(e)) => {
+            tally.errors.fetch_add(1, Ordering::Relaxed);
+            tally.problem(|| format!("request failed: {e:#}"));
+        }
+        Err(_) => {
+            tally.errors.fetch_add(1, Ordering::Relaxed);
+            tally.problem(|| format!("no answer within {TIMEOUT:?} of the due time"));
+        }
+    }
+    tally.answered();
+}
+
+/// Batch POSTs of `batch` transactions to `uri` from `clients` concurrent
+/// clients, each sending its next batch when the last is answered, for
+/// `duration`.
+pub async fn batches(
+    client: Client,
+    to: Endpoint,
+    mixes: Vec<Mix>,
+    batch: usize,
+    duration: Duration,
+) -> anyhow::Result<Figures> {
+    let bar = spinner()?;
+    let start = Instant::now();
+    let deadline = start + duration;
+    let tally = Arc::new(Tally::new(start));
+    let mut tasks = JoinSet::new();
+    for mut mix in mixes {
+        let (client, to, tally) = (client.clone(), to.clone(), tally.clone());
+        tasks.spawn(async move {
+            while Instant::now() < deadline {
+                let txs = mix.take(batch);
+                let sent_at = Instant::now();
+                let body = batch_json(&txs, chrono::Utc::now());
+                tally.sent.fetch_add(txs.len() as u64, Ordering::Relaxed);
+                let result = tokio::time::timeout(TIMEOUT, post(&client, &to, body)).await;
+                tally.answered();
+                match result {
+                    Ok(Ok((200, body))) => match serde_json::from_slice::<BatchBody>(&body) {
+                        Ok(answer) => {
+                            tally.record_latency(sent_at);
+                            let mut decisions = Decisions::default();
+                            for item in &answer.results {
+                                tally.count(item.status, 1);
+                                if let Some(a) = &item.answer {
+                                    decisions.add(a);
+                                }
+                                if let Some(p) =
+                                    item.problem.as_ref().filter(|_| item.status >= 300)
+                                {
+                                    tally.problem(|| format!("item {}: {p}", item.status));
+                                }
+                            }
+                            lock(&tally.decisions).merge(&decisions);
+                        }
+                        Err(e) => {
+                            tally.errors.fetch_add(txs.len() as u64, Ordering::Relaxed);
+                            tally.problem(|| format!("unreadable batch answer: {e}"));
+                        }
+                    },
+                    Ok(Ok((status, body))) => {
+                        tally.count(status, txs.len() as u64);
+                        tally.problem(|| {
+                            format!("batch {status} {}", String::from_utf8_lossy(&body))
+                        });
+                    }
+                    Ok(Err(e)) => {
+                        tally.errors.fetch_add(txs.len() as u64, Ordering::Relaxed);
+                        tally.problem(|| format!("request failed: {e:#}"));
+                    }
+                    Err(_) => {
+                        tally.errors.fetch_add(txs.len() as u64, Ordering::Relaxed);
+                        tally.problem(|| format!("no answer within {TIMEOUT:?}"));
+                    }
+                }
+            }
+        });
+    }
+    while !tasks.is_empty() {
+        tokio::select! {
+            _ = tasks.join_next() => {}
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                bar.set_message(tally.progress("batch POSTs"));
+                bar.tick();
+            }
+        }
+    }
+    let figures = tally.figures(Duration::ZERO);
+    bar.finish_and_clear();
+    Ok(figures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_spaces_sends_evenly() {
+        let s = OpenLoop::new(5000, Duration::from_secs(10));
+        assert_eq!(s.total(), 50_000);
+        assert_eq!(s.due_at(0), Duration::ZERO);
+        assert_eq!(s.due_at(1), Duration::from_micros(200));
+        assert_eq!(s.due_at(5000), Duration::from_secs(1));
+        assert_eq!(s.due_by(Duration::ZERO), 1);
+        assert_eq!(s.due_by(Duration::from_micros(199)), 1);
+        assert_eq!(s.due_by(Duration::from_micros(200)), 2);
+        assert_eq!(s.due_by(Duration::from_millis(1)), 6);
+        assert_eq!(s.due_by(Duration::from_secs(100)), 50_000, "capped");
+    }
+
+    #[test]
+    fn a_send_is_due_exactly_from_its_due_time() {
+        // Rates that do not divide a second: no rounding the wrong way.
+        for rate in [1, 3, 7, 333, 4999, 5000, 12_345] {
+            let s = OpenLoop::new(rate, Duration::from_secs(2));
+            for i in 0..s.total() {
+                let at = s.due_at(i);
+                assert!(s.due_by(at) > i, "rate {rate}: send {i} due at {at:?}");
+                if i > 0 && at > s.due_at(i - 1) {
+                    assert_eq!(
+                        s.due_by(at - Duration::from_nanos(1)),
+                        i,
+                        "rate {rate}, send {i}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn percentiles_come_from_the_histogram_in_milliseconds() {
+        let tally = Tally::new(Instant::now());
+        {
+            let mut h = lock(&tally.latency);
+            for us in 1..=10_000u64 {
+                h.record(us).expect("in range");
+            }
+        }
+        let f = tally.figures(Duration::from_secs(1));
+        assert!((f.ms(0.5) - 5.0).abs() < 0.01, "{}", f.ms(0.5));
+        assert!((f.ms(0.99) - 9.9).abs() < 0.01, "{}", f.ms(0.99));
+        assert!((f.ms(0.999) - 9.99).abs() < 0.01, "{}", f.ms(0.999));
+    }
+
+    #[test]
+    fn statuses_are_counted_as_accepted_overloaded_or_errors() {
+        let tally = Tally::new(Instant::now());
+        tally.count(201, 1);
+        tally.count(200, 2);
+        tally.count(503, 4);
+        tally.count(422, 8);
+        tally.count(500, 16);
+        let f = tally.figures(Duration::from_secs(2));
+        assert_eq!((f.accepted, f.overloaded, f.errors), (3, 4, 24));
+        assert_eq!(f.accepted_per_sec(), 1.5);
+    }
+}
