@@ -15,7 +15,6 @@ use crate::model::{AppendOutcome, AppendRequest, Position, RecordedEvent, Stream
 use crate::store::{EventStore, EventSubscription};
 use crate::upcast::Upcasters;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,13 +111,7 @@ impl PgEventStore {
     pub fn with_options(pool: PgPool, upcasters: Upcasters, options: PgStoreOptions) -> Self {
         let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
         let options = Arc::new(options);
-        // The writer has connections of its own: behind a busy shared pool a
-        // group commit waited up to ~150 ms for one (`fraudctl bench ingest`),
-        // and every append in the batch waited with it.
-        let writer_pool = PgPoolOptions::new()
-            .max_connections(2)
-            .connect_lazy_with(pool.connect_options().as_ref().clone());
-        tokio::spawn(writer::run(writer_pool, rx, options.clone()));
+        tokio::spawn(writer::run(pool.clone(), rx, options.clone()));
         PgEventStore {
             reader: PgReader::new(pool, Arc::new(upcasters)),
             writer: tx,
