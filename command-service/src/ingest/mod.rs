@@ -21,7 +21,7 @@ use domain::{
     CustomerState, DecisionIds, DomainEvent, RecordTransaction, Ruleset, Transaction, decide,
 };
 use event_store::{
-    AppendError, EventMetadata, EventStore, ExpectedVersion, NewEvent, RecordedEvent,
+    AppendError, EventMetadata, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StreamVersion,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -256,20 +256,13 @@ impl Ingest {
     /// Rebuilds a customer from its stream: state, version, recent answers.
     async fn load(&self, customer: &mut Customer, stream: &str) -> Result<(), IngestError> {
         customer.reset(self.fresh_state());
+        let (events, version) = self.read_whole(stream).await?;
         let mut answers = Answers::default();
-        let mut from = 0;
-        loop {
-            let page = self.read(stream, from).await?;
-            let Some(last) = page.last() else { break };
-            from = last.stream_version + 1;
-            customer.version = Some(last.stream_version);
-            for event in &page {
-                if let Some(e) = decode(event) {
-                    customer.state.apply(&e);
-                    answers.add(e);
-                }
-            }
+        for e in events {
+            customer.state.apply(&e);
+            answers.add(e);
         }
+        customer.version = version;
         let max = self.ruleset.history.max_transactions as usize;
         for (id, remembered) in answers.finish() {
             customer.remember(id, remembered, max);
@@ -284,15 +277,10 @@ impl Ingest {
         stream: &str,
         id: &TransactionId,
     ) -> Result<Option<Remembered>, IngestError> {
+        let (events, _) = self.read_whole(stream).await?;
         let mut answers = Answers::default();
-        let mut from = 0;
-        loop {
-            let page = self.read(stream, from).await?;
-            let Some(last) = page.last() else { break };
-            from = last.stream_version + 1;
-            for e in page.iter().filter_map(decode) {
-                answers.add_if(e, id);
-            }
+        for e in events {
+            answers.add_if(e, id);
         }
         Ok(answers
             .finish()
@@ -301,11 +289,24 @@ impl Ingest {
             .map(|(_, r)| r))
     }
 
-    async fn read(&self, stream: &str, from: u64) -> Result<Vec<RecordedEvent>, IngestError> {
-        self.store
-            .read_stream(stream, from, 1000)
-            .await
-            .map_err(|e| IngestError::Store(e.to_string()))
+    /// Every readable event of a stream, in order, and its last version.
+    async fn read_whole(
+        &self,
+        stream: &str,
+    ) -> Result<(Vec<DomainEvent>, Option<StreamVersion>), IngestError> {
+        let (mut events, mut version, mut from) = (Vec::new(), None, 0);
+        loop {
+            let page = self
+                .store
+                .read_stream(stream, from, 1000)
+                .await
+                .map_err(|e| IngestError::Store(e.to_string()))?;
+            let Some(last) = page.last() else { break };
+            from = last.stream_version + 1;
+            version = Some(last.stream_version);
+            events.extend(page.iter().filter_map(decode));
+        }
+        Ok((events, version))
     }
 }
 
