@@ -6,7 +6,7 @@ mod common;
 
 use command_service::configuration::Settings;
 use command_service::http::auth::Tokens;
-use common::{TestApp, spawn, spawn_with, tx};
+use common::{TestApp, error_fields, spawn, spawn_with, tx};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -205,13 +205,7 @@ async fn an_invalid_resolution_names_every_field_and_is_quarantined(pool: PgPool
     assert_eq!(a.status, 422, "{}", a.body);
     assert_eq!(a.content_type, "application/problem+json");
     assert_eq!(a.body["type"], "/problems/invalid-resolution");
-    let mut fields: Vec<&str> = a.body["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["field"].as_str())
-        .collect();
-    fields.sort_unstable();
+    let fields = error_fields(&a.body);
     assert_eq!(fields, ["analyst", "note", "verdict"], "{}", a.body);
 
     let kept = app.stream("quarantine").await;
@@ -265,13 +259,7 @@ async fn an_invalid_label_names_every_field_and_is_quarantined(pool: PgPool) {
     let a = post_as(&app, None, "/v1/labels", &bad).await;
     assert_eq!(a.status, 422, "{}", a.body);
     assert_eq!(a.body["type"], "/problems/invalid-label");
-    let mut fields: Vec<&str> = a.body["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["field"].as_str())
-        .collect();
-    fields.sort_unstable();
+    let fields = error_fields(&a.body);
     assert_eq!(
         fields,
         ["is_fraud", "source", "transaction_id"],
@@ -385,13 +373,7 @@ async fn each_role_does_its_own_work_and_admin_does_all(pool: PgPool) {
 
     // Health checks stay open.
     for path in ["/healthz", "/readyz"] {
-        let r = app
-            .http
-            .get(format!("{}{path}", app.base))
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(app.get_status(path).await, 200, "{path}");
     }
 }
 

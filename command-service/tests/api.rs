@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{spawn, tx};
+use common::{error_fields, spawn, tx};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -76,12 +76,7 @@ async fn invalid_input_names_every_field_and_is_quarantined(pool: PgPool) {
     bad.as_object_mut().expect("object").remove("merchant_id");
     let (status, body) = app.post("/v1/transactions", &bad).await;
     assert_eq!(status, 422, "{body}");
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["field"].as_str())
-        .collect();
+    let fields = error_fields(&body);
     for f in [
         "amount",
         "currency",
@@ -241,13 +236,7 @@ async fn concurrent_posts_for_one_customer_never_see_a_conflict(pool: PgPool) {
 async fn health_and_readiness(pool: PgPool) {
     let app = spawn(pool).await;
     for path in ["/healthz", "/readyz"] {
-        let r = app
-            .http
-            .get(format!("{}{path}", app.base))
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(app.get_status(path).await, 200, "{path}");
     }
 }
 
@@ -258,4 +247,25 @@ async fn the_ruleset_in_force_is_published_once(pool: PgPool) {
     let published = first.stream("ruleset").await;
     assert_eq!(published.len(), 1);
     assert_eq!(published[0].event_type, "RulesetPublished");
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn a_batch_refused_whole_is_quarantined_whole(pool: PgPool) {
+    let app = spawn(pool).await;
+    let too_many: Vec<Value> = (0..1001)
+        .map(|i| json!({"transaction_id": format!("t-{i}")}))
+        .collect();
+    let (status, body) = app.post("/v1/transactions/batch", &json!(too_many)).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["errors"][0]["reason"], "batch_too_large");
+    let (status, body) = app
+        .post("/v1/transactions/batch", &tx("t-1", "c-1", 10.0, 1))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["reason"], "wrong_type");
+    assert_eq!(app.stream("quarantine").await.len(), 2);
+    assert!(
+        app.stream("customer-c-1").await.is_empty(),
+        "nothing from a refused batch is decided"
+    );
 }

@@ -97,43 +97,12 @@ pub async fn post_batch(State(app): State<AppState>, headers: HeaderMap, body: B
     let meta = request_meta(&headers);
     let content_type = content_type(&headers);
     let limit = app.settings.batch_body_limit_bytes;
-    let (bytes, items) = match app
-        .read_json(Expected::Transaction, &headers, body, limit, &meta)
-        .await
-    {
-        Ok((bytes, Value::Array(items))) => (bytes, items),
-        Ok((bytes, _)) => {
-            let reasons = vec![FieldError::new(
-                WHOLE_BODY,
-                FieldReason::WrongType,
-                "a batch is a JSON array",
-            )];
-            return app
-                .refuse(
-                    Expected::Transaction,
-                    &bytes,
-                    content_type,
-                    None,
-                    reasons,
-                    &meta,
-                )
-                .await
-                .into_response();
-        }
-        Err(problem) => return problem.into_response(),
-    };
-    if items.len() > app.settings.batch_max_items {
-        let reasons = vec![FieldError::new(
-            WHOLE_BODY,
-            FieldReason::BatchTooLarge,
-            format!(
-                "{} items; at most {} per batch",
-                items.len(),
-                app.settings.batch_max_items
-            ),
-        )];
-        return app
-            .refuse(
+    // A batch refused as a whole is quarantined whole, with its one reason.
+    let refuse_whole = |bytes: axum::body::Bytes, reason: FieldReason, message: String| {
+        let (app, meta) = (app.clone(), meta.clone());
+        async move {
+            let reasons = vec![FieldError::new(WHOLE_BODY, reason, message)];
+            app.refuse(
                 Expected::Transaction,
                 &bytes,
                 content_type,
@@ -142,7 +111,24 @@ pub async fn post_batch(State(app): State<AppState>, headers: HeaderMap, body: B
                 &meta,
             )
             .await
-            .into_response();
+            .into_response()
+        }
+    };
+    let (bytes, items) = match app
+        .read_json(Expected::Transaction, &headers, body, limit, &meta)
+        .await
+    {
+        Ok((bytes, Value::Array(items))) => (bytes, items),
+        Ok((bytes, _)) => {
+            let message = "a batch is a JSON array".to_owned();
+            return refuse_whole(bytes, FieldReason::WrongType, message).await;
+        }
+        Err(problem) => return problem.into_response(),
+    };
+    let max = app.settings.batch_max_items;
+    if items.len() > max {
+        let message = format!("{} items; at most {max} per batch", items.len());
+        return refuse_whole(bytes, FieldReason::BatchTooLarge, message).await;
     }
 
     let ctx = app.parse_context();

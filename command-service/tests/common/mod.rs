@@ -70,6 +70,17 @@ impl TestApp {
         (status, ct, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// The status of a GET.
+    pub async fn get_status(&self, path: &str) -> u16 {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("send");
+        r.status().as_u16()
+    }
+
     pub async fn stream(&self, id: &str) -> Vec<RecordedEvent> {
         self.store.read_stream(id, 0, 10_000).await.expect("read")
     }
@@ -85,4 +96,16 @@ pub fn tx(id: &str, customer: &str, amount: f64, minutes_ago: i64) -> Value {
         "location": {"city": "San Francisco", "state": "CA", "country": "US", "coordinates": [37.7749, -122.4194]},
         "device_info": {"device_type": "mobile", "ip_address": "192.168.1.100", "user_agent": "Mozilla/5.0"}
     })
+}
+
+/// The `field` of every entry of a problem's `errors`, sorted.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    let mut fields: Vec<String> = problem["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["field"].as_str().map(str::to_owned))
+        .collect();
+    fields.sort_unstable();
+    fields
 }
