@@ -118,6 +118,17 @@ pub struct InputQuarantined {
     pub reasons: Vec<FieldError>,
 }
 
+/// A client sent a `transaction_id` again. Nothing is recorded twice: this
+/// notes the repeat itself (client retries, replays, conflicting reuse of an
+/// id), for the data-quality figures and the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionRepeated {
+    pub transaction_id: TransactionId,
+    pub customer_id: CustomerId,
+    /// False when the repeat carried a different payload (answered 409).
+    pub same_payload: bool,
+}
+
 /// A ruleset was put in force.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RulesetPublished {
@@ -226,6 +237,7 @@ payloads!(
     TransactionLabeled = 1,
     InputQuarantined = 1,
     RulesetPublished = 1,
+    TransactionRepeated = 1,
 );
 
 /// Why a stored event could not be read as a `DomainEvent`.

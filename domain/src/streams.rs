@@ -4,6 +4,8 @@ use crate::ids::{AlertId, CustomerId};
 
 /// Rejected input, kept whole with its reasons.
 pub const QUARANTINE: &str = "quarantine";
+/// Transactions sent again (idempotent repeats and conflicting reuse).
+pub const REPEATS: &str = "repeats";
 /// Published rulesets.
 pub const RULESET: &str = "ruleset";
 

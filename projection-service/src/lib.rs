@@ -1,8 +1,17 @@
-//! Sentinel's projection side.
+//! Sentinel's projection side: projectors fold the event log, in order, into
+//! read models in PostgreSQL, each with a checkpoint written in the same
+//! transaction as its rows; rebuilds write fresh tables and swap them in
+//! atomically.
 //!
-//! What lives here (filled by the projection issue): projectors with a name, a
-//! version and a checkpoint that consume the event log in order and build the
-//! read models in PostgreSQL (velocity windows, geo state, customer profiles,
-//! merchant risk, alerts, transactions, data quality), each batch and its
-//! checkpoint in one transaction; and the blue-green replay that rebuilds a
-//! projection into fresh tables and swaps it in without downtime.
+//! - `projector`: the trait a read model implements.
+//! - `models`: the read models.
+//! - `apply`, `checkpoint`, `partition`, `schema`: the runtime's parts.
+//! - `live`: a projector following the log; `rebuild`: replay and swap.
+//! - `status`: what each projector reports, in PostgreSQL and on `/metrics`.
+
+pub mod apply;
+pub mod checkpoint;
+pub mod models;
+pub mod partition;
+pub mod projector;
+pub mod schema;

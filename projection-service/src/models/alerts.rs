@@ -1,0 +1,1 @@
+//! `alerts` read model (being written).

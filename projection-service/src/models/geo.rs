@@ -1,0 +1,1 @@
+//! `geo` read model (being written).

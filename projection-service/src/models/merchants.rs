@@ -1,0 +1,1 @@
+//! `merchants` read model (being written).

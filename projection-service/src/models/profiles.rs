@@ -1,0 +1,1 @@
+//! `profiles` read model (being written).

@@ -1,0 +1,229 @@
+//! `transactions`: one row per decided transaction (decision, score, rules
+//! fired, lateness, the alert it raised) and the latest label each
+//! transaction received. Partitioned by customer; labels (which name a
+//! transaction, not a customer) are projected by partition 0 into their own
+//! table, so they never wait for the transaction's partition.
+
+use crate::projector::{ProjectedEvent, Projector};
+use domain::DomainEvent;
+use sqlx::PgConnection;
+use std::collections::HashMap;
+
+pub struct Transactions;
+
+const DDL: &str = "
+CREATE TABLE transactions (
+    transaction_id text PRIMARY KEY,
+    customer_id text NOT NULL,
+    merchant_id text,
+    merchant_category text,
+    event_time timestamptz NOT NULL,
+    recorded_time timestamptz NOT NULL,
+    position bigint NOT NULL,
+    amount numeric(24, 3) NOT NULL,
+    currency text,
+    transaction_type text,
+    payment_method text,
+    device_type text,
+    city text,
+    country text,
+    latitude double precision,
+    longitude double precision,
+    decision text NOT NULL,
+    risk_score double precision NOT NULL,
+    rules_fired jsonb NOT NULL,
+    ruleset_version text NOT NULL,
+    late boolean NOT NULL,
+    alert_id uuid,
+    input_schema smallint NOT NULL
+);
+CREATE INDEX transactions_customer ON transactions (customer_id, event_time DESC);
+CREATE INDEX transactions_merchant ON transactions (merchant_id, event_time DESC);
+CREATE INDEX transactions_event_time ON transactions (event_time);
+CREATE INDEX transactions_recorded_time ON transactions (recorded_time);
+
+CREATE TABLE transaction_labels (
+    transaction_id text PRIMARY KEY,
+    is_fraud boolean NOT NULL,
+    source text NOT NULL,
+    position bigint NOT NULL,
+    labeled_at timestamptz NOT NULL
+);
+";
+
+/// Column arrays for one multi-row insert.
+#[derive(Default)]
+struct Rows {
+    transaction_id: Vec<String>,
+    customer_id: Vec<String>,
+    merchant_id: Vec<Option<String>>,
+    merchant_category: Vec<Option<String>>,
+    event_time: Vec<chrono::DateTime<chrono::Utc>>,
+    recorded_time: Vec<chrono::DateTime<chrono::Utc>>,
+    position: Vec<i64>,
+    amount_thousandths: Vec<i64>,
+    currency: Vec<Option<String>>,
+    transaction_type: Vec<Option<String>>,
+    payment_method: Vec<Option<String>>,
+    device_type: Vec<Option<String>>,
+    city: Vec<Option<String>>,
+    country: Vec<Option<String>>,
+    latitude: Vec<Option<f64>>,
+    longitude: Vec<Option<f64>>,
+    decision: Vec<String>,
+    risk_score: Vec<f64>,
+    rules_fired: Vec<String>,
+    ruleset_version: Vec<String>,
+    late: Vec<bool>,
+    alert_id: Vec<Option<uuid::Uuid>>,
+    input_schema: Vec<i16>,
+}
+
+#[async_trait::async_trait]
+impl Projector for Transactions {
+    fn name(&self) -> &'static str {
+        "transactions"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn partitioned(&self) -> bool {
+        true
+    }
+
+    fn ddl(&self) -> &'static str {
+        DDL
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["transactions", "transaction_labels"]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        events: &[ProjectedEvent],
+    ) -> Result<(), sqlx::Error> {
+        let mut rows = Rows::default();
+        // The last label of each transaction in the batch wins, as it would
+        // applied one by one.
+        let mut labels = HashMap::new();
+        for e in events {
+            match &e.event {
+                DomainEvent::TransactionRecorded(r) => {
+                    let t = &r.transaction;
+                    rows.transaction_id.push(t.transaction_id.as_str().to_owned());
+                    rows.customer_id.push(t.customer_id.as_str().to_owned());
+                    rows.merchant_id.push(t.merchant_id.as_ref().map(|m| m.as_str().to_owned()));
+                    rows.merchant_category
+                        .push(t.merchant_category.as_ref().map(|m| m.as_str().to_owned()));
+                    rows.event_time.push(t.timestamp);
+                    rows.recorded_time.push(e.recorded_time);
+                    rows.position.push(e.position.0 as i64);
+                    rows.amount_thousandths.push(t.amount.thousandths().min(i64::MAX as u64) as i64);
+                    rows.currency.push(t.currency.map(|c| c.code().to_owned()));
+                    rows.transaction_type.push(t.transaction_type.map(|v| v.as_str().to_owned()));
+                    rows.payment_method.push(t.payment_method.map(|v| v.as_str().to_owned()));
+                    rows.device_type
+                        .push(t.device_info.as_ref().map(|d| d.device_type.as_str().to_owned()));
+                    rows.city.push(t.location.as_ref().map(|l| l.city.as_str().to_owned()));
+                    rows.country.push(t.country().map(|c| c.as_str().to_owned()));
+                    rows.latitude.push(t.coordinates().map(|c| c.lat()));
+                    rows.longitude.push(t.coordinates().map(|c| c.lon()));
+                    rows.decision.push(r.decision.as_str().to_owned());
+                    rows.risk_score.push(r.risk_score);
+                    rows.rules_fired
+                        .push(serde_json::to_string(&r.rules_fired).unwrap_or_else(|_| "[]".into()));
+                    rows.ruleset_version.push(r.ruleset_version.clone());
+                    rows.late.push(r.late);
+                    rows.alert_id.push(r.alert_id.map(|a| a.0));
+                    rows.input_schema.push(i16::from(u8::from(t.input_schema)));
+                }
+                DomainEvent::TransactionLabeled(l) => {
+                    labels.insert(
+                        l.transaction_id.as_str().to_owned(),
+                        (l.is_fraud, l.source.as_str().to_owned(), e.position.0 as i64, e.event_time),
+                    );
+                }
+                _ => {}
+            }
+        }
+        if !rows.transaction_id.is_empty() {
+            sqlx::query(
+                "INSERT INTO transactions (transaction_id, customer_id, merchant_id, \
+                   merchant_category, event_time, recorded_time, position, amount, currency, \
+                   transaction_type, payment_method, device_type, city, country, latitude, \
+                   longitude, decision, risk_score, rules_fired, ruleset_version, late, alert_id, \
+                   input_schema) \
+                 SELECT t.id, t.customer, t.merchant, t.category, t.event_time, t.recorded_time, \
+                   t.position, t.amount / 1000.0, t.currency, t.kind, t.method, t.device, t.city, \
+                   t.country, t.lat, t.lon, t.decision, t.score, t.rules::jsonb, t.ruleset, t.late, \
+                   t.alert, t.input_schema \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], \
+                   $6::timestamptz[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], \
+                   $11::text[], $12::text[], $13::text[], $14::text[], $15::float8[], \
+                   $16::float8[], $17::text[], $18::float8[], $19::text[], $20::text[], \
+                   $21::bool[], $22::uuid[], $23::int2[]) \
+                   AS t(id, customer, merchant, category, event_time, recorded_time, position, \
+                   amount, currency, kind, method, device, city, country, lat, lon, decision, \
+                   score, rules, ruleset, late, alert, input_schema) \
+                 ON CONFLICT (transaction_id) DO NOTHING",
+            )
+            .bind(&rows.transaction_id)
+            .bind(&rows.customer_id)
+            .bind(&rows.merchant_id)
+            .bind(&rows.merchant_category)
+            .bind(&rows.event_time)
+            .bind(&rows.recorded_time)
+            .bind(&rows.position)
+            .bind(&rows.amount_thousandths)
+            .bind(&rows.currency)
+            .bind(&rows.transaction_type)
+            .bind(&rows.payment_method)
+            .bind(&rows.device_type)
+            .bind(&rows.city)
+            .bind(&rows.country)
+            .bind(&rows.latitude)
+            .bind(&rows.longitude)
+            .bind(&rows.decision)
+            .bind(&rows.risk_score)
+            .bind(&rows.rules_fired)
+            .bind(&rows.ruleset_version)
+            .bind(&rows.late)
+            .bind(&rows.alert_id)
+            .bind(&rows.input_schema)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !labels.is_empty() {
+            let mut ids = Vec::with_capacity(labels.len());
+            let mut fraud = Vec::with_capacity(labels.len());
+            let mut source = Vec::with_capacity(labels.len());
+            let mut position = Vec::with_capacity(labels.len());
+            let mut at = Vec::with_capacity(labels.len());
+            for (id, (f, s, p, t)) in labels {
+                ids.push(id);
+                fraud.push(f);
+                source.push(s);
+                position.push(p);
+                at.push(t);
+            }
+            sqlx::query(
+                "INSERT INTO transaction_labels (transaction_id, is_fraud, source, position, labeled_at) \
+                 SELECT * FROM UNNEST($1::text[], $2::bool[], $3::text[], $4::bigint[], $5::timestamptz[]) \
+                 ON CONFLICT (transaction_id) DO UPDATE SET is_fraud = EXCLUDED.is_fraud, \
+                   source = EXCLUDED.source, position = EXCLUDED.position, labeled_at = EXCLUDED.labeled_at",
+            )
+            .bind(&ids)
+            .bind(&fraud)
+            .bind(&source)
+            .bind(&position)
+            .bind(&at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+}

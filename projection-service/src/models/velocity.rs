@@ -1,0 +1,1 @@
+//! `velocity` read model (being written).

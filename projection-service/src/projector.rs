@@ -1,0 +1,59 @@
+//! What a projector is: a named, versioned fold of the event log into tables
+//! of its own, applied in log order one batch at a time.
+//!
+//! The runtime (see `live` and `rebuild`) owns transactions, checkpoints,
+//! partitions and dead letters; a projector only turns decoded events into
+//! SQL. It runs with `search_path` set to its own schema, so its SQL names
+//! tables bare and the same code writes the serving tables and a rebuild's
+//! fresh ones (ADR 0005).
+
+use chrono::{DateTime, Utc};
+use domain::DomainEvent;
+use event_store::Position;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// One event from the log, decoded into today's types.
+#[derive(Debug, Clone)]
+pub struct ProjectedEvent {
+    pub position: Position,
+    pub event_id: Uuid,
+    pub stream_id: String,
+    pub stream_version: u64,
+    pub event_time: DateTime<Utc>,
+    pub recorded_time: DateTime<Utc>,
+    pub event: DomainEvent,
+}
+
+#[async_trait::async_trait]
+pub trait Projector: Send + Sync + 'static {
+    /// Short, stable, `[a-z_]+`: names the schema `rm_{name}`.
+    fn name(&self) -> &'static str;
+
+    /// Bump when the tables or the fold change: the service then rebuilds
+    /// the projector from the start of the log into fresh tables.
+    fn version(&self) -> u32;
+
+    /// Whether instances may split the work by customer (`--partition i/n`).
+    /// Only projectors whose rows are keyed by customer can: the others need
+    /// every event in log order.
+    fn partitioned(&self) -> bool;
+
+    /// `CREATE TABLE` / `CREATE INDEX` / `CREATE VIEW` statements with bare
+    /// names, run once in a fresh schema.
+    fn ddl(&self) -> &'static str;
+
+    /// The tables that make up the read model (compared row for row by the
+    /// determinism tests and `fraudctl replay --verify`).
+    fn tables(&self) -> &'static [&'static str];
+
+    /// Applies `events` (in log order, already filtered to this instance's
+    /// partition) inside the runtime's transaction. Must be a pure function
+    /// of the tables and the events: the same events in batches of any size
+    /// give the same rows.
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        events: &[ProjectedEvent],
+    ) -> Result<(), sqlx::Error>;
+}
