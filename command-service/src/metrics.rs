@@ -10,37 +10,16 @@
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
 use std::time::Instant;
 
-/// Seconds; from a fast decision to a slow commit.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5,
-];
-
-static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-
-/// The process's recorder, installed on first use. `None` if another
-/// recorder was installed first (then this service's metrics go there).
-pub fn handle() -> Option<&'static PrometheusHandle> {
-    HANDLE
-        .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-                .ok()?;
-            let recorder = builder.build_recorder();
-            let handle = recorder.handle();
-            metrics::set_global_recorder(recorder).ok()?;
-            Some(handle)
-        })
-        .as_ref()
+/// The process's recorder (shared with every service in the process).
+pub fn handle() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
+    telemetry::metrics_handle()
 }
 
 /// The Prometheus text of every metric of this process.
 pub async fn render() -> String {
-    handle().map(PrometheusHandle::render).unwrap_or_default()
+    telemetry::render_metrics().await
 }
 
 /// Counts and times each request by its route template (not its URL, so

@@ -26,5 +26,8 @@ pub use model::{
     RecordedEvent, StreamVersion,
 };
 pub use payload::Payload;
+/// The migrations of the event log and the read-model bookkeeping (run them
+/// before using the PostgreSQL backend; `#[sqlx::test(migrator = ...)]`).
+pub use postgres::MIGRATOR;
 pub use store::{EventStore, EventSubscription};
 pub use upcast::{UpcastFn, Upcasters};

@@ -26,7 +26,9 @@ impl FromStr for DeadLetterPolicy {
         match text {
             "stop" => Ok(DeadLetterPolicy::Stop),
             "skip" => Ok(DeadLetterPolicy::Skip),
-            other => Err(format!("dead-letter policy {other:?}: expected stop or skip")),
+            other => Err(format!(
+                "dead-letter policy {other:?}: expected stop or skip"
+            )),
         }
     }
 }

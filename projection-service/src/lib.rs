@@ -11,7 +11,13 @@
 
 pub mod apply;
 pub mod checkpoint;
+pub mod configuration;
+pub mod http;
+pub mod live;
 pub mod models;
 pub mod partition;
 pub mod projector;
+pub mod rebuild;
 pub mod schema;
+pub mod startup;
+pub mod status;

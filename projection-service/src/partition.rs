@@ -33,7 +33,9 @@ impl Partition {
             return true;
         }
         match stream_id.strip_prefix("customer-") {
-            Some(customer) => (fnv1a(customer.as_bytes()) % u64::from(self.count)) as u32 == self.index,
+            Some(customer) => {
+                (fnv1a(customer.as_bytes()) % u64::from(self.count)) as u32 == self.index
+            }
             None => self.index == 0,
         }
     }
@@ -44,9 +46,9 @@ impl Partition {
 fn fnv1a(bytes: &[u8]) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes
-        .iter()
-        .fold(OFFSET, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(PRIME))
+    bytes.iter().fold(OFFSET, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(PRIME)
+    })
 }
 
 impl FromStr for Partition {
@@ -99,7 +101,10 @@ mod tests {
 
     #[test]
     fn parses_and_refuses() {
-        assert_eq!("1/4".parse::<Partition>(), Ok(Partition { index: 1, count: 4 }));
+        assert_eq!(
+            "1/4".parse::<Partition>(),
+            Ok(Partition { index: 1, count: 4 })
+        );
         assert!("4/4".parse::<Partition>().is_err());
         assert!("0/0".parse::<Partition>().is_err());
         assert!("x".parse::<Partition>().is_err());

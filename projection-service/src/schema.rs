@@ -68,9 +68,11 @@ pub async fn create(
 }
 
 pub async fn drop_if_exists(conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
-        .execute(conn)
-        .await?;
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+    )))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -1,0 +1,56 @@
+//! What every Sentinel service shares for being observed: one Prometheus
+//! recorder per process (so `fraudctl serve --role all` runs three services
+//! whose `/metrics` each show everything the process records) and the log
+//! set-up.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+/// Seconds; from a fast decision to a slow commit or a long projection lag.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Events per batch, for the group-commit writer and the projectors.
+const SIZE_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process's recorder, installed on first use. `None` if another
+/// recorder was installed first (then metrics go there).
+pub fn metrics_handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Suffix("_size".into()), SIZE_BUCKETS)
+                .ok()?;
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            Some(handle)
+        })
+        .as_ref()
+}
+
+/// The Prometheus text of every metric of this process.
+pub async fn render_metrics() -> String {
+    metrics_handle()
+        .map(PrometheusHandle::render)
+        .unwrap_or_default()
+}
+
+/// JSON log lines filtered by `RUST_LOG` (default: info, quiet sqlx).
+pub fn init_json_logs() {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .try_init();
+}
