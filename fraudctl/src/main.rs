@@ -1,13 +1,14 @@
 //! `fraudctl`: the one Sentinel command line.
 //!
-//! Today: `demo` (the event store and the REST ingest, with their status),
-//! `serve`, `pg` (a private PostgreSQL for development and tests), `migrate`,
-//! `status` and `bench`. Later issues add serve, simulate, replay, eval,
+//! Today: `demo` (the event store, the REST ingest and the projectors),
+//! `serve`, `replay`, `pg` (a private PostgreSQL for development and tests),
+//! `migrate`, `status` and `bench`. Later issues add simulate, eval,
 //! ingest-csv and backtest here.
 
 mod bench;
 mod database;
 mod local_pg;
+mod replay;
 mod serve;
 mod status;
 
@@ -40,6 +41,9 @@ enum Command {
         #[arg(long, value_enum, default_value = "command")]
         role: serve::Role,
     },
+    /// Rebuild read models from the event log into fresh tables and swap
+    /// them in atomically, while the current ones keep serving.
+    Replay(replay::ReplayArgs),
     /// Apply every database migration.
     Migrate {
         #[arg(long, env = "DATABASE_URL")]
@@ -120,5 +124,6 @@ async fn main() -> anyhow::Result<()> {
             }
         },
         Command::Bench { what } => bench::run(what).await,
+        Command::Replay(args) => replay::replay(args).await,
     }
 }

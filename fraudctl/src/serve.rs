@@ -1,21 +1,28 @@
 //! `fraudctl serve`: runs Sentinel's services, without traffic, until
-//! Ctrl-C. The projection and query roles join as their issues land them.
+//! Ctrl-C: the command side, the projectors, or both in one process. The
+//! query role joins when the query API lands.
 
 use crate::database::{self, Database};
-use command_service::configuration::Settings;
-use command_service::startup::Application;
+use event_store::EventStore;
 use event_store::postgres::PgEventStore;
 use std::path::Path;
 use std::sync::Arc;
+use tokio::sync::watch;
 
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
     /// The REST ingest (127.0.0.1:8080 unless SENTINEL_COMMAND_ADDR says otherwise).
     Command,
+    /// The projectors (status and metrics on 127.0.0.1:8082 unless
+    /// SENTINEL_PROJECTION_ADDR says otherwise).
+    Projection,
+    /// Every service in one process.
+    All,
 }
 
 pub async fn serve(role: Role) -> anyhow::Result<()> {
     let db = Database::from_env_or_private(Path::new(".sentinel/pg"))?;
+    println!("press Ctrl-C to stop");
     let result = run(&db.url, role, tokio::signal::ctrl_c()).await;
     db.shutdown()?;
     result
@@ -29,21 +36,40 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let pool = database::connect(url).await?;
     database::migrate(&pool).await?;
-    let store = Arc::new(PgEventStore::new(pool.clone()));
-    match role {
-        Role::Command => {
-            let app = Application::build(Settings::from_env()?, store).await?;
-            let addr = app.local_addr()?;
-            println!(
-                "command service: http://{addr}  (POST /v1/transactions, /v1/transactions/batch; /healthz, /readyz)"
-            );
-            println!("press Ctrl-C to stop");
-            app.run_until(async {
-                let _ = stop.await;
-            })
-            .await?;
+    let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool.clone()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut services = tokio::task::JoinSet::new();
+    if matches!(role, Role::Command | Role::All) {
+        let settings = command_service::configuration::Settings::from_env()?;
+        let app = command_service::startup::Application::build(settings, store.clone()).await?;
+        let addr = app.local_addr()?;
+        println!(
+            "command service   : http://{addr}  (POST /v1/transactions, /v1/transactions/batch; Swagger UI /swagger-ui; /metrics)"
+        );
+        let until = stopped(stop_rx.clone());
+        services.spawn(async move { app.run_until(until).await.map_err(anyhow::Error::from) });
+    }
+    if matches!(role, Role::Projection | Role::All) {
+        let settings = projection_service::configuration::Settings::from_env()?;
+        let app =
+            projection_service::startup::Application::build(settings, pool.clone(), store.clone())
+                .await?;
+        let addr = app.local_addr()?;
+        println!("projection service: http://{addr}  (/status, /metrics)");
+        let until = stopped(stop_rx.clone());
+        services.spawn(app.run_until(until));
+    }
+    let _ = stop.await;
+    let _ = stop_tx.send(true);
+    let mut result = Ok(());
+    while let Some(done) = services.join_next().await {
+        if let Ok(Err(e)) | Err(e) = done.map_err(anyhow::Error::from) {
+            result = Err(e);
         }
     }
     pool.close().await;
-    Ok(())
+    result
 }

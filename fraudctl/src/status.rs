@@ -35,7 +35,7 @@ async fn run_demo(url: &str, duration: Option<u64>) -> anyhow::Result<()> {
             None => tokio::signal::ctrl_c().await,
         }
     };
-    serve::run(url, serve::Role::Command, stop).await?;
+    serve::run(url, serve::Role::All, stop).await?;
     println!("stopped");
     Ok(())
 }

@@ -15,7 +15,7 @@ pub mod quarantine;
 use answer::Answer;
 use chrono::Duration;
 use customers::{Customer, Customers, Remembered};
-use domain::events::{AlertRaised, TransactionRecorded};
+use domain::events::{AlertRaised, TransactionRecorded, TransactionRepeated};
 use domain::ids::{AlertId, TransactionId};
 use domain::{
     CustomerState, DecisionIds, DomainEvent, RecordTransaction, Ruleset, Transaction, decide,
@@ -144,6 +144,8 @@ impl Ingest {
                 self.load(&mut customer, &stream).await?;
             }
             if let Some(outcome) = self.repeat_of(&customer, &stream, &tx, fingerprint).await? {
+                drop(customer);
+                self.note_repeat(&tx, outcome.is_ok(), meta).await;
                 return outcome;
             }
 
@@ -216,6 +218,39 @@ impl Ingest {
         Err(IngestError::Store(format!(
             "stream {stream} kept changing under {MAX_ATTEMPTS} attempts"
         )))
+    }
+
+    /// Records that a transaction id came again (for the data-quality
+    /// figures and the audit). Best effort: the repeat's answer does not
+    /// depend on it, so a failure is logged, not returned.
+    async fn note_repeat(&self, tx: &Transaction, same_payload: bool, meta: &RequestMeta) {
+        let event = DomainEvent::TransactionRepeated(TransactionRepeated {
+            transaction_id: tx.transaction_id.clone(),
+            customer_id: tx.customer_id.clone(),
+            same_payload,
+        });
+        let appended = match event.to_payload() {
+            Ok(payload) => {
+                let new = NewEvent::new(
+                    event.event_type(),
+                    event.schema_version(),
+                    chrono::Utc::now(),
+                    payload,
+                )
+                .with_metadata(meta.metadata());
+                self.store
+                    .append(domain::streams::REPEATS, ExpectedVersion::Any, vec![new])
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        metrics::counter!("sentinel_repeats_total", "same_payload" => same_payload.to_string())
+            .increment(1);
+        if let Err(error) = appended {
+            tracing::warn!(transaction_id = %tx.transaction_id, %error, "could not record a repeat");
+        }
     }
 
     fn fresh_state(&self) -> CustomerState {
