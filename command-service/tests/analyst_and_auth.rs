@@ -1,6 +1,7 @@
 //! The analysts' endpoints and bearer-token auth over real HTTP: alert
-//! resolutions (recorded, repeated, contradicted, unknown, invalid), fraud
-//! labels, and who may call what (401, 403, roles, admin, open mode).
+//! acknowledgements and resolutions (recorded, repeated, contradicted,
+//! unknown, invalid), fraud labels, and who may call what (401, 403, roles,
+//! admin, open mode).
 
 mod common;
 
@@ -75,6 +76,14 @@ async fn raise_alert(app: &TestApp, token: Option<&str>, customer: &str) -> Stri
 
 fn resolution_path(alert_id: &str) -> String {
     format!("/v1/alerts/{alert_id}/resolution")
+}
+
+fn acknowledgement_path(alert_id: &str) -> String {
+    format!("/v1/alerts/{alert_id}/acknowledgement")
+}
+
+fn ack(analyst: &str) -> Value {
+    json!({"analyst": analyst, "note": "calling the customer"})
 }
 
 fn fraud(analyst: &str) -> Value {
@@ -221,6 +230,171 @@ async fn an_invalid_resolution_names_every_field_and_is_quarantined(pool: PgPool
 }
 
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn an_acknowledgement_then_a_resolution_are_appended_in_order(pool: PgPool) {
+    let app = spawn(pool).await;
+    let alert = raise_alert(&app, None, "c-ack").await;
+    let a = post_as(&app, None, &acknowledgement_path(&alert), &ack("ana")).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.body["alert_id"], alert.as_str());
+    assert_eq!(a.body["analyst"], "ana");
+    assert_eq!(a.body["note"], "calling the customer");
+    assert!(a.body["acknowledged_at"].is_string(), "{}", a.body);
+    assert!(a.body.get("verdict").is_none(), "{}", a.body);
+
+    // An acknowledged alert is still open to a resolution.
+    let r = post_as(&app, None, &resolution_path(&alert), &fraud("bo")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["analyst"], "bo");
+
+    let events = app.stream(&format!("alert-{alert}")).await;
+    let kinds: Vec<_> = events
+        .iter()
+        .map(|e| (e.stream_version, e.event_type.as_str()))
+        .collect();
+    assert_eq!(kinds, [(0, "AlertAcknowledged"), (1, "AlertResolved")]);
+    assert_eq!(events[0].schema_version, 1);
+    assert!(events[0].metadata.correlation_id.is_some());
+    assert_eq!(
+        events[0].payload.to_value().expect("json"),
+        json!({"alert_id": alert, "analyst": "ana", "note": "calling the customer"})
+    );
+    assert_eq!(events[1].payload.to_value().expect("json")["analyst"], "bo");
+
+    // The resolution repeated after both still finds its own event.
+    let again = post_as(&app, None, &resolution_path(&alert), &fraud("bo")).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body, r.body);
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn a_repeated_acknowledgement_gets_the_first_and_appends_nothing(pool: PgPool) {
+    let app = spawn(pool.clone()).await;
+    let alert = raise_alert(&app, None, "c-ack-rep").await;
+    let path = acknowledgement_path(&alert);
+    let first = post_as(&app, None, &path, &ack("ana")).await;
+    let again = post_as(&app, None, &path, &ack("ana")).await;
+    assert_eq!((first.status, again.status), (201, 200), "{}", again.body);
+    assert_eq!(first.body, again.body);
+    // Someone else, with no note: the first analyst has it, and is named.
+    let other = post_as(&app, None, &path, &json!({"analyst": "bo"})).await;
+    assert_eq!(other.status, 200, "{}", other.body);
+    assert_eq!(other.body, first.body);
+    assert_eq!(other.body["analyst"], "ana");
+    assert_eq!(app.stream(&format!("alert-{alert}")).await.len(), 1);
+
+    // A fresh service reads the acknowledgement back from the alert's stream.
+    let after = spawn(pool).await;
+    let later = post_as(&after, None, &path, &ack("cy")).await;
+    assert_eq!(later.status, 200, "{}", later.body);
+    assert_eq!(later.body, first.body);
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn concurrent_acknowledgements_record_one(pool: PgPool) {
+    let app = spawn(pool).await;
+    let alert = raise_alert(&app, None, "c-ack-race").await;
+    let path = acknowledgement_path(&alert);
+    let (first, second) = (ack("ana"), ack("bo"));
+    let (a, b) = tokio::join!(
+        post_as(&app, None, &path, &first),
+        post_as(&app, None, &path, &second),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 201], "{} / {}", a.body, b.body);
+    // The loser is answered with the winner's acknowledgement.
+    assert_eq!(a.body, b.body);
+    let events = app.stream(&format!("alert-{alert}")).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].payload.to_value().expect("json")["analyst"],
+        a.body["analyst"]
+    );
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn acknowledging_a_resolved_alert_is_a_conflict(pool: PgPool) {
+    let app = spawn(pool).await;
+    let resolved = raise_alert(&app, None, "c-ack-late").await;
+    assert_eq!(
+        post_as(&app, None, &resolution_path(&resolved), &fraud("ana"))
+            .await
+            .status,
+        201
+    );
+    let a = post_as(&app, None, &acknowledgement_path(&resolved), &ack("bo")).await;
+    assert_eq!(a.status, 409, "{}", a.body);
+    assert_eq!(a.content_type, "application/problem+json");
+    assert_eq!(a.body["type"], "/problems/alert-resolved");
+    let detail = a.body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("confirmed_fraud") && detail.contains("ana"),
+        "{detail}"
+    );
+    assert_eq!(app.stream(&format!("alert-{resolved}")).await.len(), 1);
+
+    // Acknowledged and then resolved: closed all the same.
+    let closed = raise_alert(&app, None, "c-ack-closed").await;
+    let path = acknowledgement_path(&closed);
+    assert_eq!(post_as(&app, None, &path, &ack("ana")).await.status, 201);
+    let r = post_as(&app, None, &resolution_path(&closed), &fraud("ana")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let a = post_as(&app, None, &path, &ack("ana")).await;
+    assert_eq!(a.status, 409, "{}", a.body);
+    assert_eq!(a.body["type"], "/problems/alert-resolved");
+    assert_eq!(app.stream(&format!("alert-{closed}")).await.len(), 2);
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn acknowledging_an_unknown_alert_is_not_found(pool: PgPool) {
+    let app = spawn(pool).await;
+    raise_alert(&app, None, "c-ack-other").await;
+    let unknown = uuid::Uuid::now_v7().to_string();
+    for path in [
+        acknowledgement_path(&unknown),
+        acknowledgement_path("not-a-uuid"),
+    ] {
+        let a = post_as(&app, None, &path, &ack("ana")).await;
+        assert_eq!(a.status, 404, "{path}: {}", a.body);
+        assert_eq!(a.content_type, "application/problem+json");
+        assert_eq!(a.body["type"], "/problems/alert-not-found");
+    }
+    assert!(app.stream(&format!("alert-{unknown}")).await.is_empty());
+    assert!(app.stream("quarantine").await.is_empty());
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn an_invalid_acknowledgement_names_every_field_and_is_quarantined(pool: PgPool) {
+    let app = spawn(pool).await;
+    let alert = raise_alert(&app, None, "c-ack-bad").await;
+    let bad = json!({"note": 7});
+    let a = post_as(&app, None, &acknowledgement_path(&alert), &bad).await;
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert_eq!(a.content_type, "application/problem+json");
+    assert_eq!(a.body["type"], "/problems/invalid-acknowledgement");
+    assert_eq!(error_fields(&a.body), ["analyst", "note"], "{}", a.body);
+    let reasons: Vec<_> = a.body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["reason"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(reasons, ["missing_field", "wrong_type"], "{}", a.body);
+
+    let kept = app.stream("quarantine").await;
+    assert_eq!(kept.len(), 1);
+    let kept = kept[0].payload.to_value().expect("json");
+    assert!(a.body["quarantine_id"].is_string(), "{}", a.body);
+    assert_eq!(a.body["quarantine_id"], kept["quarantine_id"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(kept["raw_body"].as_str().unwrap_or_default()).ok(),
+        Some(bad)
+    );
+    assert_eq!(kept["reasons"].as_array().map(Vec::len), Some(2));
+    assert!(app.stream(&format!("alert-{alert}")).await.is_empty());
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn a_label_is_recorded_once_and_a_reversal_is_a_new_fact(pool: PgPool) {
     let app = spawn(pool).await;
     let label = json!({"transaction_id": "t-77", "is_fraud": true, "source": "Chargeback"});
@@ -281,6 +455,7 @@ async fn without_a_valid_token_the_answer_is_401_with_a_challenge(pool: PgPool) 
             "/v1/transactions/batch".to_owned(),
             json!([tx("t-2", "c-1", 10.0, 1)]),
         ),
+        (acknowledgement_path(&alert), ack("ana")),
         (resolution_path(&alert), fraud("ana")),
         ("/v1/labels".to_owned(), label),
     ];
@@ -330,6 +505,15 @@ async fn a_token_without_the_role_gets_403(pool: PgPool) {
     let alert = raise_alert(&app, Some(INGEST), "c-403").await;
     let a = post_as(&app, Some(INGEST), &resolution_path(&alert), &fraud("ana")).await;
     assert_eq!(a.status, 403, "{}", a.body);
+    let a = post_as(
+        &app,
+        Some(INGEST),
+        &acknowledgement_path(&alert),
+        &ack("ana"),
+    )
+    .await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert_eq!(a.body["type"], "/problems/forbidden");
     assert!(app.stream(&format!("alert-{alert}")).await.is_empty());
 }
 
@@ -337,6 +521,14 @@ async fn a_token_without_the_role_gets_403(pool: PgPool) {
 async fn each_role_does_its_own_work_and_admin_does_all(pool: PgPool) {
     let app = spawn_with_tokens(pool).await;
     let alert = raise_alert(&app, Some(INGEST), "c-roles").await;
+    let a = post_as(
+        &app,
+        Some(ANALYST),
+        &acknowledgement_path(&alert),
+        &ack("ana"),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
     let a = post_as(&app, Some(ANALYST), &resolution_path(&alert), &fraud("ana")).await;
     assert_eq!(a.status, 201, "{}", a.body);
     let label = json!({"transaction_id": "c-roles-t5", "is_fraud": true, "source": "analyst"});
@@ -348,6 +540,14 @@ async fn each_role_does_its_own_work_and_admin_does_all(pool: PgPool) {
     );
 
     let admin_alert = raise_alert(&app, Some(ADMIN), "c-admin").await;
+    let a = post_as(
+        &app,
+        Some(ADMIN),
+        &acknowledgement_path(&admin_alert),
+        &ack("root"),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
     let a = post_as(
         &app,
         Some(ADMIN),

@@ -18,6 +18,7 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expected {
     Transaction,
+    Acknowledgement,
     Resolution,
     Label,
 }
@@ -91,6 +92,10 @@ fn invalid_input(expected: Expected, reasons: &[FieldError]) -> Problem {
     if problem.status_code() == StatusCode::UNPROCESSABLE_ENTITY {
         let (kind, title) = match expected {
             Expected::Transaction => return problem,
+            Expected::Acknowledgement => (
+                "invalid-acknowledgement",
+                "The acknowledgement is not valid",
+            ),
             Expected::Resolution => ("invalid-resolution", "The resolution is not valid"),
             Expected::Label => ("invalid-label", "The label is not valid"),
         };
@@ -173,7 +178,7 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_resolution_or_label_is_named_so() {
+    fn a_refused_analyst_input_is_named_so() {
         let missing = [FieldError::new(
             "verdict",
             FieldReason::MissingField,
@@ -181,6 +186,10 @@ mod tests {
         )];
         let kind = |e| invalid_input(e, &missing).kind;
         assert_eq!(kind(Expected::Transaction), "/problems/invalid-transaction");
+        assert_eq!(
+            kind(Expected::Acknowledgement),
+            "/problems/invalid-acknowledgement"
+        );
         assert_eq!(kind(Expected::Resolution), "/problems/invalid-resolution");
         assert_eq!(kind(Expected::Label), "/problems/invalid-label");
         let not_json = [FieldError::new(WHOLE_BODY, FieldReason::MalformedJson, "x")];

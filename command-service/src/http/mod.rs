@@ -49,7 +49,8 @@ impl App {
 }
 
 /// The routes, each behind the role it needs: transactions need `ingest`;
-/// resolutions and labels need `analyst`; health checks are open.
+/// acknowledgements, resolutions and labels need `analyst`; health checks
+/// are open.
 pub fn router(app: AppState) -> Router {
     let tokens = Arc::new(app.settings.tokens.clone());
     auth::warn_if_open(&tokens);
@@ -63,6 +64,10 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/labels", post(labels::post_label))
         .route_layer(needs(Role::Analyst));
     let alerts = Router::new()
+        .route(
+            "/v1/alerts/{id}/acknowledgement",
+            post(alerts::post_acknowledgement),
+        )
         .route("/v1/alerts/{id}/resolution", post(alerts::post_resolution))
         .route_layer(needs(Role::Analyst))
         .with_state(alerts::AlertsState::new(app.clone()));

@@ -6,7 +6,7 @@
 //! failing field can be named at once); the input types below exist only to
 //! describe those bodies to clients.
 
-use super::alerts::ResolutionAnswer;
+use super::alerts::{AcknowledgementAnswer, ResolutionAnswer};
 use super::labels::LabelAnswer;
 use super::problem::{Problem, ProblemField};
 use super::transactions::{BatchAnswer, ItemResult};
@@ -23,14 +23,16 @@ use utoipa::{Modify, OpenApi, ToSchema};
     paths(
         super::transactions::post_one,
         super::transactions::post_batch,
-        super::alerts::post_resolution,
+        super::alerts::acknowledgement::post_acknowledgement,
+        super::alerts::resolution::post_resolution,
         super::labels::post_label,
         super::health::healthz,
         super::health::readyz,
     ),
     components(schemas(
         Answer, AlertAnswer, RuleAnswer, BatchAnswer, ItemResult, Problem, ProblemField,
-        ResolutionAnswer, LabelAnswer, TransactionInput, Location, DeviceInfo, ResolutionInput, LabelInput
+        AcknowledgementAnswer, ResolutionAnswer, LabelAnswer, TransactionInput, Location, DeviceInfo,
+        AcknowledgementInput, ResolutionInput, LabelInput
     )),
     modifiers(&BearerAuth),
     tags(
@@ -113,6 +115,16 @@ pub struct DeviceInfo {
     pub user_agent: Option<String>,
 }
 
+/// An analyst takes an alert up; the first acknowledgement stands.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct AcknowledgementInput {
+    #[schema(example = "jane.doe")]
+    pub analyst: String,
+    #[schema(example = "calling the customer")]
+    pub note: Option<String>,
+}
+
 #[allow(dead_code)]
 #[derive(ToSchema)]
 pub struct ResolutionInput {
@@ -133,4 +145,27 @@ pub struct LabelInput {
     /// Where the truth came from, e.g. `chargeback`.
     #[schema(example = "chargeback")]
     pub source: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_alert_lifecycle_is_documented() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("json");
+        for path in [
+            "/v1/alerts/{id}/acknowledgement",
+            "/v1/alerts/{id}/resolution",
+        ] {
+            let post = &doc["paths"][path]["post"];
+            for status in ["200", "201", "404", "409", "422"] {
+                assert!(post["responses"][status].is_object(), "{path} {status}");
+            }
+            assert!(post["requestBody"].is_object(), "{path} has a body");
+        }
+        for schema in ["AcknowledgementInput", "AcknowledgementAnswer"] {
+            assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+        }
+    }
 }

@@ -1,10 +1,11 @@
-//! Parsing of the analysts' inputs: an alert resolution
-//! `{verdict, analyst, note}` and a fraud label `{transaction_id, is_fraud,
-//! source}`. Same rules as transactions: every failing field at once.
+//! Parsing of the analysts' inputs: an alert acknowledgement `{analyst,
+//! note}`, an alert resolution `{verdict, analyst, note}` and a fraud label
+//! `{transaction_id, is_fraud, source}`. Same rules as transactions: every
+//! failing field at once.
 
 use super::errors::{FieldError, FieldReason, WHOLE_BODY};
 use super::fields::{Report, boolean, enum_value, json_type, present, required, text};
-use crate::events::{AlertResolved, TransactionLabeled, Verdict};
+use crate::events::{AlertAcknowledged, AlertResolved, TransactionLabeled, Verdict};
 use crate::ids::{AlertId, TransactionId};
 use crate::text::{Analyst, LabelSource, Note};
 use serde_json::{Map, Value};
@@ -19,27 +20,53 @@ fn body_object(body: &Value) -> Result<&Map<String, Value>, Vec<FieldError>> {
     })
 }
 
+/// Who acts on an alert and why: `analyst` (required) and `note` (optional),
+/// shared by every step of an alert's lifecycle. `None` when either failed
+/// (the report says why); a note that is absent or `null` is `Some((_, None))`.
+fn analyst_and_note(
+    report: &mut Report,
+    obj: &Map<String, Value>,
+) -> Option<(Analyst, Option<Note>)> {
+    let analyst = required(report, obj, "analyst", "analyst")
+        .and_then(|v| text(report, v, "analyst", Analyst::parse));
+    // Outer `None`: no note; `Some(None)`: a note that failed.
+    let note = present(obj, "note").map(|v| text(report, v, "note", Note::parse));
+    match (analyst, note) {
+        (Some(analyst), None) => Some((analyst, None)),
+        (Some(analyst), Some(Some(note))) => Some((analyst, Some(note))),
+        _ => None,
+    }
+}
+
+/// `POST /v1/alerts/{id}/acknowledgement`: the alert id comes from the path.
+pub fn parse_acknowledgement(
+    alert_id: AlertId,
+    body: &Value,
+) -> Result<AlertAcknowledged, Vec<FieldError>> {
+    let obj = body_object(body)?;
+    let mut report = Report::default();
+    let acknowledged =
+        analyst_and_note(&mut report, obj).map(|(analyst, note)| AlertAcknowledged {
+            alert_id,
+            analyst,
+            note,
+        });
+    report.finish(acknowledged)
+}
+
 /// `POST /v1/alerts/{id}/resolution`: the alert id comes from the path.
 pub fn parse_resolution(alert_id: AlertId, body: &Value) -> Result<AlertResolved, Vec<FieldError>> {
     let obj = body_object(body)?;
     let mut report = Report::default();
     let verdict = required(&mut report, obj, "verdict", "verdict")
         .and_then(|v| enum_value(&mut report, v, "verdict", Verdict::parse, Verdict::ALLOWED));
-    let analyst = required(&mut report, obj, "analyst", "analyst")
-        .and_then(|v| text(&mut report, v, "analyst", Analyst::parse));
-    let note = present(obj, "note").map(|v| text(&mut report, v, "note", Note::parse));
-    let resolved = match (verdict, analyst, note) {
-        (Some(verdict), Some(analyst), None) => Some(AlertResolved {
+    let who = analyst_and_note(&mut report, obj);
+    let resolved = match (verdict, who) {
+        (Some(verdict), Some((analyst, note))) => Some(AlertResolved {
             alert_id,
             verdict,
             analyst,
-            note: None,
-        }),
-        (Some(verdict), Some(analyst), Some(Some(note))) => Some(AlertResolved {
-            alert_id,
-            verdict,
-            analyst,
-            note: Some(note),
+            note,
         }),
         _ => None,
     };
@@ -76,4 +103,94 @@ pub fn parse_label(body: &Value) -> Result<TransactionLabeled, Vec<FieldError>> 
         _ => None,
     };
     report.finish(label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    const ALERT: AlertId = AlertId(Uuid::from_u128(7));
+
+    fn failures(errors: &[FieldError]) -> Vec<(&str, FieldReason)> {
+        errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.reason))
+            .collect()
+    }
+
+    #[test]
+    fn an_acknowledgement_takes_an_analyst_and_an_optional_note() {
+        let with_note =
+            parse_acknowledgement(ALERT, &json!({"analyst": "ana", "note": "looking into it"}))
+                .expect("valid");
+        assert_eq!(with_note.alert_id, ALERT);
+        assert_eq!(with_note.analyst.as_str(), "ana");
+        assert_eq!(
+            with_note.note.as_ref().map(Note::as_str),
+            Some("looking into it")
+        );
+        // No note, or a null one, is no note.
+        for body in [
+            json!({"analyst": "ana"}),
+            json!({"analyst": "ana", "note": null}),
+        ] {
+            let parsed = parse_acknowledgement(ALERT, &body).expect("valid");
+            assert!(parsed.note.is_none(), "{body}");
+        }
+        // A verdict is not an acknowledgement's business; it is ignored.
+        let extra = json!({"analyst": "ana", "verdict": "maybe"});
+        assert!(parse_acknowledgement(ALERT, &extra).is_ok());
+    }
+
+    #[test]
+    fn an_invalid_acknowledgement_names_every_field() {
+        let errors = parse_acknowledgement(ALERT, &json!({"note": 3})).expect_err("invalid");
+        assert_eq!(
+            failures(&errors),
+            [
+                ("analyst", FieldReason::MissingField),
+                ("note", FieldReason::WrongType)
+            ]
+        );
+        let errors = parse_acknowledgement(ALERT, &json!({"analyst": 5})).expect_err("invalid");
+        assert_eq!(failures(&errors), [("analyst", FieldReason::WrongType)]);
+        // A valid analyst does not hide a bad note.
+        let errors =
+            parse_acknowledgement(ALERT, &json!({"analyst": "ana", "note": []})).expect_err("bad");
+        assert_eq!(failures(&errors), [("note", FieldReason::WrongType)]);
+    }
+
+    #[test]
+    fn an_acknowledgement_body_must_be_an_object() {
+        for body in [json!([]), json!("ana"), json!(null), json!(1)] {
+            let errors = parse_acknowledgement(ALERT, &body).expect_err("not an object");
+            assert_eq!(
+                failures(&errors),
+                [(WHOLE_BODY, FieldReason::WrongType)],
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_resolution_still_names_its_fields_in_order() {
+        let errors =
+            parse_resolution(ALERT, &json!({"verdict": "maybe", "note": 3})).expect_err("invalid");
+        assert_eq!(
+            failures(&errors),
+            [
+                ("verdict", FieldReason::UnknownEnumValue),
+                ("analyst", FieldReason::MissingField),
+                ("note", FieldReason::WrongType)
+            ]
+        );
+        let ok = parse_resolution(
+            ALERT,
+            &json!({"verdict": "false_positive", "analyst": "bo"}),
+        )
+        .expect("valid");
+        assert_eq!((ok.verdict, ok.note), (Verdict::FalsePositive, None));
+    }
 }

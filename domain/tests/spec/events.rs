@@ -41,6 +41,7 @@ fn type_names_and_versions_are_stable() {
             ("TransactionLabeled", 1),
             ("InputQuarantined", 1),
             ("RulesetPublished", 1),
+            ("TransactionRepeated", 1),
         ]
     );
 }

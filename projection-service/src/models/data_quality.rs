@@ -1,1 +1,465 @@
-//! `data_quality` read model (being written).
+//! `data_quality`: what came in, per minute of recorded time (accepted,
+//! late, quarantined, repeats, decisions, alerts), the quarantine reasons
+//! per minute, the quarantined inputs themselves, and the end-to-end lag
+//! from recording to projection.
+//!
+//! Minutes are of recorded time, not event time, so the figures describe the
+//! intake as it happened and are reproducible from the log alone. The lag is
+//! the exception: see `projection_lag`.
+
+use crate::projector::{ProjectedEvent, Projector};
+use chrono::{DateTime, Utc};
+use domain::DomainEvent;
+use domain::scoring::Decision;
+use sqlx::PgConnection;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub struct DataQuality;
+
+/// `quarantine_reasons.count` is the number of quarantined inputs with that
+/// (field, reason), each input counted once however often it repeats it.
+///
+/// `projection_lag` holds, per minute of recorded time, how long after
+/// being recorded this run projected the minute's events (wall clock at
+/// apply time minus `recorded_time`), as a histogram of fixed log-scale
+/// buckets (see `LAG_BUCKETS`) with percentiles read from it. It measures
+/// the run, not the log: a replay projects the same events later, so it is
+/// not among `tables()`, which must be equal between live and replay.
+const DDL: &str = "
+CREATE TABLE data_quality (
+    minute timestamptz PRIMARY KEY,
+    accepted bigint NOT NULL,
+    late bigint NOT NULL,
+    quarantined bigint NOT NULL,
+    repeats bigint NOT NULL,
+    conflicting_repeats bigint NOT NULL,
+    approved bigint NOT NULL,
+    reviewed bigint NOT NULL,
+    declined bigint NOT NULL,
+    alerts bigint NOT NULL
+);
+
+CREATE TABLE quarantine_reasons (
+    minute timestamptz NOT NULL,
+    field text NOT NULL,
+    reason text NOT NULL,
+    count bigint NOT NULL,
+    PRIMARY KEY (minute, field, reason)
+);
+CREATE INDEX quarantine_reasons_reason ON quarantine_reasons (reason, minute);
+
+CREATE TABLE quarantine (
+    quarantine_id uuid PRIMARY KEY,
+    position bigint NOT NULL,
+    received_at timestamptz NOT NULL,
+    raw_body text NOT NULL,
+    content_type text,
+    batch_index bigint,
+    reasons jsonb NOT NULL
+);
+CREATE UNIQUE INDEX quarantine_position ON quarantine (position);
+CREATE INDEX quarantine_received_at ON quarantine (received_at);
+
+CREATE TABLE projection_lag (
+    minute timestamptz PRIMARY KEY,
+    samples bigint NOT NULL,
+    p50_ms double precision NOT NULL,
+    p95_ms double precision NOT NULL,
+    p99_ms double precision NOT NULL,
+    max_ms double precision NOT NULL,
+    buckets bigint[] NOT NULL
+);
+";
+
+/// Lag buckets: `[0] < 1 ms`; bucket `i` in `1..LAG_BUCKETS - 1` holds
+/// `[2^((i-1)/4), 2^(i/4))` ms (four per doubling, so a percentile read
+/// from it is within 19% of the truth); the last holds everything from
+/// `2^26` ms (about 18.6 hours) up.
+pub const LAG_BUCKETS: usize = 1 + LAG_PER_DOUBLING * 26 + 1;
+const LAG_PER_DOUBLING: usize = 4;
+
+/// The bucket of a lag of `ms` milliseconds.
+pub fn lag_bucket(ms: f64) -> usize {
+    if ms.is_nan() || ms < 1.0 {
+        return 0;
+    }
+    let i = (ms.log2() * LAG_PER_DOUBLING as f64).floor();
+    // Finite and at least 0 here; the cast saturates for huge values.
+    (i as usize).saturating_add(1).min(LAG_BUCKETS - 1)
+}
+
+/// The upper bound of bucket `i`, in ms (`None` for the open last bucket).
+fn lag_bucket_upper(i: usize) -> Option<f64> {
+    (i < LAG_BUCKETS - 1).then(|| 2f64.powf(i as f64 / LAG_PER_DOUBLING as f64))
+}
+
+/// The `q` quantile read from the buckets: the upper bound of the bucket
+/// that holds it, never above the largest sample.
+pub fn lag_quantile(buckets: &[i64], samples: i64, max_ms: f64, q: f64) -> f64 {
+    if samples <= 0 {
+        return 0.0;
+    }
+    let rank = ((q * samples as f64).ceil() as i64).clamp(1, samples);
+    let mut seen = 0;
+    for (i, &n) in buckets.iter().enumerate() {
+        seen += n;
+        if seen >= rank {
+            return lag_bucket_upper(i).map_or(max_ms, |u| u.min(max_ms));
+        }
+    }
+    max_ms
+}
+
+/// The counters one batch adds to a minute.
+#[derive(Debug, Default)]
+struct Counts {
+    accepted: i64,
+    late: i64,
+    quarantined: i64,
+    repeats: i64,
+    conflicting_repeats: i64,
+    approved: i64,
+    reviewed: i64,
+    declined: i64,
+    alerts: i64,
+}
+
+impl Counts {
+    fn is_zero(&self) -> bool {
+        self.accepted == 0
+            && self.late == 0
+            && self.quarantined == 0
+            && self.repeats == 0
+            && self.conflicting_repeats == 0
+            && self.approved == 0
+            && self.reviewed == 0
+            && self.declined == 0
+            && self.alerts == 0
+    }
+}
+
+/// One minute's lag histogram.
+#[derive(Debug, Clone)]
+struct Lag {
+    samples: i64,
+    max_ms: f64,
+    buckets: Vec<i64>,
+}
+
+impl Default for Lag {
+    fn default() -> Lag {
+        Lag {
+            samples: 0,
+            max_ms: 0.0,
+            buckets: vec![0; LAG_BUCKETS],
+        }
+    }
+}
+
+fn minute_of(ts: DateTime<Utc>) -> DateTime<Utc> {
+    let s = ts.timestamp();
+    DateTime::from_timestamp(s - s.rem_euclid(60), 0).unwrap_or(ts)
+}
+
+#[async_trait::async_trait]
+impl Projector for DataQuality {
+    fn name(&self) -> &'static str {
+        "data_quality"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn partitioned(&self) -> bool {
+        false
+    }
+
+    fn ddl(&self) -> &'static str {
+        DDL
+    }
+
+    /// Not `projection_lag`: it depends on when the events were applied.
+    fn tables(&self) -> &'static [&'static str] {
+        &["data_quality", "quarantine_reasons", "quarantine"]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        events: &[ProjectedEvent],
+    ) -> Result<(), sqlx::Error> {
+        let mut counts: BTreeMap<DateTime<Utc>, Counts> = BTreeMap::new();
+        let mut reasons: BTreeMap<(DateTime<Utc>, String, &'static str), i64> = BTreeMap::new();
+        let mut quarantine = QuarantineRows::default();
+        for e in events {
+            let minute = minute_of(e.recorded_time);
+            match &e.event {
+                DomainEvent::TransactionRecorded(r) => {
+                    let c = counts.entry(minute).or_default();
+                    c.accepted += 1;
+                    c.late += i64::from(r.late);
+                    match r.decision {
+                        Decision::Approve => c.approved += 1,
+                        Decision::Review => c.reviewed += 1,
+                        Decision::Decline => c.declined += 1,
+                    }
+                }
+                DomainEvent::AlertRaised(_) => counts.entry(minute).or_default().alerts += 1,
+                DomainEvent::TransactionRepeated(r) => {
+                    let c = counts.entry(minute).or_default();
+                    if r.same_payload {
+                        c.repeats += 1;
+                    } else {
+                        c.conflicting_repeats += 1;
+                    }
+                }
+                DomainEvent::InputQuarantined(q) => {
+                    counts.entry(minute).or_default().quarantined += 1;
+                    let distinct: BTreeSet<(&str, &'static str)> = q
+                        .reasons
+                        .iter()
+                        .map(|r| (r.field.as_str(), r.reason.code()))
+                        .collect();
+                    for (field, reason) in distinct {
+                        *reasons
+                            .entry((minute, field.to_owned(), reason))
+                            .or_default() += 1;
+                    }
+                    quarantine.push(e, q);
+                }
+                _ => {}
+            }
+        }
+        write_counts(conn, &counts).await?;
+        write_reasons(conn, &reasons).await?;
+        quarantine.write(conn).await?;
+        record_lag(conn, events, Utc::now()).await
+    }
+}
+
+async fn write_counts(
+    conn: &mut PgConnection,
+    counts: &BTreeMap<DateTime<Utc>, Counts>,
+) -> Result<(), sqlx::Error> {
+    let mut minutes = Vec::new();
+    let mut cols: [Vec<i64>; 9] = Default::default();
+    for (minute, c) in counts.iter().filter(|(_, c)| !c.is_zero()) {
+        minutes.push(*minute);
+        let values = [
+            c.accepted,
+            c.late,
+            c.quarantined,
+            c.repeats,
+            c.conflicting_repeats,
+            c.approved,
+            c.reviewed,
+            c.declined,
+            c.alerts,
+        ];
+        for (col, v) in cols.iter_mut().zip(values) {
+            col.push(v);
+        }
+    }
+    if minutes.is_empty() {
+        return Ok(());
+    }
+    // Additive, so any split of the log into batches gives the same sums.
+    let [
+        accepted,
+        late,
+        quarantined,
+        repeats,
+        conflicting,
+        approved,
+        reviewed,
+        declined,
+        alerts,
+    ] = &cols;
+    sqlx::query(
+        "INSERT INTO data_quality AS d (minute, accepted, late, quarantined, repeats, \
+           conflicting_repeats, approved, reviewed, declined, alerts) \
+         SELECT * FROM UNNEST($1::timestamptz[], $2::bigint[], $3::bigint[], $4::bigint[], \
+           $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[]) \
+         ON CONFLICT (minute) DO UPDATE SET accepted = d.accepted + EXCLUDED.accepted, \
+           late = d.late + EXCLUDED.late, quarantined = d.quarantined + EXCLUDED.quarantined, \
+           repeats = d.repeats + EXCLUDED.repeats, \
+           conflicting_repeats = d.conflicting_repeats + EXCLUDED.conflicting_repeats, \
+           approved = d.approved + EXCLUDED.approved, reviewed = d.reviewed + EXCLUDED.reviewed, \
+           declined = d.declined + EXCLUDED.declined, alerts = d.alerts + EXCLUDED.alerts",
+    )
+    .bind(&minutes)
+    .bind(accepted)
+    .bind(late)
+    .bind(quarantined)
+    .bind(repeats)
+    .bind(conflicting)
+    .bind(approved)
+    .bind(reviewed)
+    .bind(declined)
+    .bind(alerts)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn write_reasons(
+    conn: &mut PgConnection,
+    reasons: &BTreeMap<(DateTime<Utc>, String, &'static str), i64>,
+) -> Result<(), sqlx::Error> {
+    if reasons.is_empty() {
+        return Ok(());
+    }
+    let mut minutes = Vec::with_capacity(reasons.len());
+    let mut fields = Vec::with_capacity(reasons.len());
+    let mut codes = Vec::with_capacity(reasons.len());
+    let mut counts = Vec::with_capacity(reasons.len());
+    for ((minute, field, code), n) in reasons {
+        minutes.push(*minute);
+        fields.push(field.clone());
+        codes.push(*code);
+        counts.push(*n);
+    }
+    sqlx::query(
+        "INSERT INTO quarantine_reasons AS q (minute, field, reason, count) \
+         SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::bigint[]) \
+         ON CONFLICT (minute, field, reason) DO UPDATE SET count = q.count + EXCLUDED.count",
+    )
+    .bind(&minutes)
+    .bind(&fields)
+    .bind(&codes)
+    .bind(&counts)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Column arrays of the quarantined inputs.
+#[derive(Default)]
+struct QuarantineRows {
+    ids: Vec<uuid::Uuid>,
+    positions: Vec<i64>,
+    received_at: Vec<DateTime<Utc>>,
+    raw_body: Vec<String>,
+    content_type: Vec<Option<String>>,
+    batch_index: Vec<Option<i64>>,
+    reasons: Vec<String>,
+}
+
+impl QuarantineRows {
+    fn push(&mut self, e: &ProjectedEvent, q: &domain::events::InputQuarantined) {
+        self.ids.push(q.quarantine_id.0);
+        self.positions.push(e.position.0 as i64);
+        self.received_at.push(e.recorded_time);
+        self.raw_body.push(q.raw_body.clone());
+        self.content_type.push(q.content_type.clone());
+        self.batch_index.push(q.batch_index.map(i64::from));
+        self.reasons
+            .push(serde_json::to_string(&q.reasons).unwrap_or_else(|_| "[]".into()));
+    }
+
+    async fn write(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO quarantine (quarantine_id, position, received_at, raw_body, \
+               content_type, batch_index, reasons) \
+             SELECT t.id, t.position, t.received_at, t.body, t.content_type, t.batch_index, \
+               t.reasons::jsonb \
+             FROM UNNEST($1::uuid[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], \
+               $6::bigint[], $7::text[]) \
+               AS t(id, position, received_at, body, content_type, batch_index, reasons) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.ids)
+        .bind(&self.positions)
+        .bind(&self.received_at)
+        .bind(&self.raw_body)
+        .bind(&self.content_type)
+        .bind(&self.batch_index)
+        .bind(&self.reasons)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Merges the batch's lags (`now` minus each event's recorded time) into
+/// the minutes' histograms: load, add, write back.
+async fn record_lag(
+    conn: &mut PgConnection,
+    events: &[ProjectedEvent],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let mut lags: BTreeMap<DateTime<Utc>, Lag> = BTreeMap::new();
+    for e in events {
+        let micros = (now - e.recorded_time)
+            .num_microseconds()
+            .unwrap_or(i64::MAX);
+        // A recorder's clock ahead of ours would make it negative.
+        let ms = micros.max(0) as f64 / 1000.0;
+        let lag = lags.entry(minute_of(e.recorded_time)).or_default();
+        lag.samples += 1;
+        lag.max_ms = lag.max_ms.max(ms);
+        lag.buckets[lag_bucket(ms)] += 1;
+    }
+    if lags.is_empty() {
+        return Ok(());
+    }
+    let minutes: Vec<DateTime<Utc>> = lags.keys().copied().collect();
+    let stored: Vec<(DateTime<Utc>, i64, f64, Vec<i64>)> = sqlx::query_as(
+        "SELECT minute, samples, max_ms, buckets FROM projection_lag \
+         WHERE minute = ANY($1::timestamptz[])",
+    )
+    .bind(&minutes)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (minute, samples, max_ms, buckets) in stored {
+        if let Some(lag) = lags.get_mut(&minute) {
+            lag.samples += samples;
+            lag.max_ms = lag.max_ms.max(max_ms);
+            for (i, n) in buckets.into_iter().enumerate() {
+                // Should the bucket count ever change, the excess folds into the last one.
+                lag.buckets[i.min(LAG_BUCKETS - 1)] += n;
+            }
+        }
+    }
+
+    let mut samples = Vec::with_capacity(lags.len());
+    let mut p50 = Vec::with_capacity(lags.len());
+    let mut p95 = Vec::with_capacity(lags.len());
+    let mut p99 = Vec::with_capacity(lags.len());
+    let mut max = Vec::with_capacity(lags.len());
+    let mut buckets = Vec::with_capacity(lags.len());
+    for lag in lags.values() {
+        samples.push(lag.samples);
+        p50.push(lag_quantile(&lag.buckets, lag.samples, lag.max_ms, 0.50));
+        p95.push(lag_quantile(&lag.buckets, lag.samples, lag.max_ms, 0.95));
+        p99.push(lag_quantile(&lag.buckets, lag.samples, lag.max_ms, 0.99));
+        max.push(lag.max_ms);
+        // An array literal in text: UNNEST cannot take an array of arrays.
+        let cells: Vec<String> = lag.buckets.iter().map(i64::to_string).collect();
+        buckets.push(format!("{{{}}}", cells.join(",")));
+    }
+    sqlx::query(
+        "INSERT INTO projection_lag (minute, samples, p50_ms, p95_ms, p99_ms, max_ms, buckets) \
+         SELECT t.minute, t.samples, t.p50, t.p95, t.p99, t.max, t.buckets::bigint[] \
+         FROM UNNEST($1::timestamptz[], $2::bigint[], $3::float8[], $4::float8[], \
+           $5::float8[], $6::float8[], $7::text[]) \
+           AS t(minute, samples, p50, p95, p99, max, buckets) \
+         ON CONFLICT (minute) DO UPDATE SET samples = EXCLUDED.samples, \
+           p50_ms = EXCLUDED.p50_ms, p95_ms = EXCLUDED.p95_ms, p99_ms = EXCLUDED.p99_ms, \
+           max_ms = EXCLUDED.max_ms, buckets = EXCLUDED.buckets",
+    )
+    .bind(&minutes)
+    .bind(&samples)
+    .bind(&p50)
+    .bind(&p95)
+    .bind(&p99)
+    .bind(&max)
+    .bind(&buckets)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -1,1 +1,357 @@
-//! `merchants` read model (being written).
+//! `merchants`: merchant risk per hour of transaction event time (count,
+//! amount, alerts, confirmed fraud, fraud rate, a flag above 5%), and the
+//! per-transaction lookup that lets labels and verdicts, which name a
+//! transaction or an alert rather than a merchant, reach the right hour.
+//!
+//! Confirmed fraud is the latest signal about a transaction, in log order:
+//! a `TransactionLabeled` (any source) or the verdict of an `AlertResolved`
+//! on the alert it raised. A flip moves the hour's count by one either way.
+//! Signals about transactions this model does not know when it reads them
+//! (no merchant, a v1 transaction, never recorded, or recorded later in the
+//! log) are ignored: they are not kept waiting for a transaction that may
+//! never come. Not partitioned: a label has no customer to route it by.
+
+use crate::projector::{ProjectedEvent, Projector};
+use chrono::{DateTime, Utc};
+use domain::DomainEvent;
+use domain::events::Verdict;
+use sqlx::PgConnection;
+use std::collections::{BTreeMap, HashMap};
+use uuid::Uuid;
+
+pub struct Merchants;
+
+/// `flagged` is `confirmed_fraud / tx_count > 0.05`, written in the SQL as
+/// `confirmed_fraud * 20 > tx_count` so the threshold is exact, not a
+/// floating-point comparison.
+const DDL: &str = "
+CREATE TABLE merchant_risk (
+    merchant_id text NOT NULL,
+    hour timestamptz NOT NULL,
+    tx_count bigint NOT NULL,
+    amount_sum numeric(24, 3) NOT NULL,
+    alert_count bigint NOT NULL,
+    confirmed_fraud bigint NOT NULL,
+    fraud_rate double precision NOT NULL,
+    flagged boolean NOT NULL,
+    PRIMARY KEY (merchant_id, hour)
+);
+-- Riskiest merchants in a time range: a range scan on hour that reads the
+-- figures from the index alone. One merchant over time is the primary key.
+CREATE INDEX merchant_risk_hour ON merchant_risk (hour)
+    INCLUDE (merchant_id, tx_count, confirmed_fraud, alert_count, fraud_rate);
+CREATE INDEX merchant_risk_flagged ON merchant_risk (hour, fraud_rate DESC) WHERE flagged;
+
+CREATE TABLE merchant_transactions (
+    transaction_id text PRIMARY KEY,
+    merchant_id text NOT NULL,
+    hour timestamptz NOT NULL,
+    alert_id uuid,
+    is_fraud boolean NOT NULL,
+    -- The log position of the latest label or verdict applied to it.
+    signal_position bigint
+);
+CREATE INDEX merchant_transactions_alert ON merchant_transactions (alert_id);
+";
+
+/// What the model keeps about one transaction.
+#[derive(Debug, Clone)]
+struct Known {
+    merchant_id: String,
+    hour: DateTime<Utc>,
+    alert_id: Option<Uuid>,
+    is_fraud: bool,
+    signal_position: Option<i64>,
+    /// Needs writing at the end of the batch.
+    dirty: bool,
+}
+
+/// The change one batch makes to one merchant-hour.
+#[derive(Debug, Default)]
+struct Delta {
+    tx_count: i64,
+    amount_thousandths: i128,
+    alert_count: i64,
+    confirmed_fraud: i64,
+}
+
+impl Delta {
+    fn is_zero(&self) -> bool {
+        self.tx_count == 0
+            && self.amount_thousandths == 0
+            && self.alert_count == 0
+            && self.confirmed_fraud == 0
+    }
+}
+
+/// `ts` cut down to a whole number of `secs` since the epoch.
+fn truncate(ts: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
+    let s = ts.timestamp();
+    DateTime::from_timestamp(s - s.rem_euclid(secs), 0).unwrap_or(ts)
+}
+
+#[async_trait::async_trait]
+impl Projector for Merchants {
+    fn name(&self) -> &'static str {
+        "merchants"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn partitioned(&self) -> bool {
+        false
+    }
+
+    fn ddl(&self) -> &'static str {
+        DDL
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["merchant_risk", "merchant_transactions"]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        events: &[ProjectedEvent],
+    ) -> Result<(), sqlx::Error> {
+        // Every transaction and alert the batch names, to load what the
+        // earlier batches left.
+        let mut tx_ids = Vec::new();
+        let mut alert_ids = Vec::new();
+        for e in events {
+            match &e.event {
+                DomainEvent::TransactionRecorded(r) => {
+                    tx_ids.push(r.transaction.transaction_id.as_str().to_owned());
+                }
+                DomainEvent::TransactionLabeled(l) => {
+                    tx_ids.push(l.transaction_id.as_str().to_owned());
+                }
+                DomainEvent::AlertResolved(r) => alert_ids.push(r.alert_id.0),
+                _ => {}
+            }
+        }
+        if tx_ids.is_empty() && alert_ids.is_empty() {
+            return Ok(());
+        }
+
+        let mut known: HashMap<String, Known> = HashMap::new();
+        let mut by_alert: HashMap<Uuid, String> = HashMap::new();
+        let loaded: Vec<(
+            String,
+            String,
+            DateTime<Utc>,
+            Option<Uuid>,
+            bool,
+            Option<i64>,
+        )> = sqlx::query_as(
+            "SELECT transaction_id, merchant_id, hour, alert_id, is_fraud, signal_position \
+                 FROM merchant_transactions \
+                 WHERE transaction_id = ANY($1::text[]) OR alert_id = ANY($2::uuid[])",
+        )
+        .bind(&tx_ids)
+        .bind(&alert_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (id, merchant_id, hour, alert_id, is_fraud, signal_position) in loaded {
+            if let Some(a) = alert_id {
+                by_alert.insert(a, id.clone());
+            }
+            known.insert(
+                id,
+                Known {
+                    merchant_id,
+                    hour,
+                    alert_id,
+                    is_fraud,
+                    signal_position,
+                    dirty: false,
+                },
+            );
+        }
+
+        let mut deltas: BTreeMap<(String, DateTime<Utc>), Delta> = BTreeMap::new();
+        for e in events {
+            let position = e.position.0 as i64;
+            match &e.event {
+                DomainEvent::TransactionRecorded(r) => {
+                    let t = &r.transaction;
+                    let Some(merchant) = &t.merchant_id else {
+                        continue;
+                    };
+                    let id = t.transaction_id.as_str();
+                    // Recorded once per id by the ingest; a repeat changes nothing.
+                    if known.contains_key(id) {
+                        continue;
+                    }
+                    let hour = truncate(t.timestamp, 3600);
+                    let d = deltas
+                        .entry((merchant.as_str().to_owned(), hour))
+                        .or_default();
+                    d.tx_count += 1;
+                    d.amount_thousandths += i128::from(t.amount.thousandths());
+                    let alert_id = r.alert_id.map(|a| a.0);
+                    if let Some(a) = alert_id {
+                        d.alert_count += 1;
+                        by_alert.insert(a, id.to_owned());
+                    }
+                    known.insert(
+                        id.to_owned(),
+                        Known {
+                            merchant_id: merchant.as_str().to_owned(),
+                            hour,
+                            alert_id,
+                            is_fraud: false,
+                            signal_position: None,
+                            dirty: true,
+                        },
+                    );
+                }
+                DomainEvent::TransactionLabeled(l) => {
+                    set_fraud(
+                        &mut known,
+                        &mut deltas,
+                        l.transaction_id.as_str(),
+                        l.is_fraud,
+                        position,
+                    );
+                }
+                DomainEvent::AlertResolved(r) => {
+                    if let Some(id) = by_alert.get(&r.alert_id.0) {
+                        let is_fraud = r.verdict == Verdict::ConfirmedFraud;
+                        set_fraud(&mut known, &mut deltas, id, is_fraud, position);
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        write_transactions(conn, &known).await?;
+        write_risk(conn, &deltas).await
+    }
+}
+
+/// Sets the fraud state of a known transaction, counting a flip once in its
+/// hour; a transaction the model does not know is ignored.
+fn set_fraud(
+    known: &mut HashMap<String, Known>,
+    deltas: &mut BTreeMap<(String, DateTime<Utc>), Delta>,
+    id: &str,
+    is_fraud: bool,
+    position: i64,
+) {
+    let Some(k) = known.get_mut(id) else {
+        return;
+    };
+    if k.is_fraud != is_fraud {
+        let d = deltas.entry((k.merchant_id.clone(), k.hour)).or_default();
+        d.confirmed_fraud += if is_fraud { 1 } else { -1 };
+        k.is_fraud = is_fraud;
+    }
+    k.signal_position = Some(position);
+    k.dirty = true;
+}
+
+async fn write_transactions(
+    conn: &mut PgConnection,
+    known: &HashMap<String, Known>,
+) -> Result<(), sqlx::Error> {
+    let mut dirty: Vec<(&String, &Known)> = known.iter().filter(|(_, k)| k.dirty).collect();
+    if dirty.is_empty() {
+        return Ok(());
+    }
+    // Row order does not change the result; sorted so every run issues the
+    // same statement.
+    dirty.sort_by(|a, b| a.0.cmp(b.0));
+    let mut ids = Vec::with_capacity(dirty.len());
+    let mut merchants = Vec::with_capacity(dirty.len());
+    let mut hours = Vec::with_capacity(dirty.len());
+    let mut alerts = Vec::with_capacity(dirty.len());
+    let mut fraud = Vec::with_capacity(dirty.len());
+    let mut positions = Vec::with_capacity(dirty.len());
+    for (id, k) in dirty {
+        ids.push(id.clone());
+        merchants.push(k.merchant_id.clone());
+        hours.push(k.hour);
+        alerts.push(k.alert_id);
+        fraud.push(k.is_fraud);
+        positions.push(k.signal_position);
+    }
+    sqlx::query(
+        "INSERT INTO merchant_transactions \
+           (transaction_id, merchant_id, hour, alert_id, is_fraud, signal_position) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::uuid[], \
+           $5::bool[], $6::bigint[]) \
+         ON CONFLICT (transaction_id) DO UPDATE SET is_fraud = EXCLUDED.is_fraud, \
+           signal_position = EXCLUDED.signal_position",
+    )
+    .bind(&ids)
+    .bind(&merchants)
+    .bind(&hours)
+    .bind(&alerts)
+    .bind(&fraud)
+    .bind(&positions)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Adds the batch's deltas to the hours' rows; sums of integers, so any
+/// split of the log into batches adds up to the same rows.
+async fn write_risk(
+    conn: &mut PgConnection,
+    deltas: &BTreeMap<(String, DateTime<Utc>), Delta>,
+) -> Result<(), sqlx::Error> {
+    let mut merchants = Vec::new();
+    let mut hours = Vec::new();
+    let mut tx_count = Vec::new();
+    let mut amount = Vec::new();
+    let mut alert_count = Vec::new();
+    let mut fraud = Vec::new();
+    for ((merchant, hour), d) in deltas {
+        if d.is_zero() {
+            continue;
+        }
+        merchants.push(merchant.clone());
+        hours.push(*hour);
+        tx_count.push(d.tx_count);
+        // i128 and text: one batch's sum may pass i64 thousandths.
+        amount.push(d.amount_thousandths.to_string());
+        alert_count.push(d.alert_count);
+        fraud.push(d.confirmed_fraud);
+    }
+    if merchants.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO merchant_risk AS m (merchant_id, hour, tx_count, amount_sum, alert_count, \
+           confirmed_fraud, fraud_rate, flagged) \
+         SELECT t.merchant, t.hour, t.txs, t.amount / 1000.0, t.alerts, t.fraud, \
+           CASE WHEN t.txs > 0 THEN t.fraud::float8 / t.txs ELSE 0 END, \
+           t.fraud * 20 > t.txs \
+         FROM UNNEST($1::text[], $2::timestamptz[], $3::bigint[], $4::numeric[], $5::bigint[], \
+           $6::bigint[]) AS t(merchant, hour, txs, amount, alerts, fraud) \
+         ON CONFLICT (merchant_id, hour) DO UPDATE SET \
+           tx_count = m.tx_count + EXCLUDED.tx_count, \
+           amount_sum = m.amount_sum + EXCLUDED.amount_sum, \
+           alert_count = m.alert_count + EXCLUDED.alert_count, \
+           confirmed_fraud = m.confirmed_fraud + EXCLUDED.confirmed_fraud, \
+           fraud_rate = CASE WHEN m.tx_count + EXCLUDED.tx_count > 0 \
+             THEN (m.confirmed_fraud + EXCLUDED.confirmed_fraud)::float8 \
+               / (m.tx_count + EXCLUDED.tx_count) \
+             ELSE 0 END, \
+           flagged = (m.confirmed_fraud + EXCLUDED.confirmed_fraud) * 20 \
+             > m.tx_count + EXCLUDED.tx_count",
+    )
+    .bind(&merchants)
+    .bind(&hours)
+    .bind(&tx_count)
+    .bind(&amount)
+    .bind(&alert_count)
+    .bind(&fraud)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

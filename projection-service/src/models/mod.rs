@@ -14,7 +14,12 @@ use std::sync::Arc;
 
 /// Every projector, in the order they are started and listed.
 pub fn all() -> Vec<Arc<dyn Projector>> {
-    vec![Arc::new(transactions::Transactions)]
+    vec![
+        Arc::new(transactions::Transactions),
+        Arc::new(alerts::Alerts),
+        Arc::new(merchants::Merchants),
+        Arc::new(data_quality::DataQuality),
+    ]
 }
 
 /// The projector called `name`.

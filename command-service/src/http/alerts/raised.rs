@@ -1,0 +1,107 @@
+//! How an alert is known to exist (ADR 0003): an `alert-{id}` stream that
+//! has events names an alert that existed when they were written; otherwise
+//! `RaisedAlerts` looks for its `AlertRaised` in the global log.
+
+use crate::http::problem::Problem;
+use crate::http::store_unavailable;
+use axum::http::StatusCode;
+use domain::events::{AlertRaised, EventPayload};
+use domain::ids::AlertId;
+use event_store::{EventStore, Position, StoreError};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one request may spend catching `RaisedAlerts` up with the log
+/// (after a restart it reads the whole log once); past it the client gets
+/// 503 with `Retry-After`, and the next request carries on from there.
+const CATCH_UP_BUDGET: Duration = Duration::from_secs(10);
+
+/// Events per page when reading the global log.
+const PAGE: usize = 2000;
+
+/// The ids of raised alerts, learned from the global log on demand.
+///
+/// `AlertRaised` is written to the customer's stream, which an analyst's
+/// command cannot name, so existence is looked up here: an id seen once is
+/// known for good; an unknown id makes the set catch up with the log up to
+/// its head at that moment. An alert's id reaches a client only after its
+/// `AlertRaised` is committed, and the log's order is gap-safe (ADR 0001),
+/// so reading up to the head finds every alert a client can know of.
+/// Nothing runs in the background: the first lookup after a start reads
+/// the whole log once (in `CATCH_UP_BUDGET` slices), later ones only what
+/// is new. Memory: one UUID per alert.
+pub struct RaisedAlerts {
+    store: Arc<dyn EventStore>,
+    known: tokio::sync::Mutex<Known>,
+}
+
+#[derive(Default)]
+struct Known {
+    ids: HashSet<AlertId>,
+    /// Everything up to here has been looked at.
+    read_to: Position,
+}
+
+/// The one field of `AlertRaised` this needs, parsed without the rest.
+#[derive(Deserialize)]
+struct RaisedId {
+    alert_id: AlertId,
+}
+
+impl RaisedAlerts {
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        RaisedAlerts {
+            store,
+            known: tokio::sync::Mutex::new(Known::default()),
+        }
+    }
+
+    /// `contains` within `CATCH_UP_BUDGET`, failures as the client's answer.
+    pub(super) async fn exists(&self, alert_id: AlertId) -> Result<bool, Problem> {
+        match tokio::time::timeout(CATCH_UP_BUDGET, self.contains(alert_id)).await {
+            Ok(Ok(known)) => Ok(known),
+            Ok(Err(e)) => Err(store_unavailable(&e)),
+            Err(_) => Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "alerts-catching-up",
+                "Still reading the log for raised alerts",
+            )
+            .detail("this service is catching up with the event log after a start; retry shortly")
+            .retry_after(5)),
+        }
+    }
+
+    /// Whether an `AlertRaised` with this id is in the log. Cancel-safe:
+    /// each page is folded in whole between awaits, so a request that times
+    /// out leaves its progress for the next.
+    pub async fn contains(&self, alert_id: AlertId) -> Result<bool, StoreError> {
+        let mut known = self.known.lock().await;
+        if known.ids.contains(&alert_id) {
+            return Ok(true);
+        }
+        let head = self.store.head_position().await?;
+        while known.read_to < head {
+            let page = self.store.read_all(known.read_to, PAGE).await?;
+            let Some(last) = page.last().map(|e| e.position) else {
+                break;
+            };
+            for event in page
+                .iter()
+                .filter(|e| e.event_type == AlertRaised::EVENT_TYPE)
+            {
+                match event.payload.parse::<RaisedId>() {
+                    Ok(raised) => {
+                        known.ids.insert(raised.alert_id);
+                    }
+                    Err(error) => {
+                        tracing::error!(position = event.position.0, %error, "unreadable AlertRaised");
+                    }
+                }
+            }
+            known.read_to = last;
+        }
+        Ok(known.ids.contains(&alert_id))
+    }
+}
