@@ -25,7 +25,7 @@ fn names(projectors: &[Arc<dyn Projector>]) -> Vec<&'static str> {
     projectors.iter().map(|p| p.name()).collect()
 }
 
-#[sqlx::test(migrator = "event_store::MIGRATOR")]
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn live_read_models_equal_a_full_replay(pool: PgPool) {
     let command = spawn_command(pool.clone()).await;
     let store: Arc<dyn EventStore> = command.store.clone();
@@ -90,7 +90,7 @@ impl Projector for FailsBeforeCommit {
     }
 }
 
-#[sqlx::test(migrator = "event_store::MIGRATOR")]
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn a_failure_between_apply_and_commit_counts_nothing_twice(pool: PgPool) {
     let command = spawn_command(pool.clone()).await;
     let store: Arc<dyn EventStore> = command.store.clone();
@@ -148,7 +148,7 @@ async fn a_failure_between_apply_and_commit_counts_nothing_twice(pool: PgPool) {
     assert_equals_replay(&pool, &*store, &all).await;
 }
 
-#[sqlx::test(migrator = "event_store::MIGRATOR")]
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn a_replay_under_concurrent_ingest_swaps_in_tables_equal_to_a_fresh_replay(pool: PgPool) {
     let command = Arc::new(spawn_command(pool.clone()).await);
     let store: Arc<dyn EventStore> = command.store.clone();
@@ -187,7 +187,7 @@ async fn a_replay_under_concurrent_ingest_swaps_in_tables_equal_to_a_fresh_repla
     assert_equals_replay(&pool, &*store, &all).await;
 }
 
-#[sqlx::test(migrator = "event_store::MIGRATOR")]
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn partitions_together_equal_the_whole_log(pool: PgPool) {
     let command = spawn_command(pool.clone()).await;
     let store: Arc<dyn EventStore> = command.store.clone();
@@ -269,7 +269,7 @@ async fn run_briefly(
     board
 }
 
-#[sqlx::test(migrator = "event_store::MIGRATOR")]
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn a_new_version_rebuilds_on_start_and_an_old_runner_stands_down(pool: PgPool) {
     let command = spawn_command(pool.clone()).await;
     let store: Arc<dyn EventStore> = command.store.clone();
@@ -331,7 +331,7 @@ async fn a_new_version_rebuilds_on_start_and_an_old_runner_stands_down(pool: PgP
     );
 }
 
-#[sqlx::test(migrator = "event_store::MIGRATOR")]
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn an_undecodable_event_is_dead_lettered_and_skipped_or_stops_the_projector(pool: PgPool) {
     let command = spawn_command(pool.clone()).await;
     let store: Arc<dyn EventStore> = command.store.clone();

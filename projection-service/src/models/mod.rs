@@ -16,6 +16,9 @@ use std::sync::Arc;
 pub fn all() -> Vec<Arc<dyn Projector>> {
     vec![
         Arc::new(transactions::Transactions),
+        Arc::new(velocity::Velocity),
+        Arc::new(geo::Geo),
+        Arc::new(profiles::Profiles),
         Arc::new(alerts::Alerts),
         Arc::new(merchants::Merchants),
         Arc::new(data_quality::DataQuality),

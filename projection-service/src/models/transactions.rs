@@ -114,28 +114,39 @@ impl Projector for Transactions {
             match &e.event {
                 DomainEvent::TransactionRecorded(r) => {
                     let t = &r.transaction;
-                    rows.transaction_id.push(t.transaction_id.as_str().to_owned());
+                    rows.transaction_id
+                        .push(t.transaction_id.as_str().to_owned());
                     rows.customer_id.push(t.customer_id.as_str().to_owned());
-                    rows.merchant_id.push(t.merchant_id.as_ref().map(|m| m.as_str().to_owned()));
+                    rows.merchant_id
+                        .push(t.merchant_id.as_ref().map(|m| m.as_str().to_owned()));
                     rows.merchant_category
                         .push(t.merchant_category.as_ref().map(|m| m.as_str().to_owned()));
                     rows.event_time.push(t.timestamp);
                     rows.recorded_time.push(e.recorded_time);
                     rows.position.push(e.position.0 as i64);
-                    rows.amount_thousandths.push(t.amount.thousandths().min(i64::MAX as u64) as i64);
+                    rows.amount_thousandths
+                        .push(t.amount.thousandths().min(i64::MAX as u64) as i64);
                     rows.currency.push(t.currency.map(|c| c.code().to_owned()));
-                    rows.transaction_type.push(t.transaction_type.map(|v| v.as_str().to_owned()));
-                    rows.payment_method.push(t.payment_method.map(|v| v.as_str().to_owned()));
-                    rows.device_type
-                        .push(t.device_info.as_ref().map(|d| d.device_type.as_str().to_owned()));
-                    rows.city.push(t.location.as_ref().map(|l| l.city.as_str().to_owned()));
-                    rows.country.push(t.country().map(|c| c.as_str().to_owned()));
+                    rows.transaction_type
+                        .push(t.transaction_type.map(|v| v.as_str().to_owned()));
+                    rows.payment_method
+                        .push(t.payment_method.map(|v| v.as_str().to_owned()));
+                    rows.device_type.push(
+                        t.device_info
+                            .as_ref()
+                            .map(|d| d.device_type.as_str().to_owned()),
+                    );
+                    rows.city
+                        .push(t.location.as_ref().map(|l| l.city.as_str().to_owned()));
+                    rows.country
+                        .push(t.country().map(|c| c.as_str().to_owned()));
                     rows.latitude.push(t.coordinates().map(|c| c.lat()));
                     rows.longitude.push(t.coordinates().map(|c| c.lon()));
                     rows.decision.push(r.decision.as_str().to_owned());
                     rows.risk_score.push(r.risk_score);
-                    rows.rules_fired
-                        .push(serde_json::to_string(&r.rules_fired).unwrap_or_else(|_| "[]".into()));
+                    rows.rules_fired.push(
+                        serde_json::to_string(&r.rules_fired).unwrap_or_else(|_| "[]".into()),
+                    );
                     rows.ruleset_version.push(r.ruleset_version.clone());
                     rows.late.push(r.late);
                     rows.alert_id.push(r.alert_id.map(|a| a.0));
@@ -144,7 +155,12 @@ impl Projector for Transactions {
                 DomainEvent::TransactionLabeled(l) => {
                     labels.insert(
                         l.transaction_id.as_str().to_owned(),
-                        (l.is_fraud, l.source.as_str().to_owned(), e.position.0 as i64, e.event_time),
+                        (
+                            l.is_fraud,
+                            l.source.as_str().to_owned(),
+                            e.position.0 as i64,
+                            e.event_time,
+                        ),
                     );
                 }
                 _ => {}
