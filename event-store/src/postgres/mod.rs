@@ -98,6 +98,8 @@ pub struct PgEventStore {
     reader: PgReader,
     writer: mpsc::Sender<writer::WriteJob>,
     options: Arc<PgStoreOptions>,
+    /// The LISTEN connection every subscription shares, started on first use.
+    notifier: Arc<std::sync::OnceLock<subscription::Notifier>>,
 }
 
 impl PgEventStore {
@@ -116,6 +118,7 @@ impl PgEventStore {
             reader: PgReader::new(pool, Arc::new(upcasters)),
             writer: tx,
             options,
+            notifier: Arc::new(std::sync::OnceLock::new()),
         }
     }
 
@@ -170,6 +173,9 @@ impl EventStore for PgEventStore {
     }
 
     async fn subscribe_all(&self, after: Position) -> Result<EventSubscription, StoreError> {
-        subscription::subscribe(self.reader.clone(), after, &self.options).await
+        let notifier = self
+            .notifier
+            .get_or_init(|| subscription::Notifier::start(self.reader.pool().clone()));
+        subscription::subscribe(self.reader.clone(), notifier, after, &self.options).await
     }
 }

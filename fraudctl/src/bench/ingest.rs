@@ -16,7 +16,7 @@
 
 mod cpu;
 mod load;
-mod mix;
+pub mod mix;
 
 use super::ceiling;
 use super::common::{self, Scratch, Table, median};

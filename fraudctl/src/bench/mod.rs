@@ -2,12 +2,14 @@
 //! raw PostgreSQL ceiling measured in the same run (`../shared/bench/pg-ceiling.sh`).
 //! - `append`: the event store alone;
 //! - `ingest`: the command side over HTTP with a generated realistic mix;
+//! - `replay`: read-model rebuild rate and live projection lag;
 //! - `common`: a fresh database per run, medians, the figures table.
 
 mod append;
 mod ceiling;
 mod common;
 mod ingest;
+mod replay;
 
 pub use ingest::IngestArgs;
 
@@ -22,6 +24,9 @@ pub enum BenchCommand {
     /// (open loop), then batch POSTs at maximum rate, with a generated
     /// realistic mix; the service runs in-process on a fresh database.
     Ingest(IngestArgs),
+    /// Projection: every read model rebuilt from a seeded log (beside a
+    /// plain scan of the same log), then live lag under steady appends.
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(clap::Args)]
@@ -51,5 +56,6 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Append(args) => append::run(args).await,
         BenchCommand::Ingest(args) => ingest::run(args).await,
+        BenchCommand::Replay(args) => replay::run(args).await,
     }
 }
