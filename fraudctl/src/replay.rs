@@ -7,7 +7,7 @@ use crate::database;
 use anyhow::Context;
 use event_store::EventStore;
 use event_store::postgres::PgEventStore;
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 use projection_service::configuration::Settings;
 use projection_service::projector::Projector;
 use projection_service::rebuild::{self, Options, Progress};
@@ -20,7 +20,7 @@ pub struct ReplayArgs {
     /// The projection to rebuild (see --list).
     #[arg(long, conflicts_with = "all", required_unless_present_any = ["all", "list"])]
     projection: Option<String>,
-    /// Rebuild every projection (concurrently).
+    /// Rebuild every projection (from one pass over the log).
     #[arg(long)]
     all: bool,
     /// Only list the projections.
@@ -54,64 +54,69 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     database::migrate(&pool).await?;
     let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool.clone()));
     let policies = Settings::from_env()?;
-    let bars = MultiProgress::new();
-    let style = ProgressStyle::with_template(
-        "{prefix:>14} [{bar:30}] {pos}/{len} position  {per_sec}  eta {eta}  {msg}",
-    )?
-    .progress_chars("=> ");
-    let mut tasks = tokio::task::JoinSet::new();
-    for projector in chosen {
-        if args.verify {
-            snapshot(&pool, &*projector).await?;
+    if args.verify {
+        for projector in &chosen {
+            snapshot(&pool, &**projector).await?;
         }
-        let bar = bars.add(ProgressBar::new(0).with_style(style.clone()));
-        bar.set_prefix(projector.name());
-        let (pool, store) = (pool.clone(), store.clone());
-        let policy = policies.policy_for(projector.name());
-        let options = Options {
-            page_size: args.page_size,
-        };
-        tasks.spawn(async move {
-            let progress = |p: &Progress| {
-                bar.set_length(p.head);
-                bar.set_position(p.position);
-            };
-            let done =
-                rebuild::rebuild(&pool, &*store, &*projector, policy, options, &progress).await;
-            match &done {
-                Ok(r) => bar.finish_with_message(format!(
-                    "swapped in at {}: {} events in {:.1}s ({:.0}/s), {} dead letters",
-                    r.position,
-                    r.events,
-                    r.elapsed.as_secs_f64(),
-                    r.events as f64 / r.elapsed.as_secs_f64().max(1e-9),
-                    r.dead_letters
-                )),
-                Err(e) => bar.abandon_with_message(format!("failed: {e}")),
-            }
-            (projector, done)
-        });
     }
+    let names: Vec<&str> = chosen.iter().map(|p| p.name()).collect();
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} position  {msg}  eta {eta}")?
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(names.join(", "));
+    let progress = |p: &Progress| {
+        bar.set_length(p.head);
+        bar.set_position(p.position);
+        bar.set_message(format!(
+            "{:.0} events/s",
+            p.events as f64 / p.elapsed.as_secs_f64().max(1e-9)
+        ));
+    };
+    let jobs = chosen
+        .iter()
+        .map(|p| rebuild::Job {
+            projector: p.clone(),
+            policy: policies.policy_for(p.name()),
+        })
+        .collect();
+    let options = Options {
+        page_size: args.page_size,
+    };
+    // One pass over the log feeds every projection being rebuilt.
+    let results = rebuild::rebuild_many(&pool, &*store, jobs, options, &progress).await;
+    bar.finish();
     let mut failed = 0;
     let mut differing = 0;
-    while let Some(joined) = tasks.join_next().await {
-        let (projector, done) = joined?;
-        if done.is_err() {
-            failed += 1;
-            continue;
+    for (name, done) in results {
+        match done {
+            Ok(r) => println!(
+                "{name}: swapped in at position {}: {} events in {:.1}s ({:.0}/s), {} dead letters",
+                r.position,
+                r.events,
+                r.elapsed.as_secs_f64(),
+                r.events as f64 / r.elapsed.as_secs_f64().max(1e-9),
+                r.dead_letters
+            ),
+            Err(e) => {
+                println!("{name}: FAILED: {e}");
+                failed += 1;
+                continue;
+            }
         }
-        if args.verify {
+        if args.verify
+            && let Some(projector) = models::by_name(name)
+        {
             let differences = compare_with_snapshot(&pool, &*projector).await?;
             if differences.is_empty() {
                 println!(
-                    "{}: identical to the tables it replaced ({} tables compared row for row)",
-                    projector.name(),
+                    "{name}: identical to the tables it replaced ({} tables compared row for row)",
                     projector.tables().len()
                 );
             } else {
                 differing += 1;
                 for d in differences {
-                    println!("{}: DIFFERS: {d}", projector.name());
+                    println!("{name}: DIFFERS: {d}");
                 }
             }
         }

@@ -99,6 +99,31 @@ pub fn decode(event: &RecordedEvent) -> Result<ProjectedEvent, DeadLetter> {
     })
 }
 
+/// A batch decoded once, to be applied by any number of projectors: the
+/// events in log order, and those that could not be decoded.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub events: Vec<ProjectedEvent>,
+    pub dead: Vec<DeadLetter>,
+}
+
+impl Decoded {
+    /// Decodes the events of `batch` that `partition` owns.
+    pub fn of(batch: &[RecordedEvent], partition: Partition) -> Decoded {
+        let mut out = Decoded {
+            events: Vec::with_capacity(batch.len()),
+            dead: Vec::new(),
+        };
+        for event in batch.iter().filter(|e| partition.owns(&e.stream_id)) {
+            match decode(event) {
+                Ok(ok) => out.events.push(ok),
+                Err(dead) => out.dead.push(dead),
+            }
+        }
+        out
+    }
+}
+
 /// Applies the events of `batch` that `partition` owns.
 pub async fn apply_batch(
     conn: &mut PgConnection,
@@ -107,25 +132,30 @@ pub async fn apply_batch(
     policy: DeadLetterPolicy,
     batch: &[RecordedEvent],
 ) -> Result<BatchOutcome, BatchError> {
-    let mut outcome = BatchOutcome::default();
-    let mut decoded = Vec::with_capacity(batch.len());
-    for event in batch.iter().filter(|e| partition.owns(&e.stream_id)) {
-        match decode(event) {
-            Ok(ok) => decoded.push(ok),
-            Err(dead) => match policy {
-                DeadLetterPolicy::Stop => return Err(BatchError::Stopped(dead)),
-                DeadLetterPolicy::Skip => {
-                    record_dead_letter(conn, projector, &dead).await?;
-                    outcome.dead_lettered += 1;
-                }
-            },
-        }
+    apply_decoded(conn, projector, policy, &Decoded::of(batch, partition)).await
+}
+
+/// Applies an already decoded batch: dead letters first (recorded, or the
+/// end of the road under `stop`), then the events.
+pub async fn apply_decoded(
+    conn: &mut PgConnection,
+    projector: &dyn Projector,
+    policy: DeadLetterPolicy,
+    decoded: &Decoded,
+) -> Result<BatchOutcome, BatchError> {
+    if let (DeadLetterPolicy::Stop, Some(first)) = (policy, decoded.dead.first()) {
+        return Err(BatchError::Stopped(first.clone()));
     }
-    outcome.applied = decoded.len();
-    if !decoded.is_empty() {
-        projector.apply(conn, &decoded).await?;
+    for dead in &decoded.dead {
+        record_dead_letter(conn, projector, dead).await?;
     }
-    Ok(outcome)
+    if !decoded.events.is_empty() {
+        projector.apply(conn, &decoded.events).await?;
+    }
+    Ok(BatchOutcome {
+        applied: decoded.events.len(),
+        dead_lettered: decoded.dead.len(),
+    })
 }
 
 /// Records a dead letter (once per projector version and position).

@@ -254,7 +254,7 @@ impl LiveProjector {
             match rebuild::rebuild(
                 &self.pool,
                 &*self.store,
-                &*self.projector,
+                self.projector.clone(),
                 self.policy,
                 rebuild::Options::default(),
                 &progress,
@@ -291,7 +291,7 @@ impl LiveProjector {
         let started = Instant::now();
         let version = self.projector.version();
         let mut tx = self.pool.begin().await?;
-        schema::enter(&mut tx, &schema::serving(self.name())).await?;
+        schema::enter_for_apply(&mut tx, &schema::serving(self.name())).await?;
         let Some(found) = checkpoint::lock(&mut tx, self.partition).await? else {
             return Ok(Step::Reclaim);
         };

@@ -43,6 +43,13 @@ pub trait Projector: Send + Sync + 'static {
     /// names, run once in a fresh schema.
     fn ddl(&self) -> &'static str;
 
+    /// Secondary indexes (by name) that `apply` itself looks rows up by. A
+    /// rebuild creates these with the tables and every other index only
+    /// once the tables are filled.
+    fn apply_indexes(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The tables that make up the read model (compared row for row by the
     /// determinism tests and `fraudctl replay --verify`).
     fn tables(&self) -> &'static [&'static str];

@@ -5,14 +5,16 @@
 //! After the swap the live runners carry on from the new checkpoints (see
 //! `live`); nothing is missing or applied twice.
 
-use crate::apply::{self, DeadLetterPolicy};
+use crate::apply::{self, DeadLetterPolicy, Decoded};
 use crate::checkpoint::{self, Checkpoint};
 use crate::partition::Partition;
 use crate::projector::Projector;
 use crate::schema;
-use event_store::{EventStore, Position, RecordedEvent};
+use event_store::{EventStore, Position};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -57,52 +59,96 @@ pub enum RebuildError {
     Sql(#[from] sqlx::Error),
 }
 
+/// One projector to rebuild, with its dead-letter policy.
+#[derive(Clone)]
+pub struct Job {
+    pub projector: Arc<dyn Projector>,
+    pub policy: DeadLetterPolicy,
+}
+
 /// Rebuilds `projector` from position 0 and swaps it into service.
 pub async fn rebuild(
     pool: &PgPool,
     store: &dyn EventStore,
-    projector: &dyn Projector,
+    projector: Arc<dyn Projector>,
     policy: DeadLetterPolicy,
     options: Options,
     progress: &(dyn Fn(&Progress) + Send + Sync),
 ) -> Result<Rebuilt, RebuildError> {
-    let name = projector.name();
-    // Held for the whole rebuild on a connection of its own; closing the
-    // connection releases it whatever happens.
+    let job = Job { projector, policy };
+    let mut results = rebuild_many(pool, store, vec![job], options, progress).await;
+    results
+        .pop()
+        .map_or(Err(RebuildError::AlreadyRunning), |(_, r)| r)
+}
+
+/// Rebuilds several projectors from one pass over the log (each page read
+/// and decoded once, applied by every projector in its own transaction),
+/// then swaps each into service. A projector already being rebuilt
+/// elsewhere is refused; the others go ahead.
+pub async fn rebuild_many(
+    pool: &PgPool,
+    store: &dyn EventStore,
+    jobs: Vec<Job>,
+    options: Options,
+    progress: &(dyn Fn(&Progress) + Send + Sync),
+) -> Vec<(&'static str, Result<Rebuilt, RebuildError>)> {
+    let mut results = Vec::new();
+    let mut locked = Vec::new();
+    for job in jobs {
+        match lock(pool, job.projector.name()).await {
+            Ok(guard) => locked.push((job, guard)),
+            Err(e) => results.push((job.projector.name(), Err(e))),
+        }
+    }
+    let targets: Vec<(Job, String)> = locked
+        .iter()
+        .map(|(job, _)| (job.clone(), schema::next(job.projector.name())))
+        .collect();
+    let built = build_many(pool, store, targets, options, None, progress).await;
+    for ((job, guard), built) in locked.into_iter().zip(built) {
+        let name = job.projector.name();
+        let outcome = match built {
+            Ok(built) => swap_in(pool, store, &*job.projector, job.policy, options, built).await,
+            Err(e) => Err(e),
+        };
+        let _ = guard.close().await;
+        results.push((name, outcome));
+    }
+    results
+}
+
+/// Takes the rebuild lock of `name` on a connection of its own, held until
+/// that connection is closed (so it is released whatever happens).
+async fn lock(pool: &PgPool, name: &str) -> Result<PgConnection, RebuildError> {
     let mut guard = pool.acquire().await?.detach();
     let locked: bool =
         sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('sentinel-rebuild:' || $1))")
             .bind(name)
             .fetch_one(&mut guard)
             .await?;
-    if !locked {
-        return Err(RebuildError::AlreadyRunning);
+    if locked {
+        Ok(guard)
+    } else {
+        let _ = guard.close().await;
+        Err(RebuildError::AlreadyRunning)
     }
-    let result = build_and_swap(pool, store, projector, policy, options, progress).await;
-    let _ = guard.close().await;
-    result
 }
 
-async fn build_and_swap(
+/// The swap: hold the serving checkpoint so no live batch commits, catch up
+/// to where the live partitions are, give each its checkpoint, rename.
+async fn swap_in(
     pool: &PgPool,
     store: &dyn EventStore,
     projector: &dyn Projector,
     policy: DeadLetterPolicy,
     options: Options,
-    progress: &(dyn Fn(&Progress) + Send + Sync),
+    mut built: Rebuilt,
 ) -> Result<Rebuilt, RebuildError> {
     let name = projector.name();
-    let next = schema::next(name);
-    let mut built = build(
-        pool, store, projector, policy, options, &next, None, progress,
-    )
-    .await?;
-
-    // The swap: hold the serving checkpoint so no live batch commits, catch
-    // up to where the live partitions are, give each its checkpoint, rename.
+    let (serving, next) = (schema::serving(name), schema::next(name));
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin().await?;
-    let serving = schema::serving(name);
     let mut live: Vec<(Partition, u64)> = Vec::new();
     if schema::exists(&mut tx, &serving).await? {
         sqlx::query(AssertSqlSafe(format!(
@@ -145,40 +191,121 @@ async fn build_and_swap(
 }
 
 /// Builds `projector`'s tables into `target` (dropped first if present) from
-/// the start of the log, up to the head (or `until`). Used by rebuilds, and
-/// by `fraudctl replay --verify` and the tests to get a reference copy.
+/// the start of the log, up to the head (or `until`). Used by `fraudctl
+/// replay --verify` and the tests to get a reference copy.
 #[allow(clippy::too_many_arguments)]
 pub async fn build(
     pool: &PgPool,
     store: &dyn EventStore,
-    projector: &dyn Projector,
+    projector: Arc<dyn Projector>,
     policy: DeadLetterPolicy,
     options: Options,
     target: &str,
     until: Option<u64>,
     progress: &(dyn Fn(&Progress) + Send + Sync),
 ) -> Result<Rebuilt, RebuildError> {
+    let job = Job { projector, policy };
+    let mut built = build_many(
+        pool,
+        store,
+        vec![(job, target.to_owned())],
+        options,
+        until,
+        progress,
+    )
+    .await;
+    built.pop().unwrap_or(Err(RebuildError::AlreadyRunning))
+}
+
+/// A page read once and decoded once, shared by every builder.
+struct Page {
+    decoded: Decoded,
+    read: usize,
+    last: u64,
+}
+
+/// Builds each job's tables into its target schema from one pass over the
+/// log; one result per job, in order.
+async fn build_many(
+    pool: &PgPool,
+    store: &dyn EventStore,
+    targets: Vec<(Job, String)>,
+    options: Options,
+    until: Option<u64>,
+    progress: &(dyn Fn(&Progress) + Send + Sync),
+) -> Vec<Result<Rebuilt, RebuildError>> {
     let started = Instant::now();
-    {
-        let mut tx = pool.begin().await?;
-        schema::drop_if_exists(&mut tx, target).await?;
-        schema::create(&mut tx, target, projector).await?;
-        let at = Checkpoint {
-            position: 0,
-            version: projector.version(),
-        };
-        checkpoint::write(&mut tx, Partition::ALL, at).await?;
-        tx.commit().await?;
+    let mut builders = Vec::new();
+    let mut feeds = Vec::new();
+    for (job, target) in targets {
+        let (feed, pages) = mpsc::channel::<Arc<Page>>(2);
+        let pool = pool.clone();
+        builders.push(tokio::spawn(async move {
+            let indexes = prepare(&pool, &*job.projector, &target).await?;
+            let built = apply_pages(&pool, &*job.projector, job.policy, &target, pages).await?;
+            let mut tx = pool.begin().await?;
+            schema::create_indexes(&mut tx, &target, &indexes).await?;
+            tx.commit().await?;
+            Ok(built)
+        }));
+        feeds.push(feed);
     }
-    let mut done = Rebuilt {
-        events: 0,
+    let read = feed_pages(store, &feeds, options, until, started, progress).await;
+    drop(feeds);
+    let mut results = Vec::new();
+    for builder in builders {
+        let built = match builder.await {
+            Ok(built) => built,
+            Err(e) => Err(RebuildError::Store(event_store::StoreError::Backend(
+                e.to_string(),
+            ))),
+        };
+        results.push(match (&read, built) {
+            (Err(e), _) => Err(RebuildError::Store(event_store::StoreError::Backend(
+                e.to_string(),
+            ))),
+            (Ok(_), Ok(mut built)) => {
+                built.elapsed = started.elapsed();
+                Ok(built)
+            }
+            (Ok(_), Err(e)) => Err(e),
+        });
+    }
+    results
+}
+
+/// Drops and recreates `target` with the projector's tables at position 0;
+/// returns the secondary indexes to create once the tables are filled.
+async fn prepare(
+    pool: &PgPool,
+    projector: &dyn Projector,
+    target: &str,
+) -> Result<Vec<String>, RebuildError> {
+    let mut tx = pool.begin().await?;
+    schema::drop_if_exists(&mut tx, target).await?;
+    let indexes = schema::create_deferring_indexes(&mut tx, target, projector).await?;
+    let at = Checkpoint {
         position: 0,
-        dead_letters: 0,
-        elapsed: Duration::ZERO,
+        version: projector.version(),
     };
+    checkpoint::write(&mut tx, Partition::ALL, at).await?;
+    tx.commit().await?;
+    Ok(indexes)
+}
+
+/// Reads the log once, decoding each page once, and hands every page to
+/// every builder still running; reads the next page while they apply.
+async fn feed_pages(
+    store: &dyn EventStore,
+    feeds: &[mpsc::Sender<Arc<Page>>],
+    options: Options,
+    until: Option<u64>,
+    started: Instant,
+    progress: &(dyn Fn(&Progress) + Send + Sync),
+) -> Result<u64, event_store::StoreError> {
     let mut head = store.head_position().await?.0;
     let mut last_head_check = Instant::now();
-    // Read the next page while the current one is applied.
+    let mut events = 0u64;
     let mut page = store.read_all(Position(0), options.page_size).await?;
     loop {
         if let Some(limit) = until {
@@ -187,14 +314,20 @@ pub async fn build(
         let Some(last) = page.last().map(|e| e.position.0) else {
             break;
         };
-        let (outcome, next_page) = tokio::join!(
-            apply_page(pool, projector, policy, target, &page, last),
-            store.read_all(Position(last), options.page_size)
-        );
-        done.dead_letters += outcome? as u64;
-        done.events += page.len() as u64;
-        done.position = last;
-        page = next_page?;
+        let hand_out = async {
+            let shared = Arc::new(Page {
+                decoded: Decoded::of(&page, Partition::ALL),
+                read: page.len(),
+                last,
+            });
+            for feed in feeds {
+                // A builder that failed has gone; the others carry on.
+                let _ = feed.send(shared.clone()).await;
+            }
+        };
+        let (_, next) = tokio::join!(hand_out, store.read_all(Position(last), options.page_size));
+        events += page.len() as u64;
+        page = next?;
         if last_head_check.elapsed() > Duration::from_secs(2) {
             head = store.head_position().await?.0;
             last_head_check = Instant::now();
@@ -202,33 +335,43 @@ pub async fn build(
         progress(&Progress {
             position: last,
             head: head.max(last),
-            events: done.events,
+            events,
             elapsed: started.elapsed(),
         });
     }
-    done.elapsed = started.elapsed();
-    Ok(done)
+    Ok(events)
 }
 
-/// One page in one transaction, checkpoint included; returns dead letters.
-async fn apply_page(
+/// A builder: applies each page in a transaction of its own, checkpoint
+/// included.
+async fn apply_pages(
     pool: &PgPool,
     projector: &dyn Projector,
     policy: DeadLetterPolicy,
     target: &str,
-    page: &[RecordedEvent],
-    last: u64,
-) -> Result<usize, RebuildError> {
-    let mut tx = pool.begin().await?;
-    schema::enter(&mut tx, target).await?;
-    let outcome = apply::apply_batch(&mut tx, projector, Partition::ALL, policy, page).await?;
-    let at = Checkpoint {
-        position: last,
-        version: projector.version(),
+    mut pages: mpsc::Receiver<Arc<Page>>,
+) -> Result<Rebuilt, RebuildError> {
+    let mut done = Rebuilt {
+        events: 0,
+        position: 0,
+        dead_letters: 0,
+        elapsed: Duration::ZERO,
     };
-    checkpoint::write(&mut tx, Partition::ALL, at).await?;
-    tx.commit().await?;
-    Ok(outcome.dead_lettered)
+    while let Some(page) = pages.recv().await {
+        let mut tx = pool.begin().await?;
+        schema::enter_for_apply(&mut tx, target).await?;
+        let outcome = apply::apply_decoded(&mut tx, projector, policy, &page.decoded).await?;
+        let at = Checkpoint {
+            position: page.last,
+            version: projector.version(),
+        };
+        checkpoint::write(&mut tx, Partition::ALL, at).await?;
+        tx.commit().await?;
+        done.events += page.read as u64;
+        done.dead_letters += outcome.dead_lettered as u64;
+        done.position = page.last;
+    }
+    Ok(done)
 }
 
 /// Row-for-row comparison of a projector's tables in two schemas: the tables

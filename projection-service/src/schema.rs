@@ -51,6 +51,19 @@ pub async fn exists(conn: &mut PgConnection, schema: &str) -> Result<bool, sqlx:
         .await
 }
 
+/// Like [`enter`], for a transaction that applies events: also lets it
+/// commit without waiting for the WAL flush. Safe for read models: a commit
+/// lost in a crash takes its checkpoint with it, and the events are applied
+/// again from the log (ADR 0005).
+pub async fn enter_for_apply(conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "SET LOCAL search_path TO {schema}; SET LOCAL synchronous_commit TO off"
+    )))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Creates `schema` with the projector's tables and an empty checkpoint
 /// table, inside the caller's transaction.
 pub async fn create(
@@ -58,13 +71,82 @@ pub async fn create(
     schema: &str,
     projector: &dyn Projector,
 ) -> Result<(), sqlx::Error> {
+    create_with(conn, schema, CHECKPOINT_DDL).await?;
+    sqlx::raw_sql(projector.ddl()).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Like [`create`] but leaves out the secondary indexes, returned for
+/// [`create_indexes`] once the tables are filled: building an index once is
+/// much cheaper than maintaining it row by row through a rebuild.
+pub async fn create_deferring_indexes(
+    conn: &mut PgConnection,
+    schema: &str,
+    projector: &dyn Projector,
+) -> Result<Vec<String>, sqlx::Error> {
+    let (tables, indexes) = split_indexes(projector.ddl(), projector.apply_indexes());
+    create_with(conn, schema, CHECKPOINT_DDL).await?;
+    sqlx::raw_sql(AssertSqlSafe(tables))
+        .execute(&mut *conn)
+        .await?;
+    Ok(indexes)
+}
+
+/// Runs deferred index statements in `schema`.
+pub async fn create_indexes(
+    conn: &mut PgConnection,
+    schema: &str,
+    indexes: &[String],
+) -> Result<(), sqlx::Error> {
+    enter(conn, schema).await?;
+    for statement in indexes {
+        sqlx::raw_sql(AssertSqlSafe(statement.clone()))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn create_with(
+    conn: &mut PgConnection,
+    schema: &str,
+    ddl: &'static str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
         .execute(&mut *conn)
         .await?;
     enter(conn, schema).await?;
-    sqlx::raw_sql(CHECKPOINT_DDL).execute(&mut *conn).await?;
-    sqlx::raw_sql(projector.ddl()).execute(&mut *conn).await?;
+    sqlx::raw_sql(ddl).execute(&mut *conn).await?;
     Ok(())
+}
+
+/// Splits the `CREATE INDEX` statements (at the start of a line; not
+/// `CREATE UNIQUE INDEX`, which upserts may rely on, nor those named in
+/// `keep`) out of `ddl`.
+pub fn split_indexes(ddl: &str, keep: &[&str]) -> (String, Vec<String>) {
+    let mut rest = String::with_capacity(ddl.len());
+    let mut indexes = Vec::new();
+    let mut lines = ddl.lines();
+    while let Some(line) = lines.next() {
+        let named = |name: &&str| line.split_whitespace().nth(2) == Some(*name);
+        if line.trim_start().starts_with("CREATE INDEX") && !keep.iter().any(named) {
+            let mut statement = line.to_owned();
+            while !statement.trim_end().ends_with(';') {
+                match lines.next() {
+                    Some(more) => {
+                        statement.push('\n');
+                        statement.push_str(more);
+                    }
+                    None => break,
+                }
+            }
+            indexes.push(statement);
+        } else {
+            rest.push_str(line);
+            rest.push('\n');
+        }
+    }
+    (rest, indexes)
 }
 
 pub async fn drop_if_exists(conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
@@ -107,3 +189,20 @@ CREATE TABLE checkpoint (
     PRIMARY KEY (partition_count, partition_index)
 );
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secondary_indexes_are_split_out_whole() {
+        let ddl = "CREATE TABLE t (a int);\nCREATE INDEX t_a ON t\n  (a);\nCREATE UNIQUE INDEX t_u ON t (a);\nCREATE INDEX t_k ON t (a);\nCREATE VIEW v AS SELECT 1; -- x\n";
+        let (rest, indexes) = split_indexes(ddl, &["t_k"]);
+        assert_eq!(indexes, vec!["CREATE INDEX t_a ON t\n  (a);".to_owned()]);
+        assert!(rest.contains("CREATE UNIQUE INDEX t_u"));
+        assert!(rest.contains("CREATE TABLE t"));
+        assert!(rest.contains("CREATE VIEW v"));
+        assert!(rest.contains("CREATE INDEX t_k"), "kept for apply");
+        assert!(!rest.contains("t_a"));
+    }
+}

@@ -165,18 +165,19 @@ async fn a_replay_under_concurrent_ingest_swaps_in_tables_equal_to_a_fresh_repla
             drive(&command, &mut workload, 8, 100).await;
         })
     };
+    // All at once, from one pass over the log, as `fraudctl replay --all` does.
+    let jobs = all
+        .iter()
+        .map(|p| rebuild::Job {
+            projector: p.clone(),
+            policy: DeadLetterPolicy::Skip,
+        })
+        .collect();
+    let results =
+        rebuild::rebuild_many(&pool, &*store, jobs, Options { page_size: 500 }, &|_| {}).await;
     let mut swapped = 0;
-    for p in &all {
-        let done = rebuild::rebuild(
-            &pool,
-            &*store,
-            &**p,
-            DeadLetterPolicy::Skip,
-            Options { page_size: 500 },
-            &|_| {},
-        )
-        .await
-        .expect("rebuild");
+    for (name, done) in results {
+        let done = done.unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(done.events > 0);
         swapped += 1;
     }
@@ -308,7 +309,7 @@ async fn a_new_version_rebuilds_on_start_and_an_old_runner_stands_down(pool: PgP
     rebuild::rebuild(
         &pool,
         &*store,
-        &Renumbered(3),
+        Arc::new(Renumbered(3)),
         DeadLetterPolicy::Skip,
         Options::default(),
         &|_| {},

@@ -55,6 +55,7 @@ async fn listen(pool: PgPool, commits: watch::Sender<u64>) {
     while commits.sender_count() > 1 {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(l) => l,
+            Err(sqlx::Error::PoolClosed) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "event-store listener cannot connect; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -73,6 +74,7 @@ async fn listen(pool: PgPool, commits: watch::Sender<u64>) {
                 Ok(Ok(Some(_))) => bump(&commits),
                 // Reconnected after a lost connection: anything may have committed.
                 Ok(Ok(None)) => bump(&commits),
+                Ok(Err(sqlx::Error::PoolClosed)) => return,
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "event-store listener lost; reconnecting");
                     bump(&commits);

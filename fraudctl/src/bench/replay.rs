@@ -59,6 +59,10 @@ pub struct ReplayArgs {
     pub lag_seconds: u64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Also rebuild each projection alone and print its rate (where the
+    /// time goes).
+    #[arg(long)]
+    pub each: bool,
 }
 
 struct RunFigures {
@@ -156,6 +160,27 @@ async fn one_run(args: &ReplayArgs, url: &str, run: usize) -> anyhow::Result<Run
 
     let scan_per_sec = scan(&*store, head).await?;
     let (replay_per_sec, replay_events) = replay_all(&pool, &store, args.page_size).await?;
+    if args.each {
+        for projector in models::all() {
+            let name = projector.name();
+            let done = rebuild::rebuild(
+                &pool,
+                &*store,
+                projector,
+                DeadLetterPolicy::Skip,
+                Options {
+                    page_size: args.page_size,
+                },
+                &|_| {},
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            println!(
+                "  alone: {name:<14} {:.0} events/s",
+                done.events as f64 / done.elapsed.as_secs_f64()
+            );
+        }
+    }
     let (lag_ms, live_rate) = if args.lag_rate > 0 {
         let (lag, rate) = live_lag(&pool, &store, &mut seeder, args).await?;
         (Some(lag), rate)
@@ -192,32 +217,17 @@ async fn replay_all(
     page_size: usize,
 ) -> anyhow::Result<(f64, u64)> {
     let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for projector in models::all() {
-        let (pool, store) = (pool.clone(), store.clone());
-        tasks.spawn(async move {
-            let options = Options { page_size };
-            let done = rebuild::rebuild(
-                &pool,
-                &*store,
-                &*projector,
-                DeadLetterPolicy::Skip,
-                options,
-                &|_| {},
-            )
-            .await;
-            (projector.name(), done)
-        });
-    }
+    let jobs = models::all()
+        .into_iter()
+        .map(|projector| rebuild::Job {
+            projector,
+            policy: DeadLetterPolicy::Skip,
+        })
+        .collect();
+    let options = Options { page_size };
     let mut events = 0;
-    while let Some(joined) = tasks.join_next().await {
-        let (name, done) = joined?;
+    for (name, done) in rebuild::rebuild_many(pool, &**store, jobs, options, &|_| {}).await {
         let done = done.map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        println!(
-            "  replay {name:<14} {} events in {:.1}s",
-            done.events,
-            done.elapsed.as_secs_f64()
-        );
         events = events.max(done.events);
     }
     let secs = started.elapsed().as_secs_f64();
@@ -251,24 +261,42 @@ async fn live_lag(
     let tick = Duration::from_millis(10);
     let per_tick = (args.lag_rate as f64 * tick.as_secs_f64()).max(1.0);
     let duration = Duration::from_secs(args.lag_seconds);
+    // Appends run as tasks of their own, so a slow commit does not hold
+    // back the offered rate (open loop); each records when it committed.
+    let committed: Arc<std::sync::Mutex<Vec<(u64, Instant)>>> = Arc::default();
     let mut pending: VecDeque<(u64, Instant)> = VecDeque::new();
     let mut lag = Histogram::<u64>::new(3)?;
+    let mut appends = tokio::task::JoinSet::new();
     let started = Instant::now();
     let mut sent = 0u64;
     let mut owed = 0.0;
+    let mut next_tick = started;
     while started.elapsed() < duration {
         owed += per_tick;
         let n = owed as usize;
         owed -= n as f64;
         if n > 0 {
-            let position = seeder.append(&**store, n, Utc::now()).await?;
-            pending.push_back((position, Instant::now()));
+            let requests = seeder.decide(n, Utc::now())?;
+            let (store, committed) = (store.clone(), committed.clone());
+            appends.spawn(async move {
+                let last = append(&*store, requests).await?;
+                if let Ok(mut c) = committed.lock() {
+                    c.push((last, Instant::now()));
+                }
+                anyhow::Ok(())
+            });
             sent += n as u64;
         }
+        take_committed(&committed, &mut pending);
         settle(pool, &slowest, &mut pending, &mut lag).await?;
-        tokio::time::sleep(tick.saturating_sub(Duration::from_millis(1))).await;
+        next_tick += tick;
+        tokio::time::sleep_until(next_tick.into()).await;
     }
     let rate = sent as f64 / started.elapsed().as_secs_f64();
+    while let Some(done) = appends.join_next().await {
+        done??;
+    }
+    take_committed(&committed, &mut pending);
     let drain = Instant::now();
     while !pending.is_empty() && drain.elapsed() < Duration::from_secs(60) {
         settle(pool, &slowest, &mut pending, &mut lag).await?;
@@ -289,6 +317,18 @@ async fn live_lag(
         lag.len()
     );
     Ok((figures, rate))
+}
+
+/// Moves committed appends into `pending`, in position order.
+fn take_committed(
+    committed: &std::sync::Mutex<Vec<(u64, Instant)>>,
+    pending: &mut VecDeque<(u64, Instant)>,
+) {
+    if let Ok(mut c) = committed.lock() {
+        let mut all: Vec<_> = pending.drain(..).chain(c.drain(..)).collect();
+        all.sort_by_key(|(p, _)| *p);
+        pending.extend(all);
+    }
 }
 
 /// The lowest checkpoint over every projector.
@@ -384,6 +424,12 @@ impl Seeder {
         n: usize,
         sent: DateTime<Utc>,
     ) -> anyhow::Result<u64> {
+        let requests = self.decide(n, sent)?;
+        append(store, requests).await
+    }
+
+    /// Decides `n` transactions sent at `sent`: the appends they make.
+    fn decide(&mut self, n: usize, sent: DateTime<Utc>) -> anyhow::Result<Vec<AppendRequest>> {
         self.ctx.now = Utc::now();
         let mut requests = Vec::with_capacity(n);
         for tx in self.mix.take(n) {
@@ -420,12 +466,17 @@ impl Seeder {
             }
             requests.push(AppendRequest::new(stream, ExpectedVersion::Any, events));
         }
-        let mut last = 0;
-        for result in store.append_batch(requests).await? {
-            if let Some(p) = result?.positions.last() {
-                last = last.max(p.0);
-            }
-        }
-        Ok(last)
+        Ok(requests)
     }
+}
+
+/// Appends in one call; the last position written.
+async fn append(store: &dyn EventStore, requests: Vec<AppendRequest>) -> anyhow::Result<u64> {
+    let mut last = 0;
+    for result in store.append_batch(requests).await? {
+        if let Some(p) = result?.positions.last() {
+            last = last.max(p.0);
+        }
+    }
+    Ok(last)
 }

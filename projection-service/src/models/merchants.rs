@@ -108,6 +108,11 @@ impl Projector for Merchants {
         DDL
     }
 
+    fn apply_indexes(&self) -> &'static [&'static str] {
+        // Verdicts name an alert; its transaction is found through this.
+        &["merchant_transactions_alert"]
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &["merchant_risk", "merchant_transactions"]
     }

@@ -276,7 +276,7 @@ pub async fn assert_equals_replay(
         rebuild::build(
             pool,
             store,
-            &**p,
+            p.clone(),
             DeadLetterPolicy::Skip,
             Options::default(),
             &reference,
