@@ -1,6 +1,9 @@
 //! The `command-service` binary: the REST ingest on its own.
 //! (`fraudctl serve --role command` runs the same thing.)
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use command_service::configuration::Settings;
 use command_service::startup::Application;
 use event_store::postgres::{MIGRATOR, PgEventStore};

@@ -5,6 +5,9 @@
 //! `migrate`, `status` and `bench`. Later issues add simulate, eval,
 //! ingest-csv and backtest here.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod database;
 mod local_pg;

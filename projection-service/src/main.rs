@@ -1,6 +1,9 @@
 //! The `projection-service` binary: the projectors on their own.
 //! (`fraudctl serve --role projection` runs the same thing.)
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use event_store::postgres::{MIGRATOR, PgEventStore};
 use projection_service::configuration::Settings;
 use projection_service::startup::Application;

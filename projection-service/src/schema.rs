@@ -76,9 +76,10 @@ pub async fn create(
     Ok(())
 }
 
-/// Like [`create`] but leaves out the secondary indexes, returned for
-/// [`create_indexes`] once the tables are filled: building an index once is
-/// much cheaper than maintaining it row by row through a rebuild.
+/// Like [`create`] but with UNLOGGED tables and without the secondary
+/// indexes, returned for [`create_indexes`] (which also makes the tables
+/// LOGGED) once the tables are filled: building an index once is much
+/// cheaper than maintaining it row by row through a rebuild.
 pub async fn create_deferring_indexes(
     conn: &mut PgConnection,
     schema: &str,
@@ -92,12 +93,33 @@ pub async fn create_deferring_indexes(
     Ok(indexes)
 }
 
+/// Switches every table of `schema` to UNLOGGED (no WAL while a rebuild
+/// fills it; a crash meanwhile empties it, and a rebuild starts over anyway)
+/// or back to LOGGED (one WAL-logged rewrite of the final rows, instead of
+/// logging every intermediate update).
+pub async fn set_logged(conn: &mut PgConnection, schema: &str, logged: bool) -> Result<(), sqlx::Error> {
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY 1")
+            .bind(schema)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mode = if logged { "LOGGED" } else { "UNLOGGED" };
+    for table in tables {
+        check_name(&table).map_err(|e| sqlx::Error::Protocol(e))?;
+        sqlx::query(AssertSqlSafe(format!("ALTER TABLE {schema}.{table} SET {mode}")))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Runs deferred index statements in `schema`.
 pub async fn create_indexes(
     conn: &mut PgConnection,
     schema: &str,
     indexes: &[String],
 ) -> Result<(), sqlx::Error> {
+    set_logged(conn, schema, true).await?;
     enter(conn, schema).await?;
     for statement in indexes {
         sqlx::raw_sql(AssertSqlSafe(statement.clone()))

@@ -1,5 +1,41 @@
-//! Sentinel's query side.
+//! Sentinel's query side: GraphQL (async-graphql on axum) over the read
+//! models the projectors keep, the audit history and time travel straight
+//! from the event log, and live alerts over WebSocket.
 //!
-//! What lives here (filled by the query issue): the async-graphql API over the
-//! read models, the audit history and time travel straight from the event log,
-//! and live alert subscriptions over WebSocket.
+//! - `schema`: the GraphQL types and resolvers, one file per area;
+//! - `loaders`: batched look-ups (DataLoader), so a page of rows costs a
+//!   bounded number of SQL statements, not one per row;
+//! - `db`: the query pool (its `search_path` names the serving read-model
+//!   schemas) and the per-request statement counter;
+//! - `time_travel`: a customer's state replayed from the log by the real
+//!   projectors inside a transaction that is rolled back;
+//! - `feed`: the one background poller that pushes newly projected alerts to
+//!   every subscriber;
+//! - `observe`: error codes on every error, request metrics;
+//! - `http`, `auth`, `configuration`, `startup`: the service around it.
+
+// Untrusted queries must never crash the service: no panicking shortcuts
+// outside tests (clippy checks it).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+pub mod auth;
+pub mod configuration;
+pub mod db;
+pub mod error;
+pub mod feed;
+pub mod http;
+pub mod loaders;
+pub mod observe;
+pub mod page;
+pub mod schema;
+pub mod startup;
+pub mod time_travel;

@@ -1,0 +1,394 @@
+//! Alerts: `alerts(filter, first, after)`, a Relay connection with
+//! `totalCount`, newest first; `alert(id)` with its lifecycle from the log.
+//!
+//! Pages walk the indexes of `rm_alerts.alerts` by `(raised_at, alert_id)`:
+//! `alerts_raised_at` for the whole list, `alerts_customer` and
+//! `alerts_merchant` when filtered by one, `alerts_status_priority` for one
+//! status and priority; the rule filter uses the GIN index on `rule_names`.
+
+use super::common::{
+    AlertStatus, Decimal, Decision, Priority, RuleHit, Verdict, db, list_cost,
+    loader, page_size, rule_hits, shared, sql_failed,
+};
+use super::customer::Customer;
+use super::events::{LogEvent, event_at, whole_stream};
+use super::transaction::Transaction;
+use crate::error::not_found;
+use crate::loaders::{AlertKey, TransactionKey};
+use crate::page::{PageInfo, parse_time_uuid_cursor, time_cursor};
+use async_graphql::{Context, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The columns of `alerts` an `AlertRow` reads.
+macro_rules! alert_columns {
+    () => {
+        "alert_id, transaction_id, customer_id, merchant_id, amount::text AS amount, currency, \
+         priority, risk_score, decision, rules_fired::text AS rules_fired, rule_names, \
+         ruleset_version, status, raised_at, raised_recorded_at, raised_position, \
+         acknowledged_at, acknowledged_by, acknowledged_note, resolved_at, resolved_by, \
+         verdict, resolution_note, updated_position"
+    };
+}
+
+/// The filter every alert list shares; a null argument folds away.
+macro_rules! alert_filter {
+    () => {
+        " WHERE ($1::text[] IS NULL OR priority = ANY($1)) \
+           AND ($2::text[] IS NULL OR status = ANY($2)) \
+           AND ($3::text IS NULL OR rule_names @> ARRAY[$3::text]) \
+           AND ($4::text IS NULL OR customer_id = $4) \
+           AND ($5::text IS NULL OR merchant_id = $5) \
+           AND ($6::timestamptz IS NULL OR raised_at >= $6) \
+           AND ($7::timestamptz IS NULL OR raised_at < $7)"
+    };
+}
+
+pub(crate) const ALERTS_BY_ID: &str = concat!(
+    "SELECT ",
+    alert_columns!(),
+    " FROM alerts WHERE alert_id = ANY($1)"
+);
+
+pub(crate) const ALERTS_BY_TRANSACTION: &str = concat!(
+    "SELECT ",
+    alert_columns!(),
+    " FROM alerts WHERE transaction_id = ANY($1) ORDER BY raised_position"
+);
+
+const ALERT_PAGE: &str = concat!(
+    "SELECT ",
+    alert_columns!(),
+    " FROM alerts",
+    alert_filter!(),
+    " AND ($8::timestamptz IS NULL OR (raised_at, alert_id) < ($8, $9::uuid)) \
+     ORDER BY raised_at DESC, alert_id DESC \
+     LIMIT $10"
+);
+
+const ALERT_COUNT: &str = concat!("SELECT count(*) FROM alerts", alert_filter!());
+
+/// One row of `alerts`.
+#[derive(sqlx::FromRow, Debug, Clone)]
+pub struct AlertRow {
+    pub alert_id: Uuid,
+    pub transaction_id: String,
+    pub customer_id: String,
+    pub merchant_id: Option<String>,
+    pub amount: Option<String>,
+    pub currency: Option<String>,
+    pub priority: String,
+    pub risk_score: f64,
+    pub decision: String,
+    pub rules_fired: String,
+    pub rule_names: Vec<String>,
+    pub ruleset_version: String,
+    pub status: String,
+    pub raised_at: DateTime<Utc>,
+    pub raised_recorded_at: DateTime<Utc>,
+    pub raised_position: i64,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_note: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<String>,
+    pub verdict: Option<String>,
+    pub resolution_note: Option<String>,
+    pub updated_position: i64,
+}
+
+/// An alert raised by a transaction, and where it is in its lifecycle.
+#[derive(Clone)]
+pub struct Alert(pub Arc<AlertRow>);
+
+#[Object]
+impl Alert {
+    async fn id(&self) -> Uuid {
+        self.0.alert_id
+    }
+
+    async fn priority(&self) -> Priority {
+        Priority::from_db(&self.0.priority)
+    }
+
+    async fn status(&self) -> AlertStatus {
+        AlertStatus::from_db(&self.0.status)
+    }
+
+    /// In [0, 1].
+    async fn risk_score(&self) -> f64 {
+        self.0.risk_score
+    }
+
+    async fn decision(&self) -> Decision {
+        Decision::from_db(&self.0.decision)
+    }
+
+    /// The rules that fired, with what each observed.
+    async fn rules_fired(&self) -> async_graphql::Result<Vec<RuleHit>> {
+        rule_hits(&self.0.rules_fired)
+    }
+
+    /// The names of the rules that fired.
+    async fn rule_names(&self) -> &[String] {
+        &self.0.rule_names
+    }
+
+    async fn ruleset_version(&self) -> &str {
+        &self.0.ruleset_version
+    }
+
+    async fn transaction_id(&self) -> &str {
+        &self.0.transaction_id
+    }
+
+    /// The transaction that raised it (null while not projected yet).
+    async fn transaction(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Transaction>> {
+        let row = loader(ctx)?
+            .load_one(TransactionKey(self.0.transaction_id.clone()))
+            .await
+            .map_err(sql_failed)?;
+        Ok(row.map(Transaction))
+    }
+
+    async fn customer_id(&self) -> &str {
+        &self.0.customer_id
+    }
+
+    async fn customer(&self) -> Customer {
+        Customer::known(self.0.customer_id.clone())
+    }
+
+    async fn merchant_id(&self) -> Option<&str> {
+        self.0.merchant_id.as_deref()
+    }
+
+    /// The transaction's amount, in `currency`.
+    async fn amount(&self) -> Option<Decimal> {
+        self.0.amount.clone().map(Decimal)
+    }
+
+    async fn currency(&self) -> Option<&str> {
+        self.0.currency.as_deref()
+    }
+
+    /// The transaction's event time.
+    async fn raised_at(&self) -> DateTime<Utc> {
+        self.0.raised_at
+    }
+
+    /// When the log recorded the `AlertRaised`.
+    async fn raised_recorded_at(&self) -> DateTime<Utc> {
+        self.0.raised_recorded_at
+    }
+
+    /// The log position of the `AlertRaised`.
+    async fn raised_position(&self) -> i64 {
+        self.0.raised_position
+    }
+
+    async fn acknowledged_at(&self) -> Option<DateTime<Utc>> {
+        self.0.acknowledged_at
+    }
+
+    async fn acknowledged_by(&self) -> Option<&str> {
+        self.0.acknowledged_by.as_deref()
+    }
+
+    async fn acknowledged_note(&self) -> Option<&str> {
+        self.0.acknowledged_note.as_deref()
+    }
+
+    async fn resolved_at(&self) -> Option<DateTime<Utc>> {
+        self.0.resolved_at
+    }
+
+    async fn resolved_by(&self) -> Option<&str> {
+        self.0.resolved_by.as_deref()
+    }
+
+    async fn verdict(&self) -> Option<Verdict> {
+        self.0.verdict.as_deref().and_then(Verdict::from_db)
+    }
+
+    async fn resolution_note(&self) -> Option<&str> {
+        self.0.resolution_note.as_deref()
+    }
+
+    /// The log position of the last event that changed it.
+    async fn last_change_position(&self) -> i64 {
+        self.0.updated_position
+    }
+
+    /// Its lifecycle from the log, in order: the `AlertRaised` (in the
+    /// customer's stream), then every event of its own stream
+    /// (acknowledgements, resolutions, including any the read model
+    /// ignored as coming too late).
+    async fn lifecycle(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<LogEvent>> {
+        let store = &*shared(ctx)?.store;
+        let mut events = Vec::new();
+        if let Some(raised) = event_at(store, self.0.raised_position).await?
+            && raised.event_type == "AlertRaised"
+        {
+            events.push(raised);
+        }
+        let stream = domain::streams::alert(&domain::ids::AlertId(self.0.alert_id));
+        events.extend(whole_stream(store, &stream).await?);
+        Ok(events.into_iter().map(LogEvent).collect())
+    }
+}
+
+/// Narrows a list of alerts; every field is optional and they combine with AND.
+#[derive(InputObject, Default, Clone)]
+pub struct AlertFilter {
+    /// Any of these priorities.
+    pub priority: Option<Vec<Priority>>,
+    /// Any of these statuses.
+    pub status: Option<Vec<AlertStatus>>,
+    /// Alerts where this rule fired, e.g. `velocity_count`.
+    pub rule: Option<String>,
+    pub customer: Option<String>,
+    pub merchant: Option<String>,
+    /// Raised (event time) at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Raised (event time) before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// One alert and its cursor.
+#[derive(SimpleObject)]
+pub struct AlertEdge {
+    pub cursor: String,
+    pub node: Alert,
+}
+
+/// A page of alerts, newest first.
+pub struct AlertConnection {
+    pub edges: Vec<AlertEdge>,
+    pub page_info: PageInfo,
+    filter: AlertFilter,
+}
+
+#[Object]
+impl AlertConnection {
+    async fn edges(&self) -> &[AlertEdge] {
+        &self.edges
+    }
+
+    async fn nodes(&self) -> Vec<&Alert> {
+        self.edges.iter().map(|e| &e.node).collect()
+    }
+
+    async fn page_info(&self) -> &PageInfo {
+        &self.page_info
+    }
+
+    /// How many alerts match the filter (one count query, run only when
+    /// asked for).
+    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        let f = &self.filter;
+        let (priorities, statuses) = filter_lists(f);
+        sqlx::query_scalar(ALERT_COUNT)
+            .bind(priorities)
+            .bind(statuses)
+            .bind(&f.rule)
+            .bind(&f.customer)
+            .bind(&f.merchant)
+            .bind(f.from)
+            .bind(f.to)
+            .fetch_one(db(ctx)?.pool())
+            .await
+            .map_err(sql_failed)
+    }
+}
+
+type FilterLists = (Option<Vec<&'static str>>, Option<Vec<&'static str>>);
+
+fn filter_lists(f: &AlertFilter) -> FilterLists {
+    (
+        f.priority
+            .as_ref()
+            .map(|p| p.iter().map(|p| p.as_db()).collect()),
+        f.status
+            .as_ref()
+            .map(|s| s.iter().map(|s| s.as_db()).collect()),
+    )
+}
+
+/// A page of alerts matching `filter`.
+pub(crate) async fn page(
+    ctx: &Context<'_>,
+    filter: AlertFilter,
+    first: i32,
+    after: Option<String>,
+) -> async_graphql::Result<AlertConnection> {
+    let first = page_size(ctx, first)?;
+    let after = after
+        .as_deref()
+        .map(|c| parse_time_uuid_cursor('a', c))
+        .transpose()?;
+    let (after_time, after_id) = after.unzip();
+    let f = &filter;
+    let (priorities, statuses) = filter_lists(f);
+    let mut rows: Vec<AlertRow> = sqlx::query_as(ALERT_PAGE)
+        .bind(priorities)
+        .bind(statuses)
+        .bind(&f.rule)
+        .bind(&f.customer)
+        .bind(&f.merchant)
+        .bind(f.from)
+        .bind(f.to)
+        .bind(after_time)
+        .bind(after_id)
+        .bind(first as i64 + 1)
+        .fetch_all(db(ctx)?.pool())
+        .await
+        .map_err(sql_failed)?;
+    let more = rows.len() > first;
+    rows.truncate(first);
+    let edges: Vec<AlertEdge> = rows
+        .into_iter()
+        .map(|r| AlertEdge {
+            cursor: time_cursor('a', r.raised_at, &r.alert_id.to_string()),
+            node: Alert(Arc::new(r)),
+        })
+        .collect();
+    let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
+    Ok(AlertConnection {
+        page_info: PageInfo::of(&cursors, more, after_time.is_some()),
+        edges,
+        filter,
+    })
+}
+
+#[derive(Default)]
+pub struct AlertQuery;
+
+#[Object]
+impl AlertQuery {
+    /// Alerts, newest first (by the transaction's event time), filtered.
+    #[graphql(complexity = "list_cost(first, child_complexity)")]
+    async fn alerts(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AlertFilter>,
+        #[graphql(default = 50)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<AlertConnection> {
+        page(ctx, filter.unwrap_or_default(), first, after).await
+    }
+
+    /// One alert by id, with its lifecycle. NOT_FOUND if no alert has that
+    /// id (or it is not projected yet).
+    async fn alert(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<Alert>> {
+        let row = loader(ctx)?
+            .load_one(AlertKey(id))
+            .await
+            .map_err(sql_failed)?;
+        match row {
+            Some(row) => Ok(Some(Alert(row))),
+            None => Err(not_found("alert", &id.to_string())),
+        }
+    }
+}
