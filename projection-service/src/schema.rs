@@ -97,18 +97,25 @@ pub async fn create_deferring_indexes(
 /// fills it; a crash meanwhile empties it, and a rebuild starts over anyway)
 /// or back to LOGGED (one WAL-logged rewrite of the final rows, instead of
 /// logging every intermediate update).
-pub async fn set_logged(conn: &mut PgConnection, schema: &str, logged: bool) -> Result<(), sqlx::Error> {
-    let tables: Vec<String> =
-        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY 1")
-            .bind(schema)
-            .fetch_all(&mut *conn)
-            .await?;
+pub async fn set_logged(
+    conn: &mut PgConnection,
+    schema: &str,
+    logged: bool,
+) -> Result<(), sqlx::Error> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY 1",
+    )
+    .bind(schema)
+    .fetch_all(&mut *conn)
+    .await?;
     let mode = if logged { "LOGGED" } else { "UNLOGGED" };
     for table in tables {
-        check_name(&table).map_err(|e| sqlx::Error::Protocol(e))?;
-        sqlx::query(AssertSqlSafe(format!("ALTER TABLE {schema}.{table} SET {mode}")))
-            .execute(&mut *conn)
-            .await?;
+        check_name(&table).map_err(sqlx::Error::Protocol)?;
+        sqlx::query(AssertSqlSafe(format!(
+            "ALTER TABLE {schema}.{table} SET {mode}"
+        )))
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
