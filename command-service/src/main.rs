@@ -12,19 +12,16 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .init();
+    // Logs (JSON off a terminal) and, with OTEL_EXPORTER_OTLP_ENDPOINT, traces;
+    // the guard flushes the traces on the way out.
+    let _telemetry = telemetry::init("command-service");
     let url = std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("set DATABASE_URL"))?;
     let pool = PgPoolOptions::new()
         .max_connections(32)
         .connect(&url)
         .await?;
     MIGRATOR.run(&pool).await?;
+    telemetry::pool::spawn_pool_metrics(pool.clone(), "command", telemetry::pool::SAMPLE_EVERY);
     let store = Arc::new(PgEventStore::new(pool));
     let app = Application::build(Settings::from_env()?, store).await?;
     tracing::info!(addr = %app.local_addr()?, "command service listening");

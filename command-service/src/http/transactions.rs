@@ -3,10 +3,11 @@
 //! Each request is read with a size limit, checked for a JSON content type,
 //! parsed as JSON (`input`), then as a transaction (every failing field at
 //! once), and handed to the ingest. Whatever is refused is quarantined with
-//! its reasons.
+//! its reasons. Each request runs in an `ingest` span (each batch item in an
+//! `ingest_item` span under it) that continues the caller's trace.
 
 use super::input::{Expected, content_type};
-use super::{AppState, request_meta, store_unavailable};
+use super::{AppState, ingest_span, record_ids, request_meta, store_unavailable};
 use crate::http::problem::Problem;
 use crate::ingest::{IngestError, Outcome, RequestMeta};
 use axum::Json;
@@ -19,6 +20,7 @@ use domain::ingest::{FieldError, FieldReason, WHOLE_BODY, parse_transaction};
 use futures_util::future::join_all;
 use serde::Serialize;
 use serde_json::Value;
+use tracing::Instrument;
 
 #[utoipa::path(
     post,
@@ -38,7 +40,12 @@ use serde_json::Value;
     security(("bearer" = ["ingest"]))
 )]
 pub async fn post_one(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let meta = request_meta(&headers);
+    let mut meta = request_meta(&headers);
+    let span = ingest_span("/v1/transactions", &mut meta);
+    one(app, headers, body, meta).instrument(span).await
+}
+
+async fn one(app: AppState, headers: HeaderMap, body: Body, meta: RequestMeta) -> Response {
     let limit = app.settings.body_limit_bytes;
     let (bytes, value) = match app
         .read_json(Expected::Transaction, &headers, body, limit, &meta)
@@ -48,7 +55,10 @@ pub async fn post_one(State(app): State<AppState>, headers: HeaderMap, body: Bod
         Err(problem) => return problem.into_response(),
     };
     match parse_transaction(&value, &app.parse_context()) {
-        Ok(tx) => answer(app.record(tx, &meta).await),
+        Ok(tx) => {
+            record_ids(&tracing::Span::current(), &tx);
+            answer(app.record(tx, &meta).await)
+        }
         Err(reasons) => app
             .refuse(
                 Expected::Transaction,
@@ -94,7 +104,12 @@ pub struct BatchAnswer {
     security(("bearer" = ["ingest"]))
 )]
 pub async fn post_batch(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let meta = request_meta(&headers);
+    let mut meta = request_meta(&headers);
+    let span = ingest_span("/v1/transactions/batch", &mut meta);
+    batch(app, headers, body, meta).instrument(span).await
+}
+
+async fn batch(app: AppState, headers: HeaderMap, body: Body, meta: RequestMeta) -> Response {
     let content_type = content_type(&headers);
     let limit = app.settings.batch_body_limit_bytes;
     // A batch refused as a whole is quarantined whole, with its one reason.
@@ -135,6 +150,15 @@ pub async fn post_batch(State(app): State<AppState>, headers: HeaderMap, body: B
     let results = join_all(items.iter().enumerate().map(|(index, item)| {
         let (app, meta) = (app.clone(), meta.clone());
         let parsed = parse_transaction(item, &ctx);
+        let span = tracing::info_span!(
+            "ingest_item",
+            index,
+            transaction_id = tracing::field::Empty,
+            customer_id = tracing::field::Empty,
+        );
+        if let Ok(tx) = &parsed {
+            record_ids(&span, tx);
+        }
         async move {
             let response = match parsed {
                 Ok(tx) => app.record(tx, &meta).await,
@@ -173,6 +197,7 @@ pub async fn post_batch(State(app): State<AppState>, headers: HeaderMap, body: B
                 },
             }
         }
+        .instrument(span)
     }))
     .await;
     (StatusCode::OK, Json(BatchAnswer { results })).into_response()
