@@ -74,9 +74,9 @@ fn transaction(id: usize, customers: usize) -> Value {
         "timestamp": at.to_rfc3339(),
         "user_id": format!("kc-{}", id % customers),
         "merchant_id": format!("m-{}", id % 17),
-        "amount": if id % 23 == 0 { 4999.0 } else { 10.0 + (id % 90) as f64 },
+        "amount": if id.is_multiple_of(23) { 4999.0 } else { 10.0 + (id % 90) as f64 },
         "currency": "EUR",
-        "transaction_type": if id % 11 == 0 { "withdrawal" } else { "purchase" },
+        "transaction_type": if id.is_multiple_of(11) { "withdrawal" } else { "purchase" },
         "payment_method": "credit_card",
         "merchant_category": category,
         "location": {"city": city, "country": country, "coordinates": [lat, lon]},
@@ -141,7 +141,7 @@ async fn every_acknowledged_transaction_survives_sigkill_exactly_once(pool: PgPo
                             }
                         }
                         // Ask again: a retry must get the same answer.
-                        if id % 7 == 0 && status == 201 {
+                        if id.is_multiple_of(7) && status == 201 {
                             continue;
                         }
                         break;
