@@ -10,9 +10,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
 mod database;
+mod eval;
+mod http;
+mod ingest_csv;
 mod local_pg;
+mod logscan;
+mod offline;
 mod replay;
 mod serve;
+mod simulate;
 mod status;
 
 use clap::{Parser, Subcommand};
@@ -67,6 +73,18 @@ enum Command {
         #[command(subcommand)]
         what: bench::BenchCommand,
     },
+    /// Generate realistic traffic (personas, travel, labelled fraud) and
+    /// send it to a command side (open loop) and/or write it as JSON lines,
+    /// with the ground truth beside it.
+    Simulate(simulate::SimulateArgs),
+    /// Score decisions against ground truth: recall, false-positive rate,
+    /// precision, alert rate, time to detection, fraud amount caught;
+    /// overall and per scenario.
+    Eval(eval::EvalArgs),
+    /// Backfill historical transactions from a CSV (any column names, epoch
+    /// or RFC 3339 times) through the command side, in event-time order;
+    /// an optional label column is recorded as labels.
+    IngestCsv(ingest_csv::IngestCsvArgs),
 }
 
 #[derive(Subcommand)]
@@ -128,5 +146,8 @@ async fn main() -> anyhow::Result<()> {
         },
         Command::Bench { what } => bench::run(what).await,
         Command::Replay(args) => replay::replay(args).await,
+        Command::Simulate(args) => simulate::run(args).await,
+        Command::Eval(args) => eval::run(args).await,
+        Command::IngestCsv(args) => ingest_csv::run(args).await,
     }
 }

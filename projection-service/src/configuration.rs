@@ -27,6 +27,9 @@ pub struct Settings {
     pub batch_size: usize,
     /// `SENTINEL_STATUS_INTERVAL_MS`: how often status and lag are published, default 1,000.
     pub status_interval: Duration,
+    /// `SENTINEL_REBUILD_ON_START`: projector names (or `all`) to rebuild,
+    /// without downtime, before following the log; default none.
+    pub rebuild_on_start: Vec<String>,
 }
 
 impl Default for Settings {
@@ -39,6 +42,7 @@ impl Default for Settings {
             dead_letter_overrides: Vec::new(),
             batch_size: 2000,
             status_interval: Duration::from_secs(1),
+            rebuild_on_start: Vec::new(),
         }
     }
 }
@@ -71,7 +75,22 @@ impl Settings {
             status_interval: var("SENTINEL_STATUS_INTERVAL_MS")?
                 .map(Duration::from_millis)
                 .unwrap_or(d.status_interval),
+            rebuild_on_start: var::<String>("SENTINEL_REBUILD_ON_START")?
+                .map(|list| {
+                    list.split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
+    }
+
+    /// Whether `projection` is to be rebuilt on start.
+    pub fn rebuild_on_start(&self, projection: &str) -> bool {
+        self.rebuild_on_start
+            .iter()
+            .any(|n| n == "all" || n == projection)
     }
 
     /// The dead-letter policy of one projector.

@@ -32,6 +32,9 @@ pub struct LiveProjector {
     pub policy: DeadLetterPolicy,
     pub batch_size: usize,
     pub board: StatusBoard,
+    /// Rebuild the tables (without downtime) before following the log,
+    /// even if their version matches (`SENTINEL_REBUILD_ON_START`).
+    pub rebuild_first: bool,
 }
 
 /// What a batch did to the runner's position.
@@ -210,6 +213,7 @@ impl LiveProjector {
     async fn prepare(&self, stop: &mut watch::Receiver<bool>) -> anyhow::Result<Option<u64>> {
         let name = self.name();
         let serving = schema::serving(name);
+        let mut rebuild_first = self.rebuild_first;
         loop {
             let mut tx = self.pool.begin().await?;
             // One instance at a time decides what the schema needs.
@@ -237,7 +241,7 @@ impl LiveProjector {
                 .fetch_one(&mut *tx)
                 .await?;
             let built_by = built_by.map_or(self.projector.version(), |v| v.max(0) as u32);
-            if built_by == self.projector.version() {
+            if built_by == self.projector.version() && !rebuild_first {
                 let claimed = checkpoint::claim(&mut tx, self.partition, built_by).await?;
                 tx.commit().await?;
                 return Ok(Some(claimed.position));
@@ -261,12 +265,15 @@ impl LiveProjector {
             )
             .await
             {
-                Ok(done) => tracing::info!(
-                    projection = name,
-                    events = done.events,
-                    position = done.position,
-                    "rebuilt and swapped"
-                ),
+                Ok(done) => {
+                    rebuild_first = false;
+                    tracing::info!(
+                        projection = name,
+                        events = done.events,
+                        position = done.position,
+                        "rebuilt and swapped"
+                    );
+                }
                 // Another instance is rebuilding: wait for it to swap.
                 Err(RebuildError::AlreadyRunning) => {
                     if wait_or_stop(stop, RETRY_AFTER).await {

@@ -12,13 +12,16 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init_json_logs();
+    // Logs (JSON off a terminal) and, with OTEL_EXPORTER_OTLP_ENDPOINT, traces;
+    // the guard flushes the traces on the way out.
+    let _telemetry = telemetry::init("projection-service");
     let url = std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("set DATABASE_URL"))?;
     let pool = PgPoolOptions::new()
         .max_connections(24)
         .connect(&url)
         .await?;
     MIGRATOR.run(&pool).await?;
+    telemetry::pool::spawn_pool_metrics(pool.clone(), "projection", telemetry::pool::SAMPLE_EVERY);
     let store = Arc::new(PgEventStore::new(pool.clone()));
     let app = Application::build(Settings::from_env()?, pool, store).await?;
     tracing::info!(addr = %app.local_addr()?, "projection service listening");

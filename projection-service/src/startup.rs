@@ -77,6 +77,7 @@ impl Application {
                 policy: self.settings.policy_for(projector.name()),
                 batch_size: self.settings.batch_size,
                 board: self.board.clone(),
+                rebuild_first: self.settings.rebuild_on_start(projector.name()),
             };
             tasks.spawn(runner.run(stop_rx.clone()));
         }

@@ -115,6 +115,7 @@ async fn a_failure_between_apply_and_commit_counts_nothing_twice(pool: PgPool) {
             policy: DeadLetterPolicy::Skip,
             batch_size: 64,
             board: StatusBoard::default(),
+            rebuild_first: false,
         };
         runners.push(tokio::spawn(runner.run(stop.clone())));
     }
@@ -133,6 +134,7 @@ async fn a_failure_between_apply_and_commit_counts_nothing_twice(pool: PgPool) {
             policy: DeadLetterPolicy::Skip,
             batch_size: 64,
             board: StatusBoard::default(),
+            rebuild_first: false,
         };
         runners.push(tokio::spawn(runner.run(stop.clone())));
     }
@@ -262,6 +264,7 @@ async fn run_briefly(
         policy: DeadLetterPolicy::Skip,
         batch_size: 500,
         board: board.clone(),
+        rebuild_first: false,
     };
     let task = tokio::spawn(runner.run(stop));
     wait_caught_up(pool, &*store, &["transactions"]).await;
@@ -304,6 +307,7 @@ async fn a_new_version_rebuilds_on_start_and_an_old_runner_stands_down(pool: PgP
         policy: DeadLetterPolicy::Skip,
         batch_size: 500,
         board: board.clone(),
+        rebuild_first: false,
     };
     let task = tokio::spawn(runner.run(stop));
     rebuild::rebuild(
@@ -382,6 +386,7 @@ async fn an_undecodable_event_is_dead_lettered_and_skipped_or_stops_the_projecto
         policy: DeadLetterPolicy::Stop,
         batch_size: 500,
         board: board.clone(),
+        rebuild_first: false,
     };
     tokio::time::timeout(std::time::Duration::from_secs(30), runner.run(stop))
         .await

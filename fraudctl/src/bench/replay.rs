@@ -254,6 +254,7 @@ async fn live_lag(
             policy: DeadLetterPolicy::Skip,
             batch_size: 2000,
             board: StatusBoard::default(),
+            rebuild_first: false,
         };
         runners.push(tokio::spawn(runner.run(stop.clone())));
     }

@@ -1,0 +1,77 @@
+//! Deciding in memory, exactly as the command side does: one
+//! `CustomerState` per customer, `decide` against the state before each
+//! transaction, then `state.apply` of what was decided. Nothing is appended
+//! anywhere. Used by `backtest` (recorded transactions through two
+//! rulesets) and `eval --decide` (a simulated file without a service).
+
+use domain::events::TransactionRecorded;
+use domain::ids::{AlertId, CustomerId};
+use domain::{
+    CustomerState, DecisionIds, DomainEvent, RecordTransaction, Ruleset, Transaction, decide,
+};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+pub struct Replayer {
+    ruleset: Ruleset,
+    states: HashMap<CustomerId, CustomerState>,
+    /// Ids for the decisions (their values never change a decision).
+    next_id: u128,
+}
+
+impl Replayer {
+    pub fn new(ruleset: Ruleset) -> Replayer {
+        Replayer {
+            ruleset,
+            states: HashMap::new(),
+            next_id: 0,
+        }
+    }
+
+    pub fn ruleset(&self) -> &Ruleset {
+        &self.ruleset
+    }
+
+    /// Decides `tx` against its customer's state so far, then folds the
+    /// decision in; returns the `TransactionRecorded` it would append.
+    pub fn decide(&mut self, tx: Transaction) -> TransactionRecorded {
+        let ruleset = &self.ruleset;
+        let state = self
+            .states
+            .entry(tx.customer_id.clone())
+            .or_insert_with(|| CustomerState::for_ruleset(ruleset));
+        let mut id = || {
+            self.next_id += 1;
+            Uuid::from_u128(self.next_id)
+        };
+        let ids = DecisionIds {
+            transaction_event: id(),
+            alert_event: id(),
+            alert: AlertId(id()),
+        };
+        let decided = decide(
+            state,
+            &RecordTransaction {
+                transaction: tx,
+                ids,
+            },
+            ruleset,
+        );
+        let event = DomainEvent::TransactionRecorded(decided.recorded.clone());
+        state.apply(&event);
+        decided.recorded
+    }
+}
+
+/// Reads a ruleset file (TOML), or the built-in default.
+pub fn load_ruleset(path: Option<&std::path::Path>) -> anyhow::Result<Ruleset> {
+    use anyhow::Context;
+    match path {
+        None => Ok(Ruleset::default()),
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("{} is not a valid ruleset", p.display()))
+        }
+    }
+}
