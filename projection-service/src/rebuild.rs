@@ -135,8 +135,15 @@ async fn lock(pool: &PgPool, name: &str) -> Result<PgConnection, RebuildError> {
     }
 }
 
-/// The swap: hold the serving checkpoint so no live batch commits, catch up
-/// to where the live partitions are, give each its checkpoint, rename.
+/// Swap attempts that give up the lock to catch up outside it, before a
+/// swap reads the rest under the lock (ingest outran the catch-up each time).
+const LOCK_ATTEMPTS: usize = 10;
+
+/// The swap: catch up with the live partitions outside any lock; then hold
+/// the serving checkpoint (no live batch commits meanwhile), and if nothing
+/// is left to read, give each live partition its checkpoint and rename.
+/// Nothing is read under the lock (while live batches wait on it, holding
+/// their connections) except as a last resort.
 async fn swap_in(
     pool: &PgPool,
     store: &dyn EventStore,
@@ -147,47 +154,111 @@ async fn swap_in(
 ) -> Result<Rebuilt, RebuildError> {
     let name = projector.name();
     let (serving, next) = (schema::serving(name), schema::next(name));
-    let mut conn = pool.acquire().await?;
-    let mut tx = conn.begin().await?;
-    let mut live: Vec<(Partition, u64)> = Vec::new();
-    if schema::exists(&mut tx, &serving).await? {
-        sqlx::query(AssertSqlSafe(format!(
-            "LOCK TABLE {serving}.checkpoint IN ACCESS EXCLUSIVE MODE"
-        )))
-        .execute(&mut *tx)
+    for attempt in 1.. {
+        let now = live_position(pool, &serving).await?;
+        catch_up(
+            pool, store, projector, policy, options, &next, &mut built, now,
+        )
         .await?;
-        schema::enter(&mut tx, &serving).await?;
-        live = checkpoint::all(&mut tx).await?;
+
+        let mut conn = pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let mut live: Vec<(Partition, u64)> = Vec::new();
+        if schema::exists(&mut tx, &serving).await? {
+            sqlx::query(AssertSqlSafe(format!(
+                "LOCK TABLE {serving}.checkpoint IN ACCESS EXCLUSIVE MODE"
+            )))
+            .execute(&mut *tx)
+            .await?;
+            schema::enter(&mut tx, &serving).await?;
+            live = checkpoint::all(&mut tx).await?;
+        }
+        let target = live.iter().map(|(_, p)| *p).max().unwrap_or(0);
+        if built.position < target && attempt < LOCK_ATTEMPTS {
+            tx.rollback().await?;
+            continue;
+        }
+        schema::enter(&mut tx, &next).await?;
+        while built.position < target {
+            let page = store
+                .read_all(Position(built.position), options.page_size)
+                .await?;
+            let Some(last) = page.last() else { break };
+            let last = last.position.0;
+            let outcome =
+                apply::apply_batch(&mut tx, projector, Partition::ALL, policy, &page).await?;
+            built.events += page.len() as u64;
+            built.dead_letters += outcome.dead_lettered as u64;
+            built.position = last;
+        }
+        sqlx::query("DELETE FROM checkpoint")
+            .execute(&mut *tx)
+            .await?;
+        if live.is_empty() {
+            live.push((Partition::ALL, built.position));
+        }
+        for (partition, _) in &live {
+            let at = Checkpoint {
+                position: built.position,
+                version: projector.version(),
+            };
+            checkpoint::write(&mut tx, *partition, at).await?;
+        }
+        schema::swap(&mut tx, name).await?;
+        tx.commit().await?;
+        break;
     }
-    let target = live.iter().map(|(_, p)| *p).max().unwrap_or(0);
-    schema::enter(&mut tx, &next).await?;
+    Ok(built)
+}
+
+/// Where the furthest live partition is (0 with no serving tables).
+async fn live_position(pool: &PgPool, serving: &str) -> Result<u64, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    if !schema::exists(&mut conn, serving).await? {
+        return Ok(0);
+    }
+    let at: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT coalesce(max(position), 0) FROM {serving}.checkpoint"
+    )))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(at.max(0) as u64)
+}
+
+/// Applies the log after `built` up to at least `target` into `next`, a
+/// page per transaction.
+#[allow(clippy::too_many_arguments)]
+async fn catch_up(
+    pool: &PgPool,
+    store: &dyn EventStore,
+    projector: &dyn Projector,
+    policy: DeadLetterPolicy,
+    options: Options,
+    next: &str,
+    built: &mut Rebuilt,
+    target: u64,
+) -> Result<(), RebuildError> {
     while built.position < target {
         let page = store
             .read_all(Position(built.position), options.page_size)
             .await?;
-        let Some(last) = page.last() else { break };
-        let last = last.position.0;
+        let Some(last) = page.last().map(|e| e.position.0) else {
+            break;
+        };
+        let mut tx = pool.begin().await?;
+        schema::enter_for_apply(&mut tx, next).await?;
         let outcome = apply::apply_batch(&mut tx, projector, Partition::ALL, policy, &page).await?;
+        let at = Checkpoint {
+            position: last,
+            version: projector.version(),
+        };
+        checkpoint::write(&mut tx, Partition::ALL, at).await?;
+        tx.commit().await?;
         built.events += page.len() as u64;
         built.dead_letters += outcome.dead_lettered as u64;
         built.position = last;
     }
-    sqlx::query("DELETE FROM checkpoint")
-        .execute(&mut *tx)
-        .await?;
-    if live.is_empty() {
-        live.push((Partition::ALL, built.position));
-    }
-    for (partition, _) in &live {
-        let at = Checkpoint {
-            position: built.position,
-            version: projector.version(),
-        };
-        checkpoint::write(&mut tx, *partition, at).await?;
-    }
-    schema::swap(&mut tx, name).await?;
-    tx.commit().await?;
-    Ok(built)
+    Ok(())
 }
 
 /// Builds `projector`'s tables into `target` (dropped first if present) from
