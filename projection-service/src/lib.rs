@@ -21,3 +21,4 @@ pub mod rebuild;
 pub mod schema;
 pub mod startup;
 pub mod status;
+pub mod tracing_context;

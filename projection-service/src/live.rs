@@ -137,7 +137,13 @@ impl LiveProjector {
                     }
                 }
                 if !events.is_empty() {
-                    match self.apply(&events, cursor).await {
+                    match crate::tracing_context::project(
+                        self.name(),
+                        &events,
+                        self.apply(&events, cursor),
+                    )
+                    .await
+                    {
                         Ok(Step::Advanced(position)) => cursor = position,
                         Ok(Step::Rewind(position)) => {
                             tracing::info!(

@@ -1,7 +1,18 @@
-//! What every Sentinel service shares for being observed: one Prometheus
-//! recorder per process (so `fraudctl serve --role all` runs three services
-//! whose `/metrics` each show everything the process records) and the log
-//! set-up.
+//! What every Sentinel service shares for being observed:
+//! - [`init`]: logs (JSON lines off a terminal, human lines on one, `RUST_LOG`
+//!   filtering) and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, traces over
+//!   OTLP; it returns a [`Guard`] that flushes the traces when dropped;
+//! - [`trace`]: W3C trace context in and out of spans, so a trace runs from
+//!   the POST, through the event log's metadata, into the projectors;
+//! - one Prometheus recorder per process (so `fraudctl serve --role all` runs
+//!   three services whose `/metrics` each show everything the process
+//!   records), and [`pool::spawn_pool_metrics`] for database pool usage.
+
+mod init;
+pub mod pool;
+pub mod trace;
+
+pub use init::{Guard, init};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -44,13 +55,11 @@ pub async fn render_metrics() -> String {
         .unwrap_or_default()
 }
 
-/// JSON log lines filtered by `RUST_LOG` (default: info, quiet sqlx).
+/// JSON log lines filtered by `RUST_LOG` (default: info, quiet sqlx), on
+/// standard output, without traces. Kept for binaries not yet on [`init`].
 pub fn init_json_logs() {
     let _ = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
+        .with_env_filter(init::env_filter())
         .try_init();
 }

@@ -9,6 +9,12 @@
 //! `pg_advisory_xact_lock(WRITER_LOCK_KEY)` from before the draw until commit
 //! makes the two orders the same across every process writing to the
 //! database, which is what a subscriber needs (docs/adr/0001).
+//!
+//! Metrics, per group commit: `sentinel_append_batch_size` (events),
+//! `sentinel_append_duration_seconds` (from taking the batch off the queue to
+//! answering its callers) and `sentinel_append_queue_depth` (append calls
+//! still waiting once the batch was taken, out of
+//! `sentinel_append_queue_capacity`).
 
 use super::PgStoreOptions;
 use crate::error::{AppendError, StoreError};
@@ -49,6 +55,7 @@ pub(crate) async fn run(
 ) {
     let capacity = NonZeroUsize::new(options.stream_head_cache).unwrap_or(NonZeroUsize::MIN);
     let mut heads = LruCache::new(capacity);
+    metrics::gauge!("sentinel_append_queue_capacity").set(jobs.max_capacity() as f64);
     while let Some(first) = jobs.recv().await {
         let mut events = count_events(&first);
         let mut batch = vec![first];
@@ -61,7 +68,12 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
+        metrics::histogram!("sentinel_append_batch_size").record(events as f64);
+        metrics::gauge!("sentinel_append_queue_depth").set(jobs.len() as f64);
+        let started = std::time::Instant::now();
         write_batch(&pool, batch, &options, &mut heads).await;
+        metrics::histogram!("sentinel_append_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
     }
 }
 
