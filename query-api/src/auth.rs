@@ -177,7 +177,9 @@ pub fn token_of_init_payload(payload: &serde_json::Value) -> Option<Vec<u8>> {
 /// Says so at start when the service runs without authentication.
 pub fn warn_if_open(tokens: &Tokens) {
     if tokens.is_empty() {
-        tracing::warn!("no SENTINEL_TOKENS configured: the query API is open to anyone who can reach it");
+        tracing::warn!(
+            "no SENTINEL_TOKENS configured: the query API is open to anyone who can reach it"
+        );
     } else {
         tracing::info!(
             tokens = tokens.entries.len(),

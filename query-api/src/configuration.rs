@@ -97,8 +97,7 @@ impl Settings {
                 max_depth: var("SENTINEL_QUERY_MAX_DEPTH")?.unwrap_or(l.max_depth),
                 max_complexity: var("SENTINEL_QUERY_MAX_COMPLEXITY")?.unwrap_or(l.max_complexity),
                 max_page_size,
-                max_body_bytes: var("SENTINEL_QUERY_BODY_LIMIT_BYTES")?
-                    .unwrap_or(l.max_body_bytes),
+                max_body_bytes: var("SENTINEL_QUERY_BODY_LIMIT_BYTES")?.unwrap_or(l.max_body_bytes),
                 time_travel_max_events: var("SENTINEL_TIME_TRAVEL_MAX_EVENTS")?
                     .unwrap_or(l.time_travel_max_events),
                 events_scan_limit: var("SENTINEL_EVENTS_SCAN_LIMIT")?

@@ -7,6 +7,7 @@
 //! | `UNAUTHENTICATED` / `FORBIDDEN` | no valid token / a token without the `analyst` role |
 //! | `QUERY_TOO_DEEP` / `QUERY_TOO_COMPLEX` | the query passes the depth or complexity limit |
 //! | `GRAPHQL_PARSE_FAILED` / `GRAPHQL_VALIDATION_FAILED` | the query is not valid GraphQL for this schema |
+//! | `BAD_REQUEST` | the HTTP body or query string is not a GraphQL request (status 400), or a subscription came over HTTP |
 //! | `INTERNAL` | the database or the log failed: details go to the log, not the client |
 //!
 //! `observe` adds a code to any error that reaches the response without one.
@@ -21,6 +22,7 @@ pub const QUERY_TOO_DEEP: &str = "QUERY_TOO_DEEP";
 pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
 pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+pub const BAD_REQUEST: &str = "BAD_REQUEST";
 pub const INTERNAL: &str = "INTERNAL";
 
 /// An error with its code.
@@ -39,7 +41,10 @@ pub fn bad_input(message: impl Into<String>) -> async_graphql::Error {
 /// A failure of ours: logged with its details, answered without them.
 pub fn internal(what: &str, error: &dyn std::fmt::Display) -> async_graphql::Error {
     tracing::error!(%error, "{what} failed");
-    coded(INTERNAL, format!("{what} failed; the details are in the service's log"))
+    coded(
+        INTERNAL,
+        format!("{what} failed; the details are in the service's log"),
+    )
 }
 
 /// `?` on SQL: an `INTERNAL` error that names what failed, not the SQL.

@@ -83,8 +83,8 @@ pub fn parse_time_uuid_cursor(
     cursor: &str,
 ) -> async_graphql::Result<(DateTime<Utc>, Uuid)> {
     let (at, id) = parse_time_cursor(kind, cursor)?;
-    let id = Uuid::parse_str(&id)
-        .map_err(|_| bad_input("the cursor is not one this list gave out"))?;
+    let id =
+        Uuid::parse_str(&id).map_err(|_| bad_input("the cursor is not one this list gave out"))?;
     Ok((at, id))
 }
 
@@ -133,7 +133,10 @@ mod tests {
 
     #[test]
     fn number_cursors_round_trip() {
-        assert_eq!(parse_number_cursor('q', &number_cursor('q', 42)).unwrap(), 42);
+        assert_eq!(
+            parse_number_cursor('q', &number_cursor('q', 42)).unwrap(),
+            42
+        );
         assert!(parse_number_cursor('x', &number_cursor('q', 42)).is_err());
         assert_eq!(parse_plain_cursor(" 17 ").unwrap(), 17);
         assert!(parse_plain_cursor("-1").is_err());

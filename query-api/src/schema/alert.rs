@@ -7,8 +7,8 @@
 //! status and priority; the rule filter uses the GIN index on `rule_names`.
 
 use super::common::{
-    AlertStatus, Decimal, Decision, Priority, RuleHit, Verdict, db, list_cost,
-    loader, page_size, rule_hits, shared, sql_failed,
+    AlertStatus, Decimal, Decision, Priority, RuleHit, Verdict, db, list_cost, loader,
+    null_because, page_size, rule_hits, shared, sql_failed,
 };
 use super::customer::Customer;
 use super::events::{LogEvent, event_at, whole_stream};
@@ -224,7 +224,9 @@ impl Alert {
     /// Its lifecycle from the log, in order: the `AlertRaised` (in the
     /// customer's stream), then every event of its own stream
     /// (acknowledgements, resolutions, including any the read model
-    /// ignored as coming too late).
+    /// ignored as coming too late). Reads the log: costs 50 towards the
+    /// complexity limit.
+    #[graphql(complexity = "50 + 10 * child_complexity")]
     async fn lifecycle(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<LogEvent>> {
         let store = &*shared(ctx)?.store;
         let mut events = Vec::new();
@@ -388,7 +390,7 @@ impl AlertQuery {
             .map_err(sql_failed)?;
         match row {
             Some(row) => Ok(Some(Alert(row))),
-            None => Err(not_found("alert", &id.to_string())),
+            None => Ok(null_because(ctx, not_found("alert", &id.to_string()))),
         }
     }
 }

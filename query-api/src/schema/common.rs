@@ -21,15 +21,26 @@ pub struct Shared {
 }
 
 pub(crate) fn shared<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Shared> {
-    ctx.data::<Shared>().or_internal("the service's state")
+    ctx.data::<Shared>()
+        .map_err(|e| internal("the service's state", &e.message))
 }
 
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Db> {
-    ctx.data::<Db>().or_internal("the request's database handle")
+    ctx.data::<Db>()
+        .map_err(|e| internal("the request's database handle", &e.message))
 }
 
 pub(crate) fn loader<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Loader> {
-    ctx.data::<Loader>().or_internal("the request's loaders")
+    ctx.data::<Loader>()
+        .map_err(|e| internal("the request's loaders", &e.message))
+}
+
+/// `null` for a nullable field, with `error` reported at its path (what
+/// GraphQL asks for an id that names nothing: the rest of the answer
+/// stands).
+pub(crate) fn null_because<T>(ctx: &Context<'_>, error: async_graphql::Error) -> Option<T> {
+    ctx.add_error(ctx.set_error_path(error.into_server_error(ctx.item.pos)));
+    None
 }
 
 /// Checks a page size against the limit (at most 500).

@@ -5,8 +5,8 @@
 
 use super::alert::{AlertConnection, AlertFilter};
 use super::common::{
-    Decimal, NameCount, Priority, PriorityCount, RiskLevel, db, list_cost, loader, page_size,
-    shared, sql_failed,
+    Decimal, NameCount, Priority, PriorityCount, RiskLevel, db, list_cost, loader, null_because,
+    page_size, shared, sql_failed,
 };
 use super::events::{EventConnection, stream_page};
 use super::transaction::{TransactionConnection, TransactionFilter, customer_page};
@@ -170,7 +170,9 @@ impl Customer {
     /// `position` (inclusive), or at `time` (recorded time: what the service
     /// knew then), computed by replaying this customer's stream from the
     /// log with the projectors' own code, not read from the read models.
-    /// Give exactly one of the two.
+    /// Give exactly one of the two. A replay costs 1,000 towards the
+    /// complexity limit.
+    #[graphql(complexity = "1000 + child_complexity")]
     async fn state_as_of(
         &self,
         ctx: &Context<'_>,
@@ -512,8 +514,8 @@ pub struct ImpossibleTrip {
     pub speed_kmh: f64,
 }
 
-impl From<&TripRow> for ImpossibleTrip {
-    fn from(t: &TripRow) -> ImpossibleTrip {
+impl ImpossibleTrip {
+    fn of(t: &TripRow) -> ImpossibleTrip {
         // `from` is the earlier sighting. The transaction that revealed the
         // trip is `from` only when compared with a later sighting (the
         // projector looks forward only past its own time).
@@ -604,7 +606,7 @@ impl GeoState {
     ) -> async_graphql::Result<Vec<ImpossibleTrip>> {
         let first = page_size(ctx, first)?;
         if let Some(trips) = &self.trips {
-            return Ok(trips.iter().take(first).map(ImpossibleTrip::from).collect());
+            return Ok(trips.iter().take(first).map(ImpossibleTrip::of).collect());
         }
         let rows: Vec<TripRow> = sqlx::query_as(TRIPS)
             .bind(&self.row.customer_id)
@@ -612,7 +614,7 @@ impl GeoState {
             .fetch_all(db(ctx)?.pool())
             .await
             .map_err(sql_failed)?;
-        Ok(rows.iter().map(ImpossibleTrip::from).collect())
+        Ok(rows.iter().map(ImpossibleTrip::of).collect())
     }
 }
 
@@ -704,7 +706,7 @@ impl CustomerQuery {
         if profile.is_none() {
             // Not projected (yet): known if its stream has an event.
             let Ok(stream) = customer.stream() else {
-                return Err(not_found("customer", &id));
+                return Ok(null_because(ctx, not_found("customer", &id)));
             };
             let first = shared(ctx)?
                 .store
@@ -712,7 +714,7 @@ impl CustomerQuery {
                 .await
                 .or_internal("reading the log")?;
             if first.is_empty() {
-                return Err(not_found("customer", &id));
+                return Ok(null_because(ctx, not_found("customer", &id)));
             }
         }
         Ok(Some(customer))

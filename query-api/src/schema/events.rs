@@ -276,7 +276,10 @@ pub(crate) async fn stream_page(
         .or_internal("reading the log")?;
     let more = events.len() > first;
     events.truncate(first);
-    let cursors: Vec<String> = events.iter().map(|e| e.stream_version.to_string()).collect();
+    let cursors: Vec<String> = events
+        .iter()
+        .map(|e| e.stream_version.to_string())
+        .collect();
     Ok(EventConnection {
         page_info: PageInfo::of(&cursors, more, after.is_some()),
         edges: events

@@ -3,7 +3,7 @@
 //! trail from the log; and the customer's transaction pages.
 
 use super::alert::Alert;
-use super::common::{Decimal, Decision, db, loader, rule_hits, shared, sql_failed};
+use super::common::{Decimal, Decision, db, loader, null_because, rule_hits, shared, sql_failed};
 use super::customer::Customer;
 use super::events::{LogEvent, event_at, whole_stream};
 use crate::error::{OrInternal, not_found};
@@ -252,7 +252,9 @@ impl Transaction {
     /// Every event of the log about it, in log order: its
     /// `TransactionRecorded`, the `AlertRaised` that followed, the alert's
     /// acknowledgements and resolution (verdicts), and its labels. (Repeats
-    /// of its id are in the `repeats` stream, not searched here.)
+    /// of its id are in the `repeats` stream, not searched here.) Reads the
+    /// log: costs 50 towards the complexity limit.
+    #[graphql(complexity = "50 + 10 * child_complexity")]
     async fn audit_trail(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<LogEvent>> {
         let store = &*shared(ctx)?.store;
         let mut events: Vec<RecordedEvent> = Vec::new();
@@ -431,7 +433,7 @@ impl TransactionQuery {
             .map_err(sql_failed)?;
         match row {
             Some(row) => Ok(Some(Transaction(row))),
-            None => Err(not_found("transaction", &id)),
+            None => Ok(null_because(ctx, not_found("transaction", &id))),
         }
     }
 }

@@ -1,0 +1,167 @@
+//! Batched look-ups (DataLoader): every resolver that needs a row by key
+//! asks the request's [`Loader`], which gathers the keys asked for in the
+//! same tick and answers them with one `= ANY($1)` statement per kind. A
+//! page of 100 alerts with their customers' profiles and their transactions
+//! costs one statement per kind of row, not one per row. Each request gets
+//! its own loader (created with its [`Db`]), whose cache lives as long as
+//! the request.
+
+use crate::db::Db;
+use crate::schema::alert::{ALERTS_BY_ID, ALERTS_BY_TRANSACTION, AlertRow};
+use crate::schema::customer::{GEO_BY_ID, GeoRow, PROFILES_BY_ID, ProfileRow};
+use crate::schema::transaction::{
+    LABELS_BY_TRANSACTION, TRANSACTIONS_BY_ID, TransactionLabel, TransactionRow,
+};
+use async_graphql::dataloader::{DataLoader, HashMapCache};
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The request's loader.
+pub type Loader = DataLoader<ReadModels, HashMapCache>;
+
+pub fn loader(db: Db) -> Loader {
+    DataLoader::with_cache(ReadModels { db }, tokio::spawn, HashMapCache::default())
+}
+
+/// The read models, by key.
+pub struct ReadModels {
+    db: Db,
+}
+
+/// A customer's profile.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProfileKey(pub String);
+/// A customer's geo state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GeoKey(pub String);
+/// A transaction by id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TransactionKey(pub String);
+/// A transaction's latest label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LabelKey(pub String);
+/// An alert by id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AlertKey(pub Uuid);
+/// The alerts a transaction raised.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AlertsOfTransaction(pub String);
+
+type Failed = Arc<sqlx::Error>;
+
+fn texts<'a>(keys: impl Iterator<Item = &'a String>) -> Vec<String> {
+    keys.cloned().collect()
+}
+
+impl async_graphql::dataloader::Loader<ProfileKey> for ReadModels {
+    type Value = Arc<ProfileRow>;
+    type Error = Failed;
+
+    async fn load(
+        &self,
+        keys: &[ProfileKey],
+    ) -> Result<HashMap<ProfileKey, Arc<ProfileRow>>, Failed> {
+        let rows: Vec<ProfileRow> = sqlx::query_as(PROFILES_BY_ID)
+            .bind(texts(keys.iter().map(|k| &k.0)))
+            .fetch_all(self.db.pool())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (ProfileKey(r.customer_id.clone()), Arc::new(r)))
+            .collect())
+    }
+}
+
+impl async_graphql::dataloader::Loader<GeoKey> for ReadModels {
+    type Value = Arc<GeoRow>;
+    type Error = Failed;
+
+    async fn load(&self, keys: &[GeoKey]) -> Result<HashMap<GeoKey, Arc<GeoRow>>, Failed> {
+        let rows: Vec<GeoRow> = sqlx::query_as(GEO_BY_ID)
+            .bind(texts(keys.iter().map(|k| &k.0)))
+            .fetch_all(self.db.pool())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (GeoKey(r.customer_id.clone()), Arc::new(r)))
+            .collect())
+    }
+}
+
+impl async_graphql::dataloader::Loader<TransactionKey> for ReadModels {
+    type Value = Arc<TransactionRow>;
+    type Error = Failed;
+
+    async fn load(
+        &self,
+        keys: &[TransactionKey],
+    ) -> Result<HashMap<TransactionKey, Arc<TransactionRow>>, Failed> {
+        let rows: Vec<TransactionRow> = sqlx::query_as(TRANSACTIONS_BY_ID)
+            .bind(texts(keys.iter().map(|k| &k.0)))
+            .fetch_all(self.db.pool())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (TransactionKey(r.transaction_id.clone()), Arc::new(r)))
+            .collect())
+    }
+}
+
+impl async_graphql::dataloader::Loader<LabelKey> for ReadModels {
+    type Value = Arc<TransactionLabel>;
+    type Error = Failed;
+
+    async fn load(
+        &self,
+        keys: &[LabelKey],
+    ) -> Result<HashMap<LabelKey, Arc<TransactionLabel>>, Failed> {
+        let rows: Vec<TransactionLabel> = sqlx::query_as(LABELS_BY_TRANSACTION)
+            .bind(texts(keys.iter().map(|k| &k.0)))
+            .fetch_all(self.db.pool())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (LabelKey(r.transaction_id.clone()), Arc::new(r)))
+            .collect())
+    }
+}
+
+impl async_graphql::dataloader::Loader<AlertKey> for ReadModels {
+    type Value = Arc<AlertRow>;
+    type Error = Failed;
+
+    async fn load(&self, keys: &[AlertKey]) -> Result<HashMap<AlertKey, Arc<AlertRow>>, Failed> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows: Vec<AlertRow> = sqlx::query_as(ALERTS_BY_ID)
+            .bind(ids)
+            .fetch_all(self.db.pool())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (AlertKey(r.alert_id), Arc::new(r)))
+            .collect())
+    }
+}
+
+impl async_graphql::dataloader::Loader<AlertsOfTransaction> for ReadModels {
+    type Value = Arc<Vec<Arc<AlertRow>>>;
+    type Error = Failed;
+
+    async fn load(
+        &self,
+        keys: &[AlertsOfTransaction],
+    ) -> Result<HashMap<AlertsOfTransaction, Arc<Vec<Arc<AlertRow>>>>, Failed> {
+        let rows: Vec<AlertRow> = sqlx::query_as(ALERTS_BY_TRANSACTION)
+            .bind(texts(keys.iter().map(|k| &k.0)))
+            .fetch_all(self.db.pool())
+            .await?;
+        let mut by: HashMap<AlertsOfTransaction, Vec<Arc<AlertRow>>> = HashMap::new();
+        for r in rows {
+            by.entry(AlertsOfTransaction(r.transaction_id.clone()))
+                .or_default()
+                .push(Arc::new(r));
+        }
+        Ok(by.into_iter().map(|(k, v)| (k, Arc::new(v))).collect())
+    }
+}

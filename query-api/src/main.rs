@@ -1,0 +1,27 @@
+//! The `query-api` binary: the GraphQL API on its own.
+
+use event_store::postgres::PgEventStore;
+use query_api::configuration::Settings;
+use query_api::startup::Application;
+use sqlx::postgres::PgPoolOptions;
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init_json_logs();
+    let url = std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("set DATABASE_URL"))?;
+    // The log's reads (histories, audit trails, time travel, live alerts);
+    // the read models have the API's own query pool (see `db`). The query
+    // side runs no migrations: the other services (or `fraudctl migrate`) do.
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect(&url)
+        .await?;
+    let store = Arc::new(PgEventStore::new(pool.clone()));
+    let app = Application::build(Settings::from_env()?, pool, store).await?;
+    tracing::info!(addr = %app.local_addr()?, "query API listening");
+    app.run_until(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}

@@ -1,0 +1,52 @@
+//! The GraphQL schema: one file per area, merged into one `Query` root.
+//!
+//! Every top-level field, with an example, is in `docs/graphql.md`; the SDL
+//! is checked in as `query-api/schema.graphql` (a test fails when it drifts).
+
+pub mod alert;
+pub mod common;
+pub mod customer;
+pub mod dashboard;
+pub mod events;
+pub mod merchant;
+pub mod projections;
+pub mod quarantine;
+pub mod subscription;
+pub mod transaction;
+
+use crate::configuration::Limits;
+use crate::observe::Observe;
+use async_graphql::{EmptyMutation, MergedObject, Schema};
+pub use common::Shared;
+
+/// Every query field.
+#[derive(MergedObject, Default)]
+pub struct Query(
+    customer::CustomerQuery,
+    transaction::TransactionQuery,
+    alert::AlertQuery,
+    merchant::MerchantQuery,
+    dashboard::DashboardQuery,
+    quarantine::QuarantineQuery,
+    projections::ProjectionsQuery,
+    events::EventsQuery,
+);
+
+pub type AppSchema = Schema<Query, EmptyMutation, subscription::Subscription>;
+
+/// The schema with its limits and its observer.
+pub fn build(shared: Shared, limits: Limits, expose_stats: bool) -> AppSchema {
+    Schema::build(Query::default(), EmptyMutation, subscription::Subscription)
+        .data(shared)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .extension(Observe { expose_stats })
+        .finish()
+}
+
+/// The schema's SDL, as checked in at `query-api/schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(Query::default(), EmptyMutation, subscription::Subscription)
+        .finish()
+        .sdl()
+}
