@@ -1,6 +1,6 @@
 //! `fraudctl serve`: runs Sentinel's services, without traffic, until
-//! Ctrl-C: the command side, the projectors, or both in one process. The
-//! query role joins when the query API lands.
+//! Ctrl-C: the command side, the projectors, the query API, or all three in
+//! one process.
 
 use crate::database::{self, Database};
 use event_store::EventStore;
@@ -16,6 +16,8 @@ pub enum Role {
     /// The projectors (status and metrics on 127.0.0.1:8082 unless
     /// SENTINEL_PROJECTION_ADDR says otherwise).
     Projection,
+    /// The GraphQL API (127.0.0.1:8081 unless SENTINEL_QUERY_ADDR says otherwise).
+    Query,
     /// Every service in one process.
     All,
 }
@@ -37,6 +39,7 @@ pub async fn run(
     let pool = database::connect(url).await?;
     database::migrate(&pool).await?;
     let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool.clone()));
+    let sampler = telemetry::pool::spawn_pool_metrics(pool.clone(), "fraudctl", telemetry::pool::SAMPLE_EVERY);
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -62,6 +65,17 @@ pub async fn run(
         let until = stopped(stop_rx.clone());
         services.spawn(app.run_until(until));
     }
+    if matches!(role, Role::Query | Role::All) {
+        let settings = query_api::configuration::Settings::from_env()?;
+        let app =
+            query_api::startup::Application::build(settings, pool.clone(), store.clone()).await?;
+        let addr = app.local_addr()?;
+        println!(
+            "query API         : http://{addr}/  (GraphiQL; POST/GET /graphql, WebSocket subscriptions; /metrics)"
+        );
+        let until = stopped(stop_rx.clone());
+        services.spawn(app.run_until(until));
+    }
     let _ = stop.await;
     let _ = stop_tx.send(true);
     let mut result = Ok(());
@@ -70,6 +84,7 @@ pub async fn run(
             result = Err(e);
         }
     }
+    sampler.abort();
     pool.close().await;
     result
 }

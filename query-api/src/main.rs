@@ -1,5 +1,8 @@
 //! The `query-api` binary: the GraphQL API on its own.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use event_store::postgres::PgEventStore;
 use query_api::configuration::Settings;
 use query_api::startup::Application;
@@ -8,7 +11,7 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init_json_logs();
+    let _telemetry = telemetry::init("query-api");
     let url = std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("set DATABASE_URL"))?;
     // The log's reads (histories, audit trails, time travel, live alerts);
     // the read models have the API's own query pool (see `db`). The query
@@ -17,6 +20,7 @@ async fn main() -> anyhow::Result<()> {
         .max_connections(8)
         .connect(&url)
         .await?;
+    telemetry::pool::spawn_pool_metrics(pool.clone(), "query", telemetry::pool::SAMPLE_EVERY);
     let store = Arc::new(PgEventStore::new(pool.clone()));
     let app = Application::build(Settings::from_env()?, pool, store).await?;
     tracing::info!(addr = %app.local_addr()?, "query API listening");
