@@ -64,10 +64,6 @@ impl Target {
         })
     }
 
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     /// One POST of a JSON body.
     pub async fn post(&self, path: &str, body: Bytes) -> anyhow::Result<Reply> {
         let uri = format!("{}{path}", self.base);
@@ -117,5 +113,33 @@ impl Target {
             let wait = reply.retry_after.unwrap_or(Duration::from_secs(1));
             tokio::time::sleep(wait.min(Duration::from_secs(30))).await;
         }
+    }
+}
+
+/// The real command side on a free local port over a test database.
+#[cfg(test)]
+pub mod testing {
+    use super::Target;
+    use std::sync::Arc;
+
+    pub async fn command_side(pool: sqlx::PgPool) -> Target {
+        let store = Arc::new(event_store::postgres::PgEventStore::new(pool));
+        let settings = command_service::configuration::Settings {
+            listen: "127.0.0.1:0".parse().expect("an address"),
+            ..Default::default()
+        };
+        let app = command_service::startup::Application::build(settings, store)
+            .await
+            .expect("the command side starts");
+        let addr = app.local_addr().expect("its address");
+        tokio::spawn(app.run_until(std::future::pending()));
+        Target::new(&format!("http://{addr}"), None, 8).expect("a target")
+    }
+
+    pub async fn event_count(pool: &sqlx::PgPool) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(pool)
+            .await
+            .expect("counting events")
     }
 }

@@ -8,8 +8,10 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod backtest;
 mod bench;
 mod database;
+mod demo;
 mod eval;
 mod http;
 mod ingest_csv;
@@ -37,13 +39,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run Sentinel end to end. With no DATABASE_URL a private PostgreSQL is
-    /// started in .sentinel/ and stopped again on Ctrl-C.
-    Demo {
-        /// Stop after this many seconds instead of waiting for Ctrl-C.
-        #[arg(long)]
-        duration: Option<u64>,
-    },
+    /// Run Sentinel end to end with simulated traffic and a live summary.
+    /// With no DATABASE_URL a private PostgreSQL is started in .sentinel/
+    /// and stopped again on Ctrl-C.
+    Demo(demo::DemoArgs),
     /// Run Sentinel's services without traffic until Ctrl-C (with no
     /// DATABASE_URL, on a private PostgreSQL).
     Serve {
@@ -85,6 +84,9 @@ enum Command {
     /// or RFC 3339 times) through the command side, in event-time order;
     /// an optional label column is recorded as labels.
     IngestCsv(ingest_csv::IngestCsvArgs),
+    /// Replay the recorded transactions through a candidate ruleset in
+    /// memory (read-only, nothing written) and compare with what was decided.
+    Backtest(backtest::BacktestArgs),
 }
 
 #[derive(Subcommand)]
@@ -117,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Demo { duration } => status::demo(duration).await,
+        Command::Demo(args) => demo::demo(args).await,
         Command::Serve { role } => serve::serve(role).await,
         Command::Migrate { database_url } => {
             let pool = database::connect(&database_url).await?;
@@ -149,5 +151,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(args).await,
         Command::Eval(args) => eval::run(args).await,
         Command::IngestCsv(args) => ingest_csv::run(args).await,
+        Command::Backtest(args) => backtest::run(args).await,
     }
 }

@@ -28,10 +28,6 @@ impl Replayer {
         }
     }
 
-    pub fn ruleset(&self) -> &Ruleset {
-        &self.ruleset
-    }
-
     /// Decides `tx` against its customer's state so far, then folds the
     /// decision in; returns the `TransactionRecorded` it would append.
     pub fn decide(&mut self, tx: Transaction) -> TransactionRecorded {

@@ -39,7 +39,11 @@ pub async fn run(
     let pool = database::connect(url).await?;
     database::migrate(&pool).await?;
     let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool.clone()));
-    let sampler = telemetry::pool::spawn_pool_metrics(pool.clone(), "fraudctl", telemetry::pool::SAMPLE_EVERY);
+    let sampler = telemetry::pool::spawn_pool_metrics(
+        pool.clone(),
+        "fraudctl",
+        telemetry::pool::SAMPLE_EVERY,
+    );
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;

@@ -39,6 +39,8 @@ pub struct Verdict {
     pub alerted: bool,
     pub event_time: chrono::DateTime<chrono::Utc>,
     pub amount: f64,
+    /// The rules that fired.
+    pub rules: Vec<String>,
 }
 
 impl Verdict {
@@ -90,6 +92,9 @@ pub struct Figures {
     /// Ground-truth rows with no decision found (not sent, refused, or not
     /// projected yet); left out of every figure.
     pub missing: u64,
+    /// How often each rule fired on flagged legitimate transactions (what
+    /// to look at when the false-positive rate is too high).
+    pub false_positive_rules: BTreeMap<String, u64>,
 }
 
 fn ratio(n: u64, d: u64) -> Option<f64> {
@@ -177,12 +182,18 @@ pub fn compute(truth: &[Truth], verdicts: &HashMap<String, Verdict>, flag: Flag)
     let mut overall = Acc::default();
     let mut scenarios: BTreeMap<String, Acc> = BTreeMap::new();
     let mut missing = 0;
+    let mut false_positive_rules: BTreeMap<String, u64> = BTreeMap::new();
     for t in truth {
         let Some(v) = verdicts.get(&t.transaction_id) else {
             missing += 1;
             continue;
         };
         let flagged = v.flagged(flag);
+        if flagged && !t.is_fraud {
+            for rule in &v.rules {
+                *false_positive_rules.entry(rule.clone()).or_default() += 1;
+            }
+        }
         overall.add(t, v, flagged);
         if t.is_fraud {
             let name = t
@@ -201,6 +212,7 @@ pub fn compute(truth: &[Truth], verdicts: &HashMap<String, Verdict>, flag: Flag)
             .map(|(name, acc)| acc.finish(&name))
             .collect(),
         missing,
+        false_positive_rules,
     }
 }
 
@@ -224,6 +236,7 @@ mod tests {
             alerted,
             event_time: Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap(),
             amount,
+            rules: vec!["velocity_count".into()],
         }
     }
 
@@ -270,6 +283,7 @@ mod tests {
         assert_eq!(o.transactions_to_detection_median, Some(2.0));
         assert_eq!(o.fraud_amount, 506.0);
         assert_eq!(o.fraud_amount_caught, 5.0);
+        assert_eq!(f.false_positive_rules["velocity_count"], 1);
     }
 
     #[test]

@@ -91,9 +91,17 @@ pub fn read_truth(path: &Path) -> anyhow::Result<Vec<Truth>> {
 }
 
 async fn from_read_models(pool: &sqlx::PgPool) -> anyhow::Result<HashMap<String, Verdict>> {
-    type Row = (String, String, bool, chrono::DateTime<chrono::Utc>, f64);
+    type Row = (
+        String,
+        String,
+        bool,
+        chrono::DateTime<chrono::Utc>,
+        f64,
+        Vec<String>,
+    );
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT transaction_id, decision, alert_id IS NOT NULL, event_time, amount::float8 \
+        "SELECT transaction_id, decision, alert_id IS NOT NULL, event_time, amount::float8, \
+                ARRAY(SELECT r->>'rule' FROM jsonb_array_elements(rules_fired) r) \
          FROM rm_transactions.transactions",
     )
     .fetch_all(pool)
@@ -101,12 +109,13 @@ async fn from_read_models(pool: &sqlx::PgPool) -> anyhow::Result<HashMap<String,
     .context("reading rm_transactions.transactions (is the projection service running?)")?;
     Ok(rows
         .into_iter()
-        .map(|(id, decision, alerted, event_time, amount)| {
+        .map(|(id, decision, alerted, event_time, amount, rules)| {
             let v = Verdict {
                 decision,
                 alerted,
                 event_time,
                 amount,
+                rules,
             };
             (id, v)
         })
@@ -143,6 +152,7 @@ pub fn verdict_of(r: &domain::events::TransactionRecorded) -> Verdict {
         alerted: r.alert_id.is_some(),
         event_time: r.transaction.timestamp,
         amount: r.transaction.amount.as_f64(),
+        rules: r.rules_fired.iter().map(|h| h.rule.to_string()).collect(),
     }
 }
 

@@ -63,6 +63,14 @@ pub fn render(f: &Figures) -> String {
     for r in &f.scenarios {
         line(&mut out, r);
     }
+    if !f.false_positive_rules.is_empty() {
+        let rules: Vec<String> = f
+            .false_positive_rules
+            .iter()
+            .map(|(rule, n)| format!("{rule} {n}"))
+            .collect();
+        let _ = writeln!(out, "rules on false positives: {}", rules.join(", "));
+    }
     if f.missing > 0 {
         let _ = writeln!(
             out,

@@ -93,7 +93,10 @@ impl MappingFile {
         columns: &[String],
         constants: &[String],
     ) -> anyhow::Result<()> {
-        for (flags, into) in [(columns, &mut self.columns), (constants, &mut self.constants)] {
+        for (flags, into) in [
+            (columns, &mut self.columns),
+            (constants, &mut self.constants),
+        ] {
             for pair in flags {
                 let (field, value) = pair
                     .split_once('=')
@@ -127,9 +130,8 @@ impl Mapping {
         let mut columns = BTreeMap::new();
         for (field, column) in &file.columns {
             let field = known(field)?;
-            let index = find(column).with_context(|| {
-                format!("column {column:?} (for {field}) is not in the header")
-            })?;
+            let index = find(column)
+                .with_context(|| format!("column {column:?} (for {field}) is not in the header"))?;
             columns.insert(field, index);
         }
         let mut constants = BTreeMap::new();
@@ -158,10 +160,6 @@ impl Mapping {
         })
     }
 
-    pub fn has_labels(&self) -> bool {
-        self.columns.contains_key("label")
-    }
-
     /// A field's value in `row`: the mapped cell (trimmed, empty = absent)
     /// or the constant.
     fn get<'a>(&'a self, row: &'a csv::StringRecord, field: &str) -> Option<&'a str> {
@@ -178,8 +176,14 @@ impl Mapping {
         let raw_time = get("timestamp").context("no timestamp")?;
         let at = parse_time(raw_time, self.time_format)?;
         let mut body = Map::new();
-        body.insert("transaction_id".into(), text("transaction_id").context("no transaction_id")?);
-        body.insert("user_id".into(), text("customer_id").context("no customer_id")?);
+        body.insert(
+            "transaction_id".into(),
+            text("transaction_id").context("no transaction_id")?,
+        );
+        body.insert(
+            "user_id".into(),
+            text("customer_id").context("no customer_id")?,
+        );
         body.insert(
             "timestamp".into(),
             Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
@@ -252,7 +256,9 @@ pub fn parse_label(text: &str) -> anyhow::Result<bool> {
     match text.to_ascii_lowercase().as_str() {
         "1" | "true" | "t" | "yes" | "y" | "fraud" => Ok(true),
         "0" | "false" | "f" | "no" | "n" | "legit" | "legitimate" | "genuine" => Ok(false),
-        other => anyhow::bail!("label {other:?} is neither fraud (1/true/yes) nor not (0/false/no)"),
+        other => {
+            anyhow::bail!("label {other:?} is neither fraud (1/true/yes) nor not (0/false/no)")
+        }
     }
 }
 

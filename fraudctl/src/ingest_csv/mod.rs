@@ -3,11 +3,15 @@
 //! append): HTTP to `--target`, or a command service started in-process
 //! on the database (`DATABASE_URL`, or the private cluster) when there is
 //! none. Rows are sent in event-time order, one batch at a time, so each
-//! customer's history is decided in the order it happened; then the label
+//! customer's history is decided in the order it happened (the ingest
+//! decides a batch's items concurrently, ordered per customer; `--batch 1`
+//! makes the whole log's order event-time order too); then the label
 //! column, if mapped, is recorded through `POST /v1/labels`.
 //! `mapping` turns rows into the ingest's JSON.
 
 pub mod mapping;
+#[cfg(test)]
+mod tests;
 
 use crate::http::Target;
 use anyhow::Context;
@@ -48,7 +52,9 @@ pub struct IngestCsvArgs {
     /// Bearer token (roles ingest and, for labels, analyst).
     #[arg(long, env = "SENTINEL_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Transactions per batch request (at most 1,000).
+    /// Transactions per batch request (at most 1,000). Each customer's
+    /// transactions are always decided in event-time order; with 1, the
+    /// whole log is in event-time order.
     #[arg(long, default_value_t = 500)]
     pub batch: usize,
 }
@@ -116,7 +122,11 @@ async fn in_process(args: &IngestCsvArgs) -> anyhow::Result<Summary> {
             ..command_service::configuration::Settings::from_env()?
         };
         let app = command_service::startup::Application::build(settings, store).await?;
-        let target = Target::new(&format!("http://{}", app.local_addr()?), args.token.as_deref(), 16)?;
+        let target = Target::new(
+            &format!("http://{}", app.local_addr()?),
+            args.token.as_deref(),
+            16,
+        )?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
@@ -143,7 +153,10 @@ pub async fn ingest(args: &IngestCsvArgs, target: &Target) -> anyhow::Result<Sum
         file.time_format = args.time_format;
     }
     let delimiter = args.delimiter.or(file.delimiter).unwrap_or(',');
-    anyhow::ensure!(delimiter.is_ascii(), "the delimiter must be one ASCII character");
+    anyhow::ensure!(
+        delimiter.is_ascii(),
+        "the delimiter must be one ASCII character"
+    );
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter as u8)
         .flexible(true)
@@ -163,10 +176,7 @@ pub async fn ingest(args: &IngestCsvArgs, target: &Target) -> anyhow::Result<Sum
         summary.rows += 1;
         // Line numbers as a spreadsheet shows them (the header is line 1).
         let line = i + 2;
-        match record
-            .context("not CSV")
-            .and_then(|r| mapping.row(&r))
-        {
+        match record.context("not CSV").and_then(|r| mapping.row(&r)) {
             Ok(p) => rows.push(p),
             Err(e) => summary.unreadable.push(format!("line {line}: {e:#}")),
         }
@@ -231,7 +241,9 @@ async fn send_batch(
         serde_json::from_slice(&reply.body).context("reading the batch answer")?;
     for item in answer.results {
         let status = if item.status == 503 {
-            let Some(p) = chunk.get(item.index) else { continue };
+            let Some(p) = chunk.get(item.index) else {
+                continue;
+            };
             let one = Bytes::from(serde_json::to_vec(&p.body)?);
             target
                 .post_patiently("/v1/transactions", one, waits)
@@ -271,8 +283,9 @@ async fn send_labels(
     summary: &mut Summary,
     waits: &AtomicU64,
 ) -> anyhow::Result<()> {
-    let bar = ProgressBar::new(labelled.len() as u64)
-        .with_style(ProgressStyle::with_template("{bar:40} {pos}/{len} labels {per_sec}")?);
+    let bar = ProgressBar::new(labelled.len() as u64).with_style(ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} labels {per_sec}",
+    )?);
     let waits_shared = std::sync::Arc::new(AtomicU64::new(0));
     let mut tasks = JoinSet::new();
     let mut statuses = Vec::new();

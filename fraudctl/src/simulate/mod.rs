@@ -12,7 +12,9 @@
 pub mod fraud;
 pub mod persona;
 pub mod population;
-mod send;
+pub mod send;
+#[cfg(test)]
+mod tests;
 pub mod timeline;
 pub mod tx;
 pub mod world;
@@ -83,6 +85,9 @@ pub struct SimulateArgs {
     /// Transaction ids are `{prefix}-{n}`; default `sim{seed}`.
     #[arg(long)]
     pub id_prefix: Option<String>,
+    /// No progress bar (the demo prints its own summary).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// The generated traffic, in event-time order, with ids and timestamps.

@@ -5,7 +5,7 @@
 //! evening) with a weekend factor on the daily rate.
 
 /// Who a customer is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Persona {
     YoungProfessional,
     Family,
@@ -20,15 +20,6 @@ impl Persona {
         Persona::Senior,
         Persona::Student,
     ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Persona::YoungProfessional => "young_professional",
-            Persona::Family => "family",
-            Persona::Senior => "senior",
-            Persona::Student => "student",
-        }
-    }
 
     pub fn spec(self) -> &'static Spec {
         match self {

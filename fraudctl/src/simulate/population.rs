@@ -31,10 +31,6 @@ pub struct Customer {
 }
 
 impl Customer {
-    pub fn id(&self) -> String {
-        customer_id(self.n)
-    }
-
     /// A typical purchase, for sizing fraud against this customer's habits.
     pub fn typical_amount(&self) -> f64 {
         self.persona.spec().typical_amount() * self.spend

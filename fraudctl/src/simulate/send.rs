@@ -156,9 +156,13 @@ pub async fn send(
     args: &SimulateArgs,
 ) -> anyhow::Result<Report> {
     let total = sim.txs.len();
-    let bar = ProgressBar::new(total as u64).with_style(ProgressStyle::with_template(
-        "{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}",
-    )?);
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total as u64).with_style(ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}",
+        )?)
+    };
     let tally = Arc::new(Tally::default());
     let slots = Arc::new(Semaphore::new(args.connections.max(1)));
     // Each customer's last request: closed when that request is answered.
@@ -185,7 +189,9 @@ pub async fn send(
         let done = Arc::new(Semaphore::new(0));
         let mut before = Vec::new();
         for t in &sim.txs[next..end] {
+            // A customer twice in one batch must not wait for itself.
             if let Some(prev) = last.insert(t.customer, done.clone())
+                && !Arc::ptr_eq(&prev, &done)
                 && !before.iter().any(|p| Arc::ptr_eq(p, &prev))
             {
                 before.push(prev);

@@ -152,7 +152,7 @@ fn trip(c: &Customer, period: Period, rng: &mut SmallRng) -> Option<Trip> {
     let km = world::distance_km((city.lat, city.lon), (c.home.lat, c.home.lon));
     // Airport to airport at 700 km/h plus two hours on the ground.
     let flight = ((km / 700.0 + 2.0) * HOUR_MS as f64) as i64;
-    let depart = rng.random_range(DAY_MS..period.span_ms - 2 * DAY_MS);
+    let depart = rng.random_range(DAY_MS..(period.span_ms - 2 * DAY_MS).max(DAY_MS + 1));
     let back = depart + rng.random_range(DAY_MS..3 * DAY_MS);
     let hotel_at = world::offset(city.lat, city.lon, 5.0, rng.random(), rng.random());
     Some(Trip {

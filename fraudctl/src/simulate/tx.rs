@@ -82,10 +82,6 @@ pub struct TruthRow {
 }
 
 impl SimTx {
-    pub fn event_time(&self, start: DateTime<Utc>) -> DateTime<Utc> {
-        start + chrono::Duration::milliseconds(self.at_ms)
-    }
-
     /// The JSON body the ingest takes, stamped `timestamp`.
     pub fn write_json(
         &self,

@@ -1,0 +1,222 @@
+//! `fraudctl backtest --ruleset CANDIDATE.toml [--from --to]`: what a
+//! candidate ruleset would have decided on the recorded traffic, beside
+//! what was decided, without touching anything: the log is read through a
+//! read-only session, decisions are made in memory (`engine`), nothing is
+//! appended or written. Reports decision and rule differences, whether the
+//! baseline replay reproduced every recorded decision exactly, and, where
+//! labels exist, recall, FPR, precision and alert rate for both rulesets.
+
+pub mod engine;
+#[cfg(test)]
+mod tests;
+
+use crate::eval::figures::{self, Flag, Row, Truth};
+use crate::logscan;
+use chrono::{DateTime, Utc};
+use engine::{Engine, Outcome};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::fmt::Write;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BacktestArgs {
+    /// The candidate ruleset (TOML).
+    #[arg(long)]
+    pub ruleset: PathBuf,
+    /// Compare with this ruleset instead of the one that decided each
+    /// transaction (then mismatches are expected where they differ).
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Only transactions with an event time at or after this (RFC 3339).
+    #[arg(long)]
+    pub from: Option<DateTime<Utc>>,
+    /// Only transactions with an event time before this (RFC 3339).
+    #[arg(long)]
+    pub to: Option<DateTime<Utc>>,
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// What counts as flagged for the label figures.
+    #[arg(long, value_enum, default_value = "alert")]
+    pub flag: Flag,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The backtest's findings.
+#[derive(Debug, serde::Serialize)]
+pub struct Report {
+    pub candidate_version: String,
+    pub baseline: String,
+    pub events_read: u64,
+    pub unreadable_events: u64,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub labelled: u64,
+    /// Label figures of the old (baseline) decisions, when labels exist.
+    pub old_figures: Option<Row>,
+    pub new_figures: Option<Row>,
+}
+
+pub async fn run(args: BacktestArgs) -> anyhow::Result<()> {
+    let report = backtest(&args).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(())
+}
+
+pub async fn backtest(args: &BacktestArgs) -> anyhow::Result<Report> {
+    let pool = logscan::read_only_pool(&args.database_url).await?;
+    let report = backtest_on(&pool, args).await;
+    pool.close().await;
+    report
+}
+
+/// The backtest over the log in `pool` (which `backtest` opens read-only).
+pub async fn backtest_on(pool: &sqlx::PgPool, args: &BacktestArgs) -> anyhow::Result<Report> {
+    let candidate = crate::offline::load_ruleset(Some(&args.ruleset))?;
+    let baseline = match &args.baseline {
+        Some(p) => Some(crate::offline::load_ruleset(Some(p))?),
+        None => None,
+    };
+    let baseline_name = baseline.as_ref().map_or_else(
+        || "the recorded ruleset of each decision".to_owned(),
+        |b| b.version.clone(),
+    );
+    let candidate_version = candidate.version.clone();
+    let bar = ProgressBar::new(logscan::head(pool).await?).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec} eta {eta}")?,
+    );
+    let mut engine = Engine::new(candidate, baseline, args.from, args.to);
+    let (events_read, unreadable_events) = logscan::scan(
+        pool,
+        &[
+            "TransactionRecorded",
+            "TransactionLabeled",
+            "RulesetPublished",
+        ],
+        |_, event| {
+            engine.on_event(event);
+            Ok(())
+        },
+        |n| bar.set_position(n),
+    )
+    .await?;
+    bar.finish_and_clear();
+    let outcome = engine.outcome;
+    let truth: Vec<Truth> = outcome
+        .labels
+        .iter()
+        .filter(|(id, _)| outcome.old.contains_key(*id))
+        .map(|(id, is_fraud)| Truth {
+            transaction_id: id.clone(),
+            is_fraud: *is_fraud,
+            scenario: None,
+            episode: None,
+        })
+        .collect();
+    let labelled = truth.len() as u64;
+    let (old_figures, new_figures) = if truth.is_empty() {
+        (None, None)
+    } else {
+        (
+            Some(figures::compute(&truth, &outcome.old, args.flag).overall),
+            Some(figures::compute(&truth, &outcome.new, args.flag).overall),
+        )
+    };
+    Ok(Report {
+        candidate_version,
+        baseline: baseline_name,
+        events_read,
+        unreadable_events,
+        outcome,
+        labelled,
+        old_figures,
+        new_figures,
+    })
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or("-".into(), |x| format!("{:.2}%", 100.0 * x))
+}
+
+pub fn render(r: &Report) -> String {
+    let o = &r.outcome;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "backtest: candidate {} against {}; {} events read, {} transactions compared ({} outside the range)",
+        r.candidate_version, r.baseline, r.events_read, o.compared, o.outside
+    );
+    let _ = writeln!(
+        out,
+        "exactness: {} of {} recorded decisions not reproduced by the baseline replay{}",
+        o.mismatches,
+        o.compared - o.unknown_ruleset,
+        if o.unknown_ruleset > 0 {
+            format!(
+                " ({} decided by an unknown ruleset, not checked)",
+                o.unknown_ruleset
+            )
+        } else {
+            String::new()
+        }
+    );
+    for m in &o.mismatch_examples {
+        let _ = writeln!(
+            out,
+            "  {}\n    recorded: {}\n    replayed: {}",
+            m.transaction_id, m.recorded, m.replayed
+        );
+    }
+    let _ = writeln!(out, "\ndecisions (old -> new):");
+    for (change, n) in &o.decisions {
+        let mark = match change.split_once(" -> ") {
+            Some((a, b)) if a != b => "  *",
+            _ => "",
+        };
+        let _ = writeln!(out, "  {change:<22} {n:>9}{mark}");
+    }
+    let _ = writeln!(
+        out,
+        "alerts: {} -> {} ({:+})",
+        o.alerts_old,
+        o.alerts_new,
+        o.alerts_new as i64 - o.alerts_old as i64
+    );
+    let _ = writeln!(
+        out,
+        "\n{:<22} {:>9} {:>9} {:>9} {:>9}",
+        "rule", "old", "new", "only old", "only new"
+    );
+    for (rule, d) in &o.rules {
+        let _ = writeln!(
+            out,
+            "{rule:<22} {:>9} {:>9} {:>9} {:>9}",
+            d.old, d.new, d.only_old, d.only_new
+        );
+    }
+    match (&r.old_figures, &r.new_figures) {
+        (Some(old), Some(new)) => {
+            let _ = writeln!(
+                out,
+                "\non {} labelled transactions:\n{:<12} {:>9} {:>9}",
+                r.labelled, "", "old", "new"
+            );
+            for (name, a, b) in [
+                ("recall", old.recall, new.recall),
+                ("FPR", old.false_positive_rate, new.false_positive_rate),
+                ("precision", old.precision, new.precision),
+                ("alert rate", old.alert_rate, new.alert_rate),
+            ] {
+                let _ = writeln!(out, "{name:<12} {:>9} {:>9}", pct(a), pct(b));
+            }
+        }
+        _ => {
+            let _ = writeln!(out, "\nno labels in the log: no recall or FPR");
+        }
+    }
+    out
+}
