@@ -94,6 +94,10 @@ async fn run(url: &str, args: &DemoArgs) -> anyhow::Result<()> {
         };
         tokio::spawn(traffic(sim))
     });
+    // A trickle of bad input, as real clients send: it shows the quarantine
+    // at work (summary, GraphQL `quarantine`, the metrics by reason).
+    let bad_input =
+        (!args.no_traffic).then(|| tokio::spawn(bad_input(format!("http://{command}"))));
 
     let pool = database::connect(url).await?;
     let stop = async {
@@ -121,6 +125,10 @@ async fn run(url: &str, args: &DemoArgs) -> anyhow::Result<()> {
         t.abort();
         let _ = t.await;
     }
+    if let Some(t) = bad_input {
+        t.abort();
+        let _ = t.await;
+    }
     pool.close().await;
     let _ = stop_tx.send(true);
     services.await??;
@@ -144,6 +152,29 @@ async fn traffic(args: SimulateArgs) -> anyhow::Result<()> {
     let base = args.target.clone().unwrap_or_default();
     let target = crate::http::Target::new(&base, args.token.as_deref(), args.connections)?;
     simulate::send::send(&sim, &target, &args).await?;
+    Ok(())
+}
+
+/// Posts one invalid transaction every few seconds, cycling through the
+/// usual mistakes.
+async fn bad_input(base: String) -> anyhow::Result<()> {
+    let target =
+        crate::http::Target::new(&base, std::env::var("SENTINEL_TOKEN").ok().as_deref(), 1)?;
+    let now = chrono::Utc::now().to_rfc3339();
+    let bodies = [
+        format!(r#"{{"transaction_id":"bad-amount","customer_id":"c-1","amount":-12.5,"timestamp":"{now}"}}"#),
+        format!(r#"{{"transaction_id":"bad-currency","user_id":"c-1","amount":10,"currency":"XYZ","timestamp":"{now}","merchant_id":"m-1"}}"#),
+        r#"{"transaction_id":"bad-time","customer_id":"c-1","amount":10,"timestamp":"2999-01-01T00:00:00Z"}"#.to_owned(),
+        r#"{"transaction_id": "truncated", "amount": 1"#.to_owned(),
+    ];
+    for i in 0.. {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let body = bodies[i % bodies.len()].clone();
+        // Refusals are the point; a failure to send is not worth stopping for.
+        let _ = target
+            .post("/v1/transactions", body.into_bytes().into())
+            .await;
+    }
     Ok(())
 }
 
