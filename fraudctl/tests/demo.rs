@@ -1,0 +1,103 @@
+//! `fraudctl demo` end to end: it starts every service on its own database,
+//! sends traffic, serves a GraphQL query that finds the projected
+//! transactions, and shuts down cleanly (exit 0, its ports closed) when its
+//! `--duration` is up.
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn database_url(pool: &PgPool) -> String {
+    let o = pool.connect_options();
+    format!(
+        "postgres://{}@{}:{}/{}",
+        o.get_username(),
+        o.get_host(),
+        o.get_port(),
+        o.get_database().unwrap_or("postgres")
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn the_demo_starts_serves_graphql_and_shuts_down_cleanly(pool: PgPool) {
+    let (command, query, projection) = (free_port(), free_port(), free_port());
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_fraudctl"))
+        .args([
+            "demo",
+            "--duration",
+            "20",
+            "--rate",
+            "100",
+            "--customers",
+            "300",
+        ])
+        .env("DATABASE_URL", database_url(&pool))
+        .env("SENTINEL_COMMAND_ADDR", format!("127.0.0.1:{command}"))
+        .env("SENTINEL_QUERY_ADDR", format!("127.0.0.1:{query}"))
+        .env(
+            "SENTINEL_PROJECTION_ADDR",
+            format!("127.0.0.1:{projection}"),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn fraudctl demo");
+
+    let http = reqwest::Client::new();
+    let graphql = format!("http://127.0.0.1:{query}/graphql");
+    let body = json!({"query": "{ alerts(first: 1) { totalCount } projections { name state } dashboard { __typename } }"});
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut projected = 0;
+    let mut answer = Value::Null;
+    while Instant::now() < deadline && projected == 0 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Ok(r) = http.post(&graphql).json(&body).send().await
+            && let Ok(v) = r.json::<Value>().await
+        {
+            answer = v;
+            projected =
+                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM rm_transactions.transactions")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap_or(0);
+        }
+    }
+    assert!(
+        projected > 0,
+        "no traffic was projected; last GraphQL answer: {answer}"
+    );
+    assert!(answer["errors"].is_null(), "GraphQL errors: {answer}");
+    assert_eq!(
+        answer["data"]["projections"].as_array().map(Vec::len),
+        Some(7),
+        "{answer}"
+    );
+
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = demo.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the demo did not stop after its duration"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(status.success(), "the demo exited with {status}");
+    for port in [command, query, projection] {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port {port} still open after the demo stopped"
+        );
+    }
+}
