@@ -21,6 +21,27 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use support::*;
 use tokio::sync::watch;
 
+/// A live runner over the whole log.
+fn runner(
+    projector: Arc<dyn Projector>,
+    pool: &PgPool,
+    store: &Arc<dyn EventStore>,
+    policy: DeadLetterPolicy,
+    batch_size: usize,
+    board: StatusBoard,
+) -> LiveProjector {
+    LiveProjector {
+        projector,
+        pool: pool.clone(),
+        store: store.clone(),
+        partition: Partition::ALL,
+        policy,
+        batch_size,
+        board,
+        rebuild_first: false,
+    }
+}
+
 fn names(projectors: &[Arc<dyn Projector>]) -> Vec<&'static str> {
     projectors.iter().map(|p| p.name()).collect()
 }
@@ -107,35 +128,35 @@ async fn a_failure_between_apply_and_commit_counts_nothing_twice(pool: PgPool) {
             every: 3,
             failures: failures.clone(),
         });
-        let runner = LiveProjector {
-            projector: flaky,
-            pool: pool.clone(),
-            store: store.clone(),
-            partition: Partition::ALL,
-            policy: DeadLetterPolicy::Skip,
-            batch_size: 64,
-            board: StatusBoard::default(),
-            rebuild_first: false,
-        };
+        let runner = runner(
+            flaky,
+            &pool,
+            &store,
+            DeadLetterPolicy::Skip,
+            64,
+            StatusBoard::default(),
+        );
         runners.push(tokio::spawn(runner.run(stop.clone())));
     }
-    // Kill them mid-stream too, and start plain runners from their checkpoints.
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    // Once failures have been injected, kill them mid-stream too, and start
+    // plain runners from their checkpoints.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while failures.load(Ordering::SeqCst) < all.len() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     for r in &runners {
         r.abort();
     }
     drive(&command, &mut workload, 2, 200).await;
     for p in &all {
-        let runner = LiveProjector {
-            projector: p.clone(),
-            pool: pool.clone(),
-            store: store.clone(),
-            partition: Partition::ALL,
-            policy: DeadLetterPolicy::Skip,
-            batch_size: 64,
-            board: StatusBoard::default(),
-            rebuild_first: false,
-        };
+        let runner = runner(
+            p.clone(),
+            &pool,
+            &store,
+            DeadLetterPolicy::Skip,
+            64,
+            StatusBoard::default(),
+        );
         runners.push(tokio::spawn(runner.run(stop.clone())));
     }
     wait_caught_up(&pool, &*store, &names(&all)).await;
@@ -256,16 +277,14 @@ async fn run_briefly(
 ) -> StatusBoard {
     let board = StatusBoard::default();
     let (stop_tx, stop) = watch::channel(false);
-    let runner = LiveProjector {
+    let runner = runner(
         projector,
-        pool: pool.clone(),
-        store: store.clone(),
-        partition: Partition::ALL,
-        policy: DeadLetterPolicy::Skip,
-        batch_size: 500,
-        board: board.clone(),
-        rebuild_first: false,
-    };
+        &pool,
+        &store,
+        DeadLetterPolicy::Skip,
+        500,
+        board.clone(),
+    );
     let task = tokio::spawn(runner.run(stop));
     wait_caught_up(pool, &*store, &["transactions"]).await;
     let _ = stop_tx.send(true);
@@ -299,16 +318,14 @@ async fn a_new_version_rebuilds_on_start_and_an_old_runner_stands_down(pool: PgP
     // newer version swaps in under it.
     let board = StatusBoard::default();
     let (_stop_tx, stop) = watch::channel(false);
-    let runner = LiveProjector {
-        projector: Arc::new(Renumbered(2)),
-        pool: pool.clone(),
-        store: store.clone(),
-        partition: Partition::ALL,
-        policy: DeadLetterPolicy::Skip,
-        batch_size: 500,
-        board: board.clone(),
-        rebuild_first: false,
-    };
+    let runner = runner(
+        Arc::new(Renumbered(2)),
+        &pool,
+        &store,
+        DeadLetterPolicy::Skip,
+        500,
+        board.clone(),
+    );
     let task = tokio::spawn(runner.run(stop));
     rebuild::rebuild(
         &pool,
@@ -378,16 +395,14 @@ async fn an_undecodable_event_is_dead_lettered_and_skipped_or_stops_the_projecto
         .expect("drop");
     let board = StatusBoard::default();
     let (_stop_tx, stop) = watch::channel(false);
-    let runner = LiveProjector {
-        projector: Arc::new(models::transactions::Transactions),
-        pool: pool.clone(),
-        store: store.clone(),
-        partition: Partition::ALL,
-        policy: DeadLetterPolicy::Stop,
-        batch_size: 500,
-        board: board.clone(),
-        rebuild_first: false,
-    };
+    let runner = runner(
+        Arc::new(models::transactions::Transactions),
+        &pool,
+        &store,
+        DeadLetterPolicy::Stop,
+        500,
+        board.clone(),
+    );
     tokio::time::timeout(std::time::Duration::from_secs(30), runner.run(stop))
         .await
         .expect("the runner stops by itself");
