@@ -279,7 +279,7 @@ async fn run_briefly(
     let (stop_tx, stop) = watch::channel(false);
     let runner = runner(
         projector,
-        &pool,
+        pool,
         &store,
         DeadLetterPolicy::Skip,
         500,
