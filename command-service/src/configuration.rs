@@ -2,6 +2,7 @@
 //! each with a default that runs on a laptop.
 
 use crate::http::auth::Tokens;
+use crate::http::rate_limit::RateLimit;
 use crate::ingest::IngestOptions;
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -31,6 +32,11 @@ pub struct Settings {
     /// `"token:role,token:role"` (roles `ingest`, `analyst`, `admin`);
     /// default none, which runs the API open. `Debug` redacts them.
     pub tokens: Tokens,
+    /// `SENTINEL_RATE_LIMIT_PER_SEC` and `SENTINEL_RATE_LIMIT_BURST`:
+    /// requests per second each caller (bearer token, else client IP) may
+    /// make to `/v1/*`, and how many at once; default none (no limit), so
+    /// benchmarks and tests are never throttled by surprise.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for Settings {
@@ -45,6 +51,7 @@ impl Default for Settings {
             ruleset_path: None,
             ingest: IngestOptions::default(),
             tokens: Tokens::default(),
+            rate_limit: None,
         }
     }
 }
@@ -67,7 +74,26 @@ impl Settings {
                 customer_cache: var("SENTINEL_CUSTOMER_CACHE")?.unwrap_or(d.ingest.customer_cache),
             },
             tokens: tokens("SENTINEL_TOKENS")?,
+            rate_limit: rate_limit()?,
         })
+    }
+}
+
+/// No limit unless `SENTINEL_RATE_LIMIT_PER_SEC` is set (0 also means none);
+/// the burst defaults to one second's worth.
+fn rate_limit() -> anyhow::Result<Option<RateLimit>> {
+    let per_sec: Option<u32> = var("SENTINEL_RATE_LIMIT_PER_SEC")?;
+    let burst: Option<u32> = var("SENTINEL_RATE_LIMIT_BURST")?;
+    match per_sec.and_then(std::num::NonZeroU32::new) {
+        None => Ok(None),
+        Some(per_sec) => {
+            let burst = match burst {
+                None => per_sec,
+                Some(b) => std::num::NonZeroU32::new(b)
+                    .context("SENTINEL_RATE_LIMIT_BURST must be at least 1")?,
+            };
+            Ok(Some(RateLimit { per_sec, burst }))
+        }
     }
 }
 

@@ -124,6 +124,20 @@ impl Tokens {
             (false, _) => Verdict::Unknown,
         }
     }
+
+    /// Which configured token `presented` is, as a number that stands for
+    /// it (the same for every role it is listed with), so that per-token
+    /// bookkeeping (rate limits) need not keep a copy of the secret. Like
+    /// `check`, compares against every entry whatever matches.
+    pub fn identify(&self, presented: &[u8]) -> Option<usize> {
+        let mut found = None;
+        for (index, (token, _)) in self.entries.iter().enumerate() {
+            if constant_time_eq(token, presented) && found.is_none() {
+                found = Some(index);
+            }
+        }
+        found
+    }
 }
 
 impl fmt::Debug for Tokens {
@@ -191,7 +205,7 @@ pub async fn require(State(guard): State<Guard>, request: Request, next: Next) -
 
 /// The token of an `Authorization: Bearer <token>` header (scheme name in
 /// any case, RFC 6750 / RFC 9110).
-fn bearer_token(request: &Request) -> Option<&[u8]> {
+pub fn bearer_token(request: &Request) -> Option<&[u8]> {
     let value = request.headers().get(header::AUTHORIZATION)?.as_bytes();
     let (scheme, token) = value.split_at_checked(7)?;
     if !scheme.eq_ignore_ascii_case(b"bearer ") {
@@ -270,6 +284,15 @@ mod tests {
         assert_eq!(check("ii", Role::Ingest), Verdict::Unknown);
         assert_eq!(tokens.check(None, Role::Ingest), Verdict::Unknown);
         assert_eq!(Tokens::default().check(None, Role::Admin), Verdict::Open);
+    }
+
+    #[test]
+    fn a_token_is_identified_by_its_first_entry() {
+        let tokens = Tokens::parse("i:ingest,a:analyst,i:analyst").expect("valid");
+        assert_eq!(tokens.identify(b"i"), Some(0));
+        assert_eq!(tokens.identify(b"a"), Some(1));
+        assert_eq!(tokens.identify(b"x"), None);
+        assert_eq!(Tokens::default().identify(b"i"), None);
     }
 
     #[test]

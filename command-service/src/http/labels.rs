@@ -68,6 +68,7 @@ impl LabelAnswer {
     path = "/v1/labels",
     tag = "labels",
     request_body(content = crate::http::openapi::LabelInput, content_type = "application/json"),
+    // And 400, 401, 403, 413, 415 and 429, which `openapi::document` adds to every /v1 operation.
     responses(
         (status = 201, description = "Recorded", body = LabelAnswer),
         (status = 200, description = "This source already said so", body = LabelAnswer),

@@ -1,5 +1,6 @@
 //! The HTTP API: one module per resource, one error type (`Problem`), the
-//! body handling every POST shares (`input`), and who may call what (`auth`).
+//! body handling every POST shares (`input`), who may call what (`auth`),
+//! how often (`rate_limit`), and the API's own description (`openapi`).
 
 pub mod alerts;
 pub mod auth;
@@ -8,6 +9,7 @@ pub mod input;
 pub mod labels;
 pub mod openapi;
 pub mod problem;
+pub mod rate_limit;
 pub mod transactions;
 
 use crate::configuration::Settings;
@@ -24,7 +26,6 @@ use domain::ingest::ParseContext;
 use domain::money::Currency;
 use problem::Problem;
 use std::sync::Arc;
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 use uuid::Uuid;
 
@@ -49,8 +50,10 @@ impl App {
 }
 
 /// The routes, each behind the role it needs: transactions need `ingest`;
-/// acknowledgements, resolutions and labels need `analyst`; health checks
-/// are open.
+/// acknowledgements, resolutions and labels need `analyst`; health checks,
+/// metrics and the API description are open. With a rate limit configured,
+/// the `/v1` routes are limited per caller, before authentication (so
+/// refused requests are limited too).
 pub fn router(app: AppState) -> Router {
     let tokens = Arc::new(app.settings.tokens.clone());
     auth::warn_if_open(&tokens);
@@ -71,17 +74,25 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/alerts/{id}/resolution", post(alerts::post_resolution))
         .route_layer(needs(Role::Analyst))
         .with_state(alerts::AlertsState::new(app.clone()));
+    let mut api = ingest.merge(labels).with_state(app.clone()).merge(alerts);
+    if let Some(limit) = app.settings.rate_limit {
+        tracing::info!(
+            per_sec = limit.per_sec.get(),
+            burst = limit.burst.get(),
+            "rate limit per caller on /v1"
+        );
+        let limiter = rate_limit::Limiter::new(limit, tokens.clone());
+        api = api.route_layer(from_fn_with_state(limiter, rate_limit::limit));
+    }
+    let doc = openapi::document(&app.settings);
     let open = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(crate::metrics::render));
+        .route("/metrics", get(crate::metrics::render))
+        .with_state(app);
 
-    ingest
-        .merge(labels)
-        .merge(open)
-        .with_state(app)
-        .merge(alerts)
-        .merge(SwaggerUi::new("/swagger-ui").url("/openapi.json", openapi::ApiDoc::openapi()))
+    api.merge(open)
+        .merge(SwaggerUi::new("/swagger-ui").external_url_unchecked("/openapi.json", doc))
         .layer(axum::middleware::from_fn(crate::metrics::track))
         // The handlers read bodies with their own limits, so that an
         // oversized body gets a problem answer and is quarantined.

@@ -1,16 +1,22 @@
-//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
-//! annotations and the answer types, served at `/openapi.json` with Swagger
-//! UI at `/swagger-ui`.
-//!
-//! The request bodies are parsed by the domain from raw JSON (so that every
-//! failing field can be named at once); the input types below exist only to
-//! describe those bodies to clients.
+//! The OpenAPI 3.1 document, served at `/openapi.json` with Swagger UI at
+//! `/swagger-ui`: the paths and answers come from the handlers'
+//! `#[utoipa::path]` annotations and the answer types; the request bodies
+//! are written out in `inputs` (they must be exactly as strict as the
+//! domain's parser, which reads raw JSON so that every failing field can be
+//! named at once); and `document` adds what every `/v1` operation shares:
+//! the statuses of a refused body, of authentication and of the rate limit.
+//! `scripts/schemathesis` checks the running service against it.
+
+mod inputs;
 
 use super::alerts::{AcknowledgementAnswer, ResolutionAnswer};
+use super::health::{Health, Readiness};
 use super::labels::LabelAnswer;
 use super::problem::{Problem, ProblemField};
 use super::transactions::{BatchAnswer, ItemResult};
+use crate::configuration::Settings;
 use crate::ingest::answer::{AlertAnswer, Answer, RuleAnswer};
+use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
@@ -31,7 +37,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
     ),
     components(schemas(
         Answer, AlertAnswer, RuleAnswer, BatchAnswer, ItemResult, Problem, ProblemField,
-        AcknowledgementAnswer, ResolutionAnswer, LabelAnswer, TransactionInput, Location, DeviceInfo,
+        AcknowledgementAnswer, ResolutionAnswer, LabelAnswer, Health, Readiness,
+        TransactionInput, TransactionBatch, Location, DeviceInfo,
         AcknowledgementInput, ResolutionInput, LabelInput
     )),
     modifiers(&BearerAuth),
@@ -39,7 +46,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "transactions", description = "Ingest (role `ingest`)"),
         (name = "alerts", description = "Alert lifecycle (role `analyst`)"),
         (name = "labels", description = "Ground truth (role `analyst`)"),
-        (name = "operations", description = "Health and readiness (open)"),
+        (name = "operations", description = "Health and readiness (open, not rate limited)"),
     )
 )]
 pub struct ApiDoc;
@@ -56,95 +63,117 @@ impl Modify for BearerAuth {
     }
 }
 
-/// A transaction, schema v2. Schema v1 `{transaction_id, customer_id,
-/// amount, timestamp}` is accepted too (currency: the configured default).
-/// `customer_id` is an alias of `user_id`. Fields such as `risk_score` or
-/// `is_fraud` are ignored.
-#[allow(dead_code)] // describes a body; never built
-#[derive(ToSchema)]
-pub struct TransactionInput {
-    /// 1-64 characters of `[A-Za-z0-9._:-]`; the idempotency key.
-    #[schema(example = "t-1001")]
-    pub transaction_id: String,
-    /// RFC 3339; at most the configured skew in the future.
-    #[schema(example = "2026-11-24T10:00:00Z")]
-    pub timestamp: String,
-    #[schema(example = "cust-42")]
-    pub user_id: String,
-    #[schema(example = "m-7")]
-    pub merchant_id: String,
-    /// Finite and > 0.
-    #[schema(example = 84.2)]
-    pub amount: f64,
-    /// ISO 4217.
-    #[schema(example = "EUR")]
-    pub currency: String,
-    /// `purchase`, `refund` or `withdrawal`.
-    #[schema(example = "purchase")]
-    pub transaction_type: String,
-    /// `credit_card`, `debit_card` or `digital_wallet`.
-    #[schema(example = "credit_card")]
-    pub payment_method: String,
-    #[schema(example = "grocery")]
-    pub merchant_category: String,
-    pub location: Location,
-    pub device_info: DeviceInfo,
+/// Names the request bodies in the handlers' annotations; what they are is
+/// in `inputs`, which `document` puts in their place.
+macro_rules! described_in_inputs {
+    ($($name:ident),+) => {
+        $(
+            #[derive(ToSchema)]
+            pub struct $name;
+        )+
+    };
+}
+described_in_inputs!(
+    TransactionInput,
+    TransactionBatch,
+    Location,
+    DeviceInfo,
+    AcknowledgementInput,
+    ResolutionInput,
+    LabelInput
+);
+
+/// The document as served: the derived one, with the request bodies from
+/// `inputs` and, on every `/v1` operation, the statuses they all share.
+pub fn document(settings: &Settings) -> Value {
+    let mut doc = match serde_json::to_value(ApiDoc::openapi()) {
+        Ok(doc) => doc,
+        Err(error) => {
+            tracing::error!(%error, "could not build the OpenAPI document");
+            return Value::Null;
+        }
+    };
+    let schemas = &mut doc["components"]["schemas"];
+    schemas["TransactionInput"] = inputs::transaction();
+    schemas["TransactionBatch"] = inputs::batch(settings);
+    schemas["Location"] = inputs::location();
+    schemas["DeviceInfo"] = inputs::device_info();
+    schemas["AcknowledgementInput"] = inputs::acknowledgement();
+    schemas["ResolutionInput"] = inputs::resolution();
+    schemas["LabelInput"] = inputs::label();
+    doc["components"]["responses"] = shared_responses();
+
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return doc;
+    };
+    for (path, item) in paths.iter_mut() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        let operations = item.as_object_mut().into_iter().flat_map(Map::values_mut);
+        for operation in operations {
+            let responses = &mut operation["responses"];
+            for (status, name) in SHARED {
+                if responses.get(status).is_none() {
+                    responses[status] = json!({"$ref": format!("#/components/responses/{name}")});
+                }
+            }
+            // Every 503 of the API says when to retry.
+            if let Some(unavailable) = responses.get_mut("503") {
+                unavailable["headers"] = json!({"Retry-After": retry_after()});
+            }
+        }
+    }
+    doc
 }
 
-#[allow(dead_code)]
-#[derive(ToSchema)]
-pub struct Location {
-    #[schema(example = "Berlin")]
-    pub city: String,
-    pub state: Option<String>,
-    /// ISO 3166-1 alpha-2.
-    #[schema(example = "DE")]
-    pub country: String,
-    /// `[latitude, longitude]`, in range.
-    #[schema(example = json!([52.52, 13.405]))]
-    pub coordinates: [f64; 2],
+/// What every `/v1` operation may answer besides its own statuses, and the
+/// name of its entry in `components.responses`. (An operation that says
+/// more about one of them, such as the batch's 413, keeps its own.)
+const SHARED: [(&str, &str); 6] = [
+    ("400", "MalformedJson"),
+    ("401", "Unauthorized"),
+    ("403", "Forbidden"),
+    ("413", "BodyTooLarge"),
+    ("415", "UnsupportedMediaType"),
+    ("429", "RateLimited"),
+];
+
+fn retry_after() -> Value {
+    json!({
+        "description": "Seconds to wait before retrying.",
+        "required": true,
+        "schema": {"type": "integer", "minimum": 1},
+    })
 }
 
-#[allow(dead_code)]
-#[derive(ToSchema)]
-pub struct DeviceInfo {
-    /// `mobile`, `web` or `pos`.
-    #[schema(example = "pos")]
-    pub device_type: String,
-    pub ip_address: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-/// An analyst takes an alert up; the first acknowledgement stands.
-#[allow(dead_code)]
-#[derive(ToSchema)]
-pub struct AcknowledgementInput {
-    #[schema(example = "jane.doe")]
-    pub analyst: String,
-    #[schema(example = "calling the customer")]
-    pub note: Option<String>,
-}
-
-#[allow(dead_code)]
-#[derive(ToSchema)]
-pub struct ResolutionInput {
-    /// `confirmed_fraud` or `false_positive`.
-    #[schema(example = "confirmed_fraud")]
-    pub verdict: String,
-    #[schema(example = "jane.doe")]
-    pub analyst: String,
-    pub note: Option<String>,
-}
-
-#[allow(dead_code)]
-#[derive(ToSchema)]
-pub struct LabelInput {
-    #[schema(example = "t-1001")]
-    pub transaction_id: String,
-    pub is_fraud: bool,
-    /// Where the truth came from, e.g. `chargeback`.
-    #[schema(example = "chargeback")]
-    pub source: String,
+fn shared_responses() -> Value {
+    let problem = |description: &str| {
+        json!({
+            "description": description,
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        })
+    };
+    let mut unauthorized = problem(
+        "No bearer token, or not a known one (when tokens are configured); the body is not read",
+    );
+    unauthorized["headers"] = json!({"WWW-Authenticate": {
+        "description": "`Bearer realm=\"sentinel\"`, with `error=\"invalid_token\"` when a token was sent.",
+        "required": true,
+        "schema": {"type": "string"},
+    }});
+    let mut rate_limited = problem(
+        "Over the caller's rate limit (SENTINEL_RATE_LIMIT_PER_SEC, per token, else per address); nothing was done",
+    );
+    rate_limited["headers"] = json!({"Retry-After": retry_after()});
+    json!({
+        "MalformedJson": problem("The body is not JSON (quarantined)"),
+        "Unauthorized": unauthorized,
+        "Forbidden": problem("The token does not hold the role this needs"),
+        "BodyTooLarge": problem("The body is over the size limit (quarantined)"),
+        "UnsupportedMediaType": problem("Not `application/json` (quarantined)"),
+        "RateLimited": rate_limited,
+    })
 }
 
 #[cfg(test)]
@@ -166,6 +195,54 @@ mod tests {
         }
         for schema in ["AcknowledgementInput", "AcknowledgementAnswer"] {
             assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+        }
+    }
+
+    #[test]
+    fn every_v1_operation_documents_the_shared_statuses() {
+        let doc = document(&Settings::default());
+        let mut operations = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("operations") {
+                let responses = &operation["responses"];
+                if !path.starts_with("/v1/") {
+                    assert!(responses["401"].is_null(), "{method} {path} is open");
+                    continue;
+                }
+                operations += 1;
+                for (status, _) in SHARED {
+                    assert!(responses[status].is_object(), "{method} {path} {status}");
+                }
+                if let Some(unavailable) = responses.get("503") {
+                    assert!(unavailable["headers"]["Retry-After"].is_object());
+                }
+            }
+        }
+        assert_eq!(operations, 5);
+        for name in ["Unauthorized", "RateLimited"] {
+            assert!(doc["components"]["responses"][name]["headers"].is_object());
+        }
+    }
+
+    #[test]
+    fn the_request_bodies_are_the_written_out_ones() {
+        let settings = Settings {
+            batch_max_items: 7,
+            ..Settings::default()
+        };
+        let doc = document(&settings);
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(schemas["TransactionBatch"]["maxItems"], 7);
+        for (name, required) in [
+            ("TransactionInput", "currency"),
+            ("Location", "coordinates"),
+            ("DeviceInfo", "device_type"),
+            ("AcknowledgementInput", "analyst"),
+            ("ResolutionInput", "verdict"),
+            ("LabelInput", "is_fraud"),
+        ] {
+            let listed = schemas[name]["required"].as_array().expect(name);
+            assert!(listed.iter().any(|r| r == required), "{name}.{required}");
         }
     }
 }

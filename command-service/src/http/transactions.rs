@@ -27,13 +27,11 @@ use tracing::Instrument;
     path = "/v1/transactions",
     tag = "transactions",
     request_body(content = crate::http::openapi::TransactionInput, content_type = "application/json"),
+    // And 400, 401, 403, 413, 415 and 429, which `openapi::document` adds to every /v1 operation.
     responses(
         (status = 201, description = "Decided and recorded", body = crate::ingest::answer::Answer),
         (status = 200, description = "A repeat of a recorded transaction: the first answer", body = crate::ingest::answer::Answer),
-        (status = 400, description = "Not JSON (quarantined)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The transaction id was used with another payload", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over the limit (quarantined)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not application/json (quarantined)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid transaction; every failing field named (quarantined)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "At capacity or event store unavailable; see Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
@@ -93,12 +91,11 @@ pub struct BatchAnswer {
     post,
     path = "/v1/transactions/batch",
     tag = "transactions",
-    request_body(content = Vec<crate::http::openapi::TransactionInput>, content_type = "application/json"),
+    request_body(content = crate::http::openapi::TransactionBatch, content_type = "application/json"),
+    // And 400, 401, 403, 413, 415 and 429, which `openapi::document` adds to every /v1 operation.
     responses(
-        (status = 200, description = "One result per item, in order; a bad item fails alone", body = BatchAnswer),
-        (status = 400, description = "Not JSON (quarantined)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Over the body limit or over 1,000 items (quarantined)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not application/json (quarantined)", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "One result per item, in order, with the status it would have had alone (a bad item fails alone, 422; an item the store could not take, 503)", body = BatchAnswer),
+        (status = 413, description = "Over the batch body limit (SENTINEL_BATCH_BODY_LIMIT_BYTES) or over SENTINEL_BATCH_MAX_ITEMS items (quarantined)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a JSON array (quarantined)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["ingest"]))

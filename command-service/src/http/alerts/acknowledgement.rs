@@ -58,8 +58,9 @@ impl AcknowledgementAnswer {
     post,
     path = "/v1/alerts/{id}/acknowledgement",
     tag = "alerts",
-    params(("id" = uuid::Uuid, Path, description = "The alert's id, from the transaction's answer")),
+    params(("id" = uuid::Uuid, Path, description = "The alert's id, from the transaction's answer", example = "0190c0de-0000-7000-8000-000000000001")),
     request_body(content = crate::http::openapi::AcknowledgementInput, content_type = "application/json"),
+    // And 400, 401, 403, 413, 415 and 429, which `openapi::document` adds to every /v1 operation.
     responses(
         (status = 201, description = "Recorded", body = AcknowledgementAnswer),
         (status = 200, description = "Already acknowledged; the first acknowledgement stands", body = AcknowledgementAnswer),
