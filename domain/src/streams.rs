@@ -18,3 +18,9 @@ pub fn customer(id: &CustomerId) -> String {
 pub fn alert(id: &AlertId) -> String {
     format!("alert-{id}")
 }
+
+/// One transaction's labels (chargebacks, confirmed fraud). Labels name a
+/// transaction, not its customer, so they get a stream of their own (ADR 0003).
+pub fn label(transaction_id: &str) -> String {
+    format!("label-{transaction_id}")
+}

@@ -35,12 +35,6 @@ use serde::Serialize;
 /// and our append.
 const MAX_ATTEMPTS: usize = 5;
 
-/// The stream of one transaction's labels. (Its place is beside the other
-/// stream names in `domain::streams`; it lives here until that file moves.)
-pub fn label_stream(transaction_id: &TransactionId) -> String {
-    format!("label-{transaction_id}")
-}
-
 /// A label as answered: what was recorded, and when.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LabelAnswer {
@@ -116,7 +110,7 @@ async fn record(
     label: TransactionLabeled,
     meta: &RequestMeta,
 ) -> Result<(StatusCode, LabelAnswer), Problem> {
-    let stream = label_stream(&label.transaction_id);
+    let stream = domain::streams::label(label.transaction_id.as_str());
     for _ in 0..MAX_ATTEMPTS {
         let (version, current) = read_current(store, &stream, &label.source).await?;
         if let Some(stored) = current.filter(|c| c.is_fraud == label.is_fraud) {

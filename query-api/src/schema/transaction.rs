@@ -286,17 +286,11 @@ impl Transaction {
             let stream = domain::streams::alert(&domain::ids::AlertId(id));
             events.extend(whole_stream(store, &stream).await?);
         }
-        events.extend(whole_stream(store, &label_stream(&self.0.transaction_id)).await?);
+        events.extend(whole_stream(store, &domain::streams::label(&self.0.transaction_id)).await?);
         events.sort_by_key(|e| e.position);
         events.dedup_by_key(|e| e.position);
         Ok(events.into_iter().map(LogEvent).collect())
     }
-}
-
-/// The stream of a transaction's labels (the command side's
-/// `label_stream`; its place is in `domain::streams`).
-pub(crate) fn label_stream(transaction_id: &str) -> String {
-    format!("label-{transaction_id}")
 }
 
 /// Narrows a customer's transactions.
