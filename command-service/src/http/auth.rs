@@ -8,163 +8,17 @@
 //! lets requests through (open mode, for laptops and tests), and the service
 //! warns about it at start.
 //!
-//! Tokens are secrets: they are compared in constant time, never logged,
-//! never echoed in an error, and `Debug` shows only how many there are.
+//! Tokens and roles themselves (parsing, constant-time checks) are the
+//! shared `access` crate's; this file turns its verdicts into 401/403.
 
 use super::problem::Problem;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::fmt;
 use std::sync::Arc;
 
-/// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// POST transactions.
-    Ingest,
-    /// Resolve alerts and record labels.
-    Analyst,
-    /// Everything.
-    Admin,
-}
-
-impl Role {
-    pub fn parse(text: &str) -> Option<Role> {
-        match text {
-            "ingest" => Some(Role::Ingest),
-            "analyst" => Some(Role::Analyst),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Ingest => "ingest",
-            Role::Analyst => "analyst",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// Whether holding `self` is enough for a route that needs `needed`.
-    pub fn grants(self, needed: Role) -> bool {
-        self == Role::Admin || self == needed
-    }
-}
-
-/// The configured tokens. Empty means open mode.
-#[derive(Clone, Default)]
-pub struct Tokens {
-    entries: Vec<(Box<[u8]>, Role)>,
-}
-
-/// How a presented token fared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// No tokens are configured: everything is allowed.
-    Open,
-    Allowed,
-    /// The token is known but holds no role that grants what is needed.
-    Forbidden,
-    /// The token is not known.
-    Unknown,
-}
-
-impl Tokens {
-    /// Parses `token:role[,token:role...]`. Errors never quote a token.
-    pub fn parse(text: &str) -> Result<Tokens, String> {
-        let mut entries = Vec::new();
-        for (index, item) in text.split(',').map(str::trim).enumerate() {
-            if item.is_empty() {
-                continue;
-            }
-            let n = index + 1;
-            // The role is after the last colon, so a token may contain colons.
-            let Some((token, role)) = item.rsplit_once(':') else {
-                return Err(format!("entry {n} is not token:role"));
-            };
-            if token.is_empty() || token.chars().any(char::is_whitespace) {
-                return Err(format!(
-                    "entry {n}: the token is empty or contains whitespace"
-                ));
-            }
-            let role = Role::parse(role.trim()).ok_or_else(|| {
-                format!("entry {n}: the role is not one of ingest, analyst, admin")
-            })?;
-            entries.push((token.as_bytes().into(), role));
-        }
-        Ok(Tokens { entries })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Whether `presented` may do what needs `needed`.
-    pub fn check(&self, presented: Option<&[u8]>, needed: Role) -> Verdict {
-        if self.entries.is_empty() {
-            return Verdict::Open;
-        }
-        let Some(presented) = presented else {
-            return Verdict::Unknown;
-        };
-        // Every entry is compared, matched or not, so the time taken does
-        // not tell which entry (or how much of one) matched.
-        let (mut known, mut granted) = (false, false);
-        for (token, role) in &self.entries {
-            let same = constant_time_eq(token, presented);
-            known |= same;
-            granted |= same && role.grants(needed);
-        }
-        match (known, granted) {
-            (_, true) => Verdict::Allowed,
-            (true, false) => Verdict::Forbidden,
-            (false, _) => Verdict::Unknown,
-        }
-    }
-
-    /// Which configured token `presented` is, as a number that stands for
-    /// it (the same for every role it is listed with), so that per-token
-    /// bookkeeping (rate limits) need not keep a copy of the secret. Like
-    /// `check`, compares against every entry whatever matches.
-    pub fn identify(&self, presented: &[u8]) -> Option<usize> {
-        let mut found = None;
-        for (index, (token, _)) in self.entries.iter().enumerate() {
-            if constant_time_eq(token, presented) && found.is_none() {
-                found = Some(index);
-            }
-        }
-        found
-    }
-}
-
-impl fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let roles: Vec<&str> = self.entries.iter().map(|(_, r)| r.as_str()).collect();
-        write!(
-            f,
-            "Tokens({} redacted, roles {roles:?})",
-            self.entries.len()
-        )
-    }
-}
-
-/// Byte equality whose running time depends only on the lengths, not on
-/// where the first difference is (a timing side channel would otherwise let
-/// a caller guess a token byte by byte). Hand-written to keep the dependency
-/// tree small; `black_box` stops the optimiser from adding an early exit.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let len = a.len().max(b.len());
-    let mut diff = (a.len() ^ b.len()) as u64;
-    for i in 0..len {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff = std::hint::black_box(diff | u64::from(x ^ y));
-    }
-    diff == 0
-}
+pub use access::{Role, Tokens, Verdict};
 
 /// A route's requirement: the tokens, and the role the route needs.
 #[derive(Clone)]
@@ -206,13 +60,7 @@ pub async fn require(State(guard): State<Guard>, request: Request, next: Next) -
 /// The token of an `Authorization: Bearer <token>` header (scheme name in
 /// any case, RFC 6750 / RFC 9110).
 pub fn bearer_token(request: &Request) -> Option<&[u8]> {
-    let value = request.headers().get(header::AUTHORIZATION)?.as_bytes();
-    let (scheme, token) = value.split_at_checked(7)?;
-    if !scheme.eq_ignore_ascii_case(b"bearer ") {
-        return None;
-    }
-    let token = token.trim_ascii();
-    (!token.is_empty()).then_some(token)
+    access::bearer_of(request.headers().get(header::AUTHORIZATION)?.as_bytes())
 }
 
 /// 401 with the challenge RFC 6750 asks for; `invalid_token` when a token
@@ -248,67 +96,6 @@ pub fn warn_if_open(tokens: &Tokens) {
     if tokens.is_empty() {
         tracing::warn!("no SENTINEL_TOKENS configured: the API is open to anyone who can reach it");
     } else {
-        tracing::info!(
-            tokens = tokens.entries.len(),
-            "bearer-token authentication on"
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_pairs_and_refuses_without_quoting_the_token() {
-        let tokens = Tokens::parse(" a:b:ingest , sec-2:analyst,,x:admin ").expect("valid");
-        assert_eq!(tokens.entries.len(), 3);
-        assert_eq!(&*tokens.entries[0].0, b"a:b");
-        for bad in ["s3cret", "s3cret:root", ":admin", "s3 cret:admin"] {
-            let error = Tokens::parse(bad).expect_err(bad);
-            assert!(!error.contains("s3"), "{error}");
-        }
-        assert!(Tokens::parse("").expect("empty").is_empty());
-    }
-
-    #[test]
-    fn roles_and_admin() {
-        let tokens =
-            Tokens::parse("i:ingest,a:analyst,both:ingest,both:analyst,root:admin").expect("valid");
-        let check = |t: &str, r| tokens.check(Some(t.as_bytes()), r);
-        assert_eq!(check("i", Role::Ingest), Verdict::Allowed);
-        assert_eq!(check("i", Role::Analyst), Verdict::Forbidden);
-        assert_eq!(check("both", Role::Analyst), Verdict::Allowed);
-        assert_eq!(check("root", Role::Analyst), Verdict::Allowed);
-        assert_eq!(check("root", Role::Ingest), Verdict::Allowed);
-        assert_eq!(check("ii", Role::Ingest), Verdict::Unknown);
-        assert_eq!(tokens.check(None, Role::Ingest), Verdict::Unknown);
-        assert_eq!(Tokens::default().check(None, Role::Admin), Verdict::Open);
-    }
-
-    #[test]
-    fn a_token_is_identified_by_its_first_entry() {
-        let tokens = Tokens::parse("i:ingest,a:analyst,i:analyst").expect("valid");
-        assert_eq!(tokens.identify(b"i"), Some(0));
-        assert_eq!(tokens.identify(b"a"), Some(1));
-        assert_eq!(tokens.identify(b"x"), None);
-        assert_eq!(Tokens::default().identify(b"i"), None);
-    }
-
-    #[test]
-    fn debug_never_shows_a_token() {
-        let tokens = Tokens::parse("very-secret:admin").expect("valid");
-        let shown = format!("{tokens:?}");
-        assert!(!shown.contains("very-secret"), "{shown}");
-        assert!(shown.contains("admin"));
-    }
-
-    #[test]
-    fn constant_time_equality() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abc\0"));
-        assert!(!constant_time_eq(b"", b"a"));
-        assert!(constant_time_eq(b"", b""));
+        tracing::info!(tokens = tokens.len(), "bearer-token authentication on");
     }
 }
