@@ -26,7 +26,9 @@ pub struct Settings {
     pub default_currency: String,
     /// `SENTINEL_RULESET`: a ruleset TOML file; default: the built-in one.
     pub ruleset_path: Option<PathBuf>,
-    /// `SENTINEL_MAX_IN_FLIGHT` and `SENTINEL_CUSTOMER_CACHE`.
+    /// `SENTINEL_MAX_IN_FLIGHT`, `SENTINEL_CUSTOMER_CACHE`,
+    /// `SENTINEL_LOAD_BATCH` (most customer streams one cache-miss read asks
+    /// for) and `SENTINEL_CONCURRENT_LOADS` (such reads at once).
     pub ingest: IngestOptions,
     /// `SENTINEL_TOKENS`: bearer tokens with their roles,
     /// `"token:role,token:role"` (roles `ingest`, `analyst`, `admin`);
@@ -72,6 +74,9 @@ impl Settings {
             ingest: IngestOptions {
                 max_in_flight: var("SENTINEL_MAX_IN_FLIGHT")?.unwrap_or(d.ingest.max_in_flight),
                 customer_cache: var("SENTINEL_CUSTOMER_CACHE")?.unwrap_or(d.ingest.customer_cache),
+                load_batch: var("SENTINEL_LOAD_BATCH")?.unwrap_or(d.ingest.load_batch),
+                concurrent_loads: var("SENTINEL_CONCURRENT_LOADS")?
+                    .unwrap_or(d.ingest.concurrent_loads),
             },
             tokens: tokens("SENTINEL_TOKENS")?,
             rate_limit: rate_limit()?,

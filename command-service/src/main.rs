@@ -7,7 +7,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use command_service::configuration::Settings;
 use command_service::startup::Application;
 use event_store::postgres::{MIGRATOR, PgEventStore};
-use sqlx::postgres::PgPoolOptions;
 use std::sync::Arc;
 
 #[tokio::main]
@@ -16,8 +15,7 @@ async fn main() -> anyhow::Result<()> {
     // the guard flushes the traces on the way out.
     let _telemetry = telemetry::init("command-service");
     let url = std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("set DATABASE_URL"))?;
-    let pool = PgPoolOptions::new()
-        .max_connections(32)
+    let pool = event_store::postgres::pool_options(32)
         .connect(&url)
         .await?;
     MIGRATOR.run(&pool).await?;

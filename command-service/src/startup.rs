@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    state: Arc<App>,
 }
 
 impl Application {
@@ -41,12 +42,19 @@ impl Application {
         });
         Ok(Application {
             listener,
-            router: http::router(app),
+            router: http::router(app.clone()),
+            state: app,
         })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// What the handlers share; tests and benchmarks read the ingest's
+    /// customer cache from it (`state().ingest.cached_customers()`).
+    pub fn state(&self) -> Arc<App> {
+        self.state.clone()
     }
 
     /// Serves until `shutdown` completes, then finishes requests in flight.

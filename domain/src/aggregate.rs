@@ -2,21 +2,25 @@
 //!
 //! The state holds just enough of a customer's past to run the rules, and is
 //! bounded: the recent transactions by event time (`window`), a running
-//! mean/deviation of amounts, an hour-of-day histogram, the merchant
-//! categories seen (capped) and the newest event time. `decide` reads it and
+//! mean/deviation of amounts (all, purchases only, and per merchant
+//! category), an hour-of-day histogram, the merchant categories seen
+//! (capped), the devices used (capped), the newest alert's and the newest
+//! transaction's event times. `decide` reads it and
 //! returns the events to append; `evolve` folds an event in. Both are pure:
 //! ids and clocks come in with the command.
 
 use crate::commands::RecordTransaction;
+use crate::devices::{DeviceKey, KnownDevices};
 use crate::events::{AlertRaised, DomainEvent, TransactionRecorded};
 use crate::rules::{self, Subject};
 use crate::ruleset::{HistoryLimits, Ruleset};
 use crate::scoring::{self, Priority};
 use crate::stats::{HourHistogram, RunningStats};
 use crate::text::MerchantCategory;
+use crate::transaction::TransactionType;
 use crate::window::{RecentWindow, WindowEntry};
 use chrono::{DateTime, Duration, Utc};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// What the rules know about one customer.
@@ -25,8 +29,15 @@ pub struct CustomerState {
     limits: HistoryLimits,
     window: RecentWindow,
     amounts: RunningStats,
+    /// Purchases only: withdrawals (cash in round sums) and refunds would
+    /// blur what the customer usually pays.
+    purchases: RunningStats,
     hours: HourHistogram,
-    categories: BTreeSet<MerchantCategory>,
+    /// Every category used (at most `max_categories`), with its amounts.
+    categories: BTreeMap<MerchantCategory, RunningStats>,
+    devices: KnownDevices,
+    /// Event time of the newest transaction that raised an alert.
+    last_alert: Option<DateTime<Utc>>,
     newest: Option<DateTime<Utc>>,
     transactions: u64,
     late_transactions: u64,
@@ -45,8 +56,11 @@ impl CustomerState {
             limits,
             window: RecentWindow::default(),
             amounts: RunningStats::default(),
+            purchases: RunningStats::default(),
             hours: HourHistogram::default(),
-            categories: BTreeSet::new(),
+            categories: BTreeMap::new(),
+            devices: KnownDevices::default(),
+            last_alert: None,
             newest: None,
             transactions: 0,
             late_transactions: 0,
@@ -74,8 +88,28 @@ impl CustomerState {
         &self.amounts
     }
 
+    /// Amounts of purchases (and of v1 transactions, whose type is unknown).
+    pub fn purchase_stats(&self) -> &RunningStats {
+        &self.purchases
+    }
+
+    /// Amounts of the customer's transactions in `category`, if ever used.
+    pub fn category_stats(&self, category: &MerchantCategory) -> Option<&RunningStats> {
+        self.categories.get(category)
+    }
+
     pub fn hours(&self) -> &HourHistogram {
         &self.hours
+    }
+
+    /// The devices the customer has used (web and app transactions).
+    pub fn devices(&self) -> &KnownDevices {
+        &self.devices
+    }
+
+    /// Event time of the newest transaction that raised an alert.
+    pub fn last_alert_at(&self) -> Option<DateTime<Utc>> {
+        self.last_alert
     }
 
     /// Transactions recorded so far (all of them, not only the window's).
@@ -97,7 +131,7 @@ impl CustomerState {
     /// nothing counts as new: such a customer has no "usual" categories.
     pub fn category_is_new(&self, category: &MerchantCategory) -> bool {
         self.categories.len() < self.limits.max_categories as usize
-            && !self.categories.contains(category)
+            && !self.categories.contains_key(category)
     }
 
     /// Late: older than the newest event time by more than `allowed`.
@@ -122,12 +156,33 @@ impl CustomerState {
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
         self.window
             .evict(horizon, self.limits.max_transactions as usize);
-        self.amounts.push(tx.amount.as_f64());
+        let amount = tx.amount.as_f64();
+        self.amounts.push(amount);
+        if !matches!(
+            tx.transaction_type,
+            Some(TransactionType::Withdrawal | TransactionType::Refund)
+        ) {
+            self.purchases.push(amount);
+        }
         self.hours.push(tx.timestamp);
-        if let Some(category) = &tx.merchant_category
-            && self.category_is_new(category)
-        {
-            self.categories.insert(category.clone());
+        if let Some(category) = &tx.merchant_category {
+            if let Some(stats) = self.categories.get_mut(category) {
+                stats.push(amount);
+            } else if self.category_is_new(category) {
+                let mut stats = RunningStats::default();
+                stats.push(amount);
+                self.categories.insert(category.clone(), stats);
+            }
+        }
+        if let Some(key) = DeviceKey::of(tx) {
+            self.devices
+                .record(key, tx.timestamp, self.limits.max_devices as usize);
+        }
+        if recorded.alert_id.is_some() {
+            self.last_alert = Some(
+                self.last_alert
+                    .map_or(tx.timestamp, |t| t.max(tx.timestamp)),
+            );
         }
         self.transactions += 1;
         if recorded.late {

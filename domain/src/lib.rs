@@ -31,6 +31,7 @@
 
 pub mod aggregate;
 pub mod commands;
+pub mod devices;
 pub mod events;
 pub mod geo;
 pub mod ids;

@@ -8,8 +8,8 @@
 //! thresholds and a history long enough for its longest window.
 
 use crate::rules::{
-    amount_anomaly, distinct_cities, impossible_travel, new_category, unusual_hour,
-    velocity_amount, velocity_count, withdrawal_sequence,
+    alert_follow_up, amount_above_usual, amount_anomaly, distinct_cities, impossible_travel,
+    new_category, new_device, unusual_hour, velocity_amount, velocity_count, withdrawal_sequence,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -34,6 +34,17 @@ impl<T: Default> RuleConfig<T> {
             thresholds: T::default(),
         }
     }
+
+    /// A rule a ruleset does not mention: switched off. Rulesets written
+    /// (and published to the log) before the rule existed load unchanged and
+    /// decide as they did.
+    fn off() -> Self {
+        RuleConfig {
+            enabled: false,
+            weight: 0.0,
+            thresholds: T::default(),
+        }
+    }
 }
 
 /// Every rule's configuration, by rule name.
@@ -48,6 +59,12 @@ pub struct Rules {
     pub new_category: RuleConfig<new_category::Thresholds>,
     pub unusual_hour: RuleConfig<unusual_hour::Thresholds>,
     pub withdrawal_sequence: RuleConfig<withdrawal_sequence::Thresholds>,
+    #[serde(default = "RuleConfig::off")]
+    pub new_device: RuleConfig<new_device::Thresholds>,
+    #[serde(default = "RuleConfig::off")]
+    pub amount_above_usual: RuleConfig<amount_above_usual::Thresholds>,
+    #[serde(default = "RuleConfig::off")]
+    pub alert_follow_up: RuleConfig<alert_follow_up::Thresholds>,
 }
 
 /// Scores at or above these get the decision.
@@ -94,6 +111,13 @@ pub struct HistoryLimits {
     pub max_transactions: u32,
     /// Distinct merchant categories remembered; past it, no category is new.
     pub max_categories: u32,
+    /// Devices remembered (the least recently seen is forgotten first).
+    #[serde(default = "default_max_devices")]
+    pub max_devices: u32,
+}
+
+fn default_max_devices() -> u32 {
+    8
 }
 
 impl Default for HistoryLimits {
@@ -102,6 +126,7 @@ impl Default for HistoryLimits {
             retention_secs: 172_800,
             max_transactions: 1_000,
             max_categories: 512,
+            max_devices: default_max_devices(),
         }
     }
 }
@@ -124,9 +149,32 @@ pub struct Ruleset {
 pub struct RulesetError(pub String);
 
 impl Default for Ruleset {
+    /// Measured on the simulator's default mix (docs/detection.md); every
+    /// value here is explained in `rulesets/default.toml`.
     fn default() -> Self {
+        let mut rules = Rules {
+            velocity_count: RuleConfig::on(0.15),
+            velocity_amount: RuleConfig::on(0.4),
+            impossible_travel: RuleConfig::on(0.7),
+            distinct_cities: RuleConfig::on(0.35),
+            amount_anomaly: RuleConfig::on(0.45),
+            new_category: RuleConfig::on(0.06),
+            unusual_hour: RuleConfig::on(0.06),
+            withdrawal_sequence: RuleConfig::on(0.8),
+            new_device: RuleConfig::on(0.2),
+            amount_above_usual: RuleConfig::on(0.15),
+            alert_follow_up: RuleConfig::on(0.18),
+        };
+        rules.velocity_count.thresholds.max_transactions = 1;
+        rules.velocity_amount.thresholds = velocity_amount::Thresholds {
+            max_sum: crate::money::Amount::from_thousandths(600_000),
+            window_secs: 3_600,
+        };
+        rules.amount_anomaly.thresholds.sigmas = 8.0;
+        rules.new_category.thresholds.min_history = 8;
+        rules.unusual_hour.thresholds.min_history = 8;
         Ruleset {
-            version: "2025.1-default".to_owned(),
+            version: "2026.1-default".to_owned(),
             lateness: Lateness::default(),
             history: HistoryLimits::default(),
             decision: DecisionThresholds {
@@ -139,16 +187,7 @@ impl Default for Ruleset {
                 p2: 0.5,
                 p3: 0.3,
             },
-            rules: Rules {
-                velocity_count: RuleConfig::on(0.4),
-                velocity_amount: RuleConfig::on(0.4),
-                impossible_travel: RuleConfig::on(0.7),
-                distinct_cities: RuleConfig::on(0.35),
-                amount_anomaly: RuleConfig::on(0.45),
-                new_category: RuleConfig::on(0.1),
-                unusual_hour: RuleConfig::on(0.15),
-                withdrawal_sequence: RuleConfig::on(0.8),
-            },
+            rules,
         }
     }
 }
@@ -167,6 +206,7 @@ impl Ruleset {
             r.velocity_amount.thresholds.window_secs,
             r.distinct_cities.thresholds.window_secs,
             r.withdrawal_sequence.thresholds.international_within_secs,
+            r.impossible_travel.thresholds.lookback_secs,
         ]
         .into_iter()
         .max()
@@ -208,6 +248,9 @@ impl Ruleset {
             ("new_category", r.new_category.weight),
             ("unusual_hour", r.unusual_hour.weight),
             ("withdrawal_sequence", r.withdrawal_sequence.weight),
+            ("new_device", r.new_device.weight),
+            ("amount_above_usual", r.amount_above_usual.weight),
+            ("alert_follow_up", r.alert_follow_up.weight),
         ];
         if let Some((name, _)) = weights.iter().find(|(_, w)| !unit(*w)) {
             return Err(RulesetError(format!(
@@ -237,6 +280,10 @@ impl Ruleset {
         let anomaly = &r.amount_anomaly.thresholds;
         if !(non_negative(anomaly.sigmas) && non_negative(anomaly.min_std_dev_ratio)) {
             return fail("rules.amount_anomaly: sigmas and min_std_dev_ratio must be >= 0");
+        }
+        let usual = &r.amount_above_usual.thresholds;
+        if !(usual.ratio.is_finite() && usual.ratio > 0.0) {
+            return fail("rules.amount_above_usual: ratio must be > 0");
         }
         Ok(())
     }

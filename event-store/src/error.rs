@@ -35,6 +35,11 @@ pub enum AppendError {
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(String),
+    /// The database cannot be reached right now: connection refused or
+    /// lost, no pooled connection within the acquire timeout, or the server
+    /// shutting down or starting up. Nothing was done; retry later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error("the event store is shutting down")]
     Closed,
     #[error("stored event could not be decoded at position {position}: {message}")]
@@ -43,8 +48,37 @@ pub enum StoreError {
     Backend(String),
 }
 
+impl StoreError {
+    /// Whether the database was unreachable (as opposed to refusing this
+    /// particular request): the writer then fails a whole group commit at
+    /// once instead of retrying its appends one by one.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        StoreError::Database(e.to_string())
+        if connection_lost(&e) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Database(e.to_string())
+        }
+    }
+}
+
+/// Errors that say the server is away rather than that a statement failed:
+/// I/O and TLS failures, the pool's timeout, SQLSTATE class 08 (connection
+/// exception) and 57P01-57P03 (admin or crash shutdown, cannot connect now).
+fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
     }
 }

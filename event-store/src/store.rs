@@ -52,13 +52,36 @@ pub trait EventStore: Send + Sync + 'static {
         requests: Vec<AppendRequest>,
     ) -> Result<Vec<Result<AppendOutcome, AppendError>>, StoreError>;
 
-    /// Up to `limit` events of one stream, from `from_version` on.
+    /// Up to `limit` events of one stream, from `from_version` on. Fewer
+    /// than `limit` means the stream had no more when it was read.
     async fn read_stream(
         &self,
         stream_id: &str,
         from_version: StreamVersion,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Several streams in one call (the command side fills its customer
+    /// cache for many customers at once): for each `(stream, from_version)`,
+    /// in the order given, what `read_stream(stream, from_version,
+    /// limit_per_stream)` would return. A stream that does not exist gives
+    /// an empty list; a stream named twice is answered twice. Backends
+    /// without a native multi-stream read keep this default: one
+    /// `read_stream` after another.
+    async fn read_streams(
+        &self,
+        streams: &[(&str, StreamVersion)],
+        limit_per_stream: usize,
+    ) -> Result<Vec<Vec<RecordedEvent>>, StoreError> {
+        let mut answers = Vec::with_capacity(streams.len());
+        for (stream_id, from_version) in streams {
+            answers.push(
+                self.read_stream(stream_id, *from_version, limit_per_stream)
+                    .await?,
+            );
+        }
+        Ok(answers)
+    }
 
     /// Up to `limit` events of the global log with a position above `after`.
     async fn read_all(

@@ -30,9 +30,13 @@ pub struct ReplayArgs {
     /// (meaningful when no ingest runs meanwhile).
     #[arg(long)]
     verify: bool,
-    /// Events per transaction.
+    /// Events read per page.
     #[arg(long, default_value_t = 5000)]
     page_size: usize,
+    /// Most rows a projection holds in memory while rebuilding before it
+    /// writes them out (and reads back what it needs): bounds memory.
+    #[arg(long, default_value_t = Options::default().hold_rows)]
+    hold_rows: usize,
     #[arg(long, env = "DATABASE_URL")]
     database_url: String,
 }
@@ -82,6 +86,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         .collect();
     let options = Options {
         page_size: args.page_size,
+        hold_rows: args.hold_rows,
     };
     // One pass over the log feeds every projection being rebuilt.
     let results = rebuild::rebuild_many(&pool, &*store, jobs, options, &progress).await;

@@ -3,6 +3,7 @@
 //! to the projector. Runs inside the caller's transaction, with the search
 //! path already on the projector's schema.
 
+use crate::fold::Fold;
 use crate::partition::Partition;
 use crate::projector::{ProjectedEvent, Projector};
 use domain::DomainEvent;
@@ -143,14 +144,41 @@ pub async fn apply_decoded(
     policy: DeadLetterPolicy,
     decoded: &Decoded,
 ) -> Result<BatchOutcome, BatchError> {
+    let outcome = dead_letters(conn, projector, policy, decoded).await?;
+    if !decoded.events.is_empty() {
+        projector.apply(conn, &decoded.events).await?;
+    }
+    Ok(outcome)
+}
+
+/// Like [`apply_decoded`], into a fold that holds its rows in memory (a
+/// rebuild's): nothing is written but the dead letters until it flushes.
+pub async fn fold_decoded(
+    conn: &mut PgConnection,
+    projector: &dyn Projector,
+    fold: &mut dyn Fold,
+    policy: DeadLetterPolicy,
+    decoded: &Decoded,
+) -> Result<BatchOutcome, BatchError> {
+    let outcome = dead_letters(conn, projector, policy, decoded).await?;
+    if !decoded.events.is_empty() {
+        fold.apply(conn, &decoded.events).await?;
+    }
+    Ok(outcome)
+}
+
+/// Records the batch's dead letters, or ends the road under `stop`.
+async fn dead_letters(
+    conn: &mut PgConnection,
+    projector: &dyn Projector,
+    policy: DeadLetterPolicy,
+    decoded: &Decoded,
+) -> Result<BatchOutcome, BatchError> {
     if let (DeadLetterPolicy::Stop, Some(first)) = (policy, decoded.dead.first()) {
         return Err(BatchError::Stopped(first.clone()));
     }
     for dead in &decoded.dead {
         record_dead_letter(conn, projector, dead).await?;
-    }
-    if !decoded.events.is_empty() {
-        projector.apply(conn, &decoded.events).await?;
     }
     Ok(BatchOutcome {
         applied: decoded.events.len(),

@@ -7,6 +7,7 @@
 //! tables bare and the same code writes the serving tables and a rebuild's
 //! fresh ones (ADR 0005).
 
+use crate::fold::Fold;
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
 use event_store::Position;
@@ -53,6 +54,16 @@ pub trait Projector: Send + Sync + 'static {
     /// The tables that make up the read model (compared row for row by the
     /// determinism tests and `fraudctl replay --verify`).
     fn tables(&self) -> &'static [&'static str];
+
+    /// The projector's fold, if it keeps rows in memory across batches
+    /// (see `fold`). `fresh`: the tables are empty, as a rebuild's are, so
+    /// rows memory lacks need not be looked for. A rebuild folds the whole
+    /// log through it and writes each row once; without one, a rebuild
+    /// applies the log page by page like live projection.
+    fn fold(&self, fresh: bool) -> Option<Box<dyn Fold>> {
+        let _ = fresh;
+        None
+    }
 
     /// Applies `events` (in log order, already filtered to this instance's
     /// partition) inside the runtime's transaction. Must be a pure function

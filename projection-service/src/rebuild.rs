@@ -18,13 +18,21 @@ use tokio::sync::mpsc;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
-    /// Events read and applied per transaction.
+    /// Events read per page (and applied per transaction by projectors
+    /// without a fold, and while catching up before the swap).
     pub page_size: usize,
+    /// Most rows a projector's fold holds in memory before writing them
+    /// out and starting afresh (reading back rows as it needs them). One
+    /// flush at the end is the fast case; this only bounds memory.
+    pub hold_rows: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { page_size: 5000 }
+        Options {
+            page_size: 5000,
+            hold_rows: 2_000_000,
+        }
     }
 }
 
@@ -313,7 +321,8 @@ async fn build_many(
         let pool = pool.clone();
         builders.push(tokio::spawn(async move {
             let indexes = prepare(&pool, &*job.projector, &target).await?;
-            let built = apply_pages(&pool, &*job.projector, job.policy, &target, pages).await?;
+            let built =
+                apply_pages(&pool, &*job.projector, job.policy, &target, options, pages).await?;
             let mut tx = pool.begin().await?;
             schema::create_indexes(&mut tx, &target, &indexes).await?;
             tx.commit().await?;
@@ -413,13 +422,16 @@ async fn feed_pages(
     Ok(events)
 }
 
-/// A builder: applies each page in a transaction of its own, checkpoint
-/// included.
+/// A builder. With a fold: folds every page in memory and writes each row
+/// once at the end (or whenever the fold holds `hold_rows`), the checkpoint
+/// with it. Without: applies each page in a transaction of its own,
+/// checkpoint included.
 async fn apply_pages(
     pool: &PgPool,
     projector: &dyn Projector,
     policy: DeadLetterPolicy,
     target: &str,
+    options: Options,
     mut pages: mpsc::Receiver<Arc<Page>>,
 ) -> Result<Rebuilt, RebuildError> {
     let mut done = Rebuilt {
@@ -428,19 +440,42 @@ async fn apply_pages(
         dead_letters: 0,
         elapsed: Duration::ZERO,
     };
+    let checkpoint = |position| Checkpoint {
+        position,
+        version: projector.version(),
+    };
+    let mut fold = projector.fold(true);
     while let Some(page) = pages.recv().await {
         let mut tx = pool.begin().await?;
         schema::enter_for_apply(&mut tx, target).await?;
-        let outcome = apply::apply_decoded(&mut tx, projector, policy, &page.decoded).await?;
-        let at = Checkpoint {
-            position: page.last,
-            version: projector.version(),
+        let outcome = match fold.as_deref_mut() {
+            None => {
+                let outcome =
+                    apply::apply_decoded(&mut tx, projector, policy, &page.decoded).await?;
+                checkpoint::write(&mut tx, Partition::ALL, checkpoint(page.last)).await?;
+                outcome
+            }
+            Some(fold) => {
+                let outcome =
+                    apply::fold_decoded(&mut tx, projector, fold, policy, &page.decoded).await?;
+                if fold.held() >= options.hold_rows {
+                    fold.flush(&mut tx).await?;
+                    checkpoint::write(&mut tx, Partition::ALL, checkpoint(page.last)).await?;
+                }
+                outcome
+            }
         };
-        checkpoint::write(&mut tx, Partition::ALL, at).await?;
         tx.commit().await?;
         done.events += page.read as u64;
         done.dead_letters += outcome.dead_lettered as u64;
         done.position = page.last;
+    }
+    if let Some(fold) = fold.as_deref_mut() {
+        let mut tx = pool.begin().await?;
+        schema::enter_for_apply(&mut tx, target).await?;
+        fold.flush(&mut tx).await?;
+        checkpoint::write(&mut tx, Partition::ALL, checkpoint(done.position)).await?;
+        tx.commit().await?;
     }
     Ok(done)
 }

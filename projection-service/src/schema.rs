@@ -128,6 +128,10 @@ pub async fn create_indexes(
 ) -> Result<(), sqlx::Error> {
     set_logged(conn, schema, true).await?;
     enter(conn, schema).await?;
+    // Sorts a million keys in memory rather than in temporary files.
+    sqlx::query("SET LOCAL maintenance_work_mem TO '256MB'")
+        .execute(&mut *conn)
+        .await?;
     for statement in indexes {
         sqlx::raw_sql(AssertSqlSafe(statement.clone()))
             .execute(&mut *conn)

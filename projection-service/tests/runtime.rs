@@ -196,8 +196,17 @@ async fn a_replay_under_concurrent_ingest_swaps_in_tables_equal_to_a_fresh_repla
             policy: DeadLetterPolicy::Skip,
         })
         .collect();
-    let results =
-        rebuild::rebuild_many(&pool, &*store, jobs, Options { page_size: 500 }, &|_| {}).await;
+    let results = rebuild::rebuild_many(
+        &pool,
+        &*store,
+        jobs,
+        Options {
+            page_size: 500,
+            ..Options::default()
+        },
+        &|_| {},
+    )
+    .await;
     let mut swapped = 0;
     for (name, done) in results {
         let done = done.unwrap_or_else(|e| panic!("{name}: {e}"));

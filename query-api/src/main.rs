@@ -6,7 +6,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use event_store::postgres::PgEventStore;
 use query_api::configuration::Settings;
 use query_api::startup::Application;
-use sqlx::postgres::PgPoolOptions;
 use std::sync::Arc;
 
 #[tokio::main]
@@ -16,10 +15,7 @@ async fn main() -> anyhow::Result<()> {
     // The log's reads (histories, audit trails, time travel, live alerts);
     // the read models have the API's own query pool (see `db`). The query
     // side runs no migrations: the other services (or `fraudctl migrate`) do.
-    let pool = PgPoolOptions::new()
-        .max_connections(8)
-        .connect(&url)
-        .await?;
+    let pool = event_store::postgres::pool_options(8).connect(&url).await?;
     telemetry::pool::spawn_pool_metrics(pool.clone(), "query", telemetry::pool::SAMPLE_EVERY);
     let store = Arc::new(PgEventStore::new(pool.clone()));
     let app = Application::build(Settings::from_env()?, pool, store).await?;

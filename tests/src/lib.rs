@@ -1,6 +1,9 @@
 //! Shared helpers for Sentinel's end-to-end tests (`tests/tests/*.rs`): they
 //! start the real services on port 0 against a fresh PostgreSQL database and
-//! talk to them over real HTTP, GraphQL and WebSocket.
+//! talk to them over real HTTP, GraphQL and WebSocket. `private_pg` runs a
+//! PostgreSQL cluster of a test's own, for tests that stop the database.
+
+pub mod private_pg;
 
 use command_service::configuration::Settings as CommandSettings;
 use command_service::startup::Application as CommandApp;
@@ -79,6 +82,21 @@ pub async fn spawn_projection(pool: PgPool, store: Arc<PgEventStore>) -> String 
     let app = ProjectionApp::build(settings, pool, store)
         .await
         .expect("projection service");
+    let addr = app.local_addr().expect("addr");
+    tokio::spawn(app.run_until(std::future::pending()));
+    format!("http://{addr}")
+}
+
+/// The query API on port 0 over `pool`'s database and `store`'s log; it
+/// runs until the test ends.
+pub async fn spawn_query(pool: PgPool, store: Arc<PgEventStore>) -> String {
+    let settings = query_api::configuration::Settings {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        ..query_api::configuration::Settings::default()
+    };
+    let app = query_api::startup::Application::build(settings, pool, store)
+        .await
+        .expect("query API");
     let addr = app.local_addr().expect("addr");
     tokio::spawn(app.run_until(std::future::pending()));
     format!("http://{addr}")

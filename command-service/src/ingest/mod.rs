@@ -2,7 +2,9 @@
 //! that record it, appended through the event store's group commit.
 //!
 //! Per transaction: take the customer's lock; make sure its state is loaded
-//! (rebuilt from `customer-{id}` on a miss); answer a repeat of a known
+//! (rebuilt from `customer-{id}` on a miss, through the batching [`loader`],
+//! which reads every customer missed meanwhile in one query; a batch POST
+//! loads all its missing customers up front with [`Ingest::preload`]); answer a repeat of a known
 //! `transaction_id` from memory (or the stream, for old ones); otherwise
 //! `decide`, append with the stream's expected version, and only then fold the
 //! events into the state and answer. A version conflict (another replica
@@ -10,20 +12,23 @@
 
 pub mod answer;
 pub mod customers;
+pub mod loader;
 pub mod quarantine;
 
 use answer::Answer;
 use chrono::Duration;
 use customers::{Customer, Customers, Remembered};
 use domain::events::{AlertRaised, TransactionRecorded, TransactionRepeated};
-use domain::ids::{AlertId, TransactionId};
+use domain::ids::{AlertId, CustomerId, TransactionId};
 use domain::{
     CustomerState, DecisionIds, DomainEvent, RecordTransaction, Ruleset, Transaction, decide,
 };
 use event_store::{
-    AppendError, EventMetadata, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StreamVersion,
+    AppendError, EventMetadata, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError,
+    StreamVersion,
 };
-use std::collections::HashMap;
+use loader::{Loader, LoaderOptions};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
@@ -57,6 +62,11 @@ pub struct IngestOptions {
     pub max_in_flight: usize,
     /// Customers whose state is kept in memory.
     pub customer_cache: usize,
+    /// Most customer streams one batched cache-miss read asks for.
+    pub load_batch: usize,
+    /// Batched cache-miss reads in flight at once (each holds one pool
+    /// connection; the rest of the pool stays free for the writer).
+    pub concurrent_loads: usize,
 }
 
 impl Default for IngestOptions {
@@ -64,6 +74,8 @@ impl Default for IngestOptions {
         IngestOptions {
             max_in_flight: 20_000,
             customer_cache: 100_000,
+            load_batch: 2_000,
+            concurrent_loads: 2,
         }
     }
 }
@@ -89,6 +101,7 @@ pub struct Ingest {
     store: Arc<dyn EventStore>,
     ruleset: Arc<Ruleset>,
     customers: Customers,
+    loader: Loader,
     permits: Arc<Semaphore>,
     max_in_flight: usize,
 }
@@ -97,11 +110,24 @@ pub struct Ingest {
 const MAX_ATTEMPTS: usize = 5;
 
 impl Ingest {
+    /// Starts the loader task, so it needs a tokio runtime.
     pub fn new(store: Arc<dyn EventStore>, ruleset: Arc<Ruleset>, options: IngestOptions) -> Self {
+        let loader = Loader::start(
+            store.clone(),
+            LoaderOptions {
+                max_streams: options.load_batch,
+                concurrent_reads: options.concurrent_loads,
+                // Each transaction in flight waits for at most one load, and
+                // a preload holds permits for its customers: nobody ever
+                // waits to be queued.
+                queue: options.max_in_flight,
+            },
+        );
         Ingest {
             store,
             ruleset,
             customers: Customers::new(options.customer_cache),
+            loader,
             permits: Arc::new(Semaphore::new(options.max_in_flight)),
             max_in_flight: options.max_in_flight,
         }
@@ -118,6 +144,56 @@ impl Ingest {
     /// Customers held in memory now.
     pub fn cached_customers(&self) -> usize {
         self.customers.len()
+    }
+
+    /// Loads, in one read, every customer of `customers` that is not cached,
+    /// so a batch's transactions do not each miss on their own. Best effort:
+    /// a customer another request holds is left to it, a failed read leaves
+    /// the customers unloaded (each transaction then loads its own and
+    /// answers for itself), and at capacity nothing is preloaded.
+    pub async fn preload<'a>(&self, customers: impl IntoIterator<Item = &'a CustomerId>) {
+        let mut seen = HashSet::new();
+        let mut held = Vec::new();
+        let mut streams = Vec::new();
+        for id in customers {
+            if !seen.insert(id) {
+                continue;
+            }
+            let entry = self
+                .customers
+                .entry(id, || Customer::unloaded(self.fresh_state()));
+            // Never wait for a lock while holding others: no deadlock.
+            if let Ok(customer) = entry.try_lock_owned()
+                && !customer.loaded
+            {
+                streams.push(domain::streams::customer(id));
+                held.push(customer);
+            }
+        }
+        if held.is_empty() {
+            return;
+        }
+        let Some(_permits) = u32::try_from(held.len())
+            .ok()
+            .and_then(|n| self.permits.try_acquire_many(n).ok())
+        else {
+            return;
+        };
+        match self.loader.load(streams.clone()).await {
+            Ok(pages) if pages.len() == held.len() => {
+                for ((mut customer, stream), page) in held.into_iter().zip(&streams).zip(pages) {
+                    if let Err(error) = self.fill(&mut customer, stream, page).await {
+                        tracing::warn!(%stream, %error, "could not preload a customer");
+                    }
+                }
+            }
+            Ok(pages) => tracing::warn!(
+                asked = held.len(),
+                answered = pages.len(),
+                "the store answered a multi-stream read with the wrong number of streams"
+            ),
+            Err(error) => tracing::warn!(%error, "could not preload a batch's customers"),
+        }
     }
 
     pub async fn record(
@@ -289,9 +365,36 @@ impl Ingest {
     }
 
     /// Rebuilds a customer from its stream: state, version, recent answers.
+    /// The read is shared with every other miss waiting at the same time.
     async fn load(&self, customer: &mut Customer, stream: &str) -> Result<(), IngestError> {
+        let page = self
+            .loader
+            .load(vec![stream.to_owned()])
+            .await
+            .map_err(store_error)?
+            .pop()
+            .ok_or_else(|| IngestError::Store("the store answered no stream".into()))?;
+        self.fill(customer, stream, page).await
+    }
+
+    /// Rebuilds a customer from the first [`loader::PAGE`] events of its
+    /// stream, reading on if there are more.
+    async fn fill(
+        &self,
+        customer: &mut Customer,
+        stream: &str,
+        first: Vec<RecordedEvent>,
+    ) -> Result<(), IngestError> {
         customer.reset(self.fresh_state());
-        let (events, version) = self.read_whole(stream).await?;
+        let mut version = first.last().map(|e| e.stream_version);
+        let mut events: Vec<DomainEvent> = first.iter().filter_map(decode).collect();
+        if first.len() >= loader::PAGE
+            && let Some(v) = version
+        {
+            let (rest, last) = self.read_from(stream, v + 1).await?;
+            events.extend(rest);
+            version = last.or(version);
+        }
         let mut answers = Answers::default();
         for e in events {
             customer.state.apply(&e);
@@ -329,20 +432,40 @@ impl Ingest {
         &self,
         stream: &str,
     ) -> Result<(Vec<DomainEvent>, Option<StreamVersion>), IngestError> {
-        let (mut events, mut version, mut from) = (Vec::new(), None, 0);
+        self.read_from(stream, 0).await
+    }
+
+    /// The readable events of a stream from `from` on, and its last version
+    /// (`None` if there was nothing from there).
+    async fn read_from(
+        &self,
+        stream: &str,
+        mut from: StreamVersion,
+    ) -> Result<(Vec<DomainEvent>, Option<StreamVersion>), IngestError> {
+        const PAGE: usize = 1000;
+        let (mut events, mut version) = (Vec::new(), None);
         loop {
             let page = self
                 .store
-                .read_stream(stream, from, 1000)
+                .read_stream(stream, from, PAGE)
                 .await
-                .map_err(|e| IngestError::Store(e.to_string()))?;
+                .map_err(store_error)?;
             let Some(last) = page.last() else { break };
             from = last.stream_version + 1;
             version = Some(last.stream_version);
             events.extend(page.iter().filter_map(decode));
+            // A short page is the end (the store's contract): no second
+            // round trip to learn that.
+            if page.len() < PAGE {
+                break;
+            }
         }
         Ok((events, version))
     }
+}
+
+fn store_error(e: StoreError) -> IngestError {
+    IngestError::Store(e.to_string())
 }
 
 /// Decisions, alerts and fired rules, for `/metrics`.

@@ -3,6 +3,14 @@
 //! (the one before, and for a late transaction also the one after) is over
 //! `max_speed_kmh`, by great-circle distance.
 //!
+//! Version 2 also compares with every card-present transaction within
+//! `lookback_secs` on either side, not only the neighbour: a cloned card
+//! used three times in a far city is impossible against the holder's
+//! purchase at home for all three, while the neighbour of the second and
+//! third is the first, a few streets away. Genuine travel never fires for
+//! it: when each hop is possible, so is any chain of them (distances add up
+//! at most as fast as the times do).
+//!
 //! Two guards against noise: pairs closer than `min_distance_km` never fire
 //! (terminal coordinates are often a merchant's registered address, off by
 //! kilometres), and the time between two transactions counts as at least
@@ -12,9 +20,10 @@
 
 use super::{Comparison, Finding, Subject};
 use crate::window::Sighting;
+use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +31,10 @@ pub struct Thresholds {
     pub max_speed_kmh: f64,
     pub min_distance_km: f64,
     pub min_interval_secs: u32,
+    /// Also compare with every card-present transaction this close in time
+    /// (0: the neighbours only, as version 1 did).
+    #[serde(default)]
+    pub lookback_secs: u32,
 }
 
 impl Default for Thresholds {
@@ -30,6 +43,7 @@ impl Default for Thresholds {
             max_speed_kmh: 900.0,
             min_distance_km: 50.0,
             min_interval_secs: 60,
+            lookback_secs: 21_600,
         }
     }
 }
@@ -60,16 +74,21 @@ pub fn evaluate(t: &Thresholds, s: Subject<'_>) -> Option<Finding> {
         place,
     };
     let window = s.state.window();
-    let before = window
-        .sighting_before(here.at)
-        .and_then(|p| trip(t, here, p));
-    let after = window
-        .sighting_after(here.at)
-        .and_then(|n| trip(t, here, n));
-    let worst = match (before, after) {
-        (Some(b), Some(a)) => Some(if a.kmh > b.kmh { a } else { b }),
-        (b, a) => b.or(a),
-    }?;
+    let lookback = Duration::seconds(t.lookback_secs.into());
+    let from = here.at.checked_sub_signed(lookback).unwrap_or(here.at);
+    let to = here.at.checked_add_signed(lookback).unwrap_or(here.at);
+    let within = window
+        .between(from, to)
+        .filter_map(|e| e.card_present_at.map(|place| Sighting { at: e.at, place }));
+    let worst = [
+        window.sighting_before(here.at),
+        window.sighting_after(here.at),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(within)
+    .filter_map(|there| trip(t, here, there))
+    .max_by(|a, b| a.kmh.total_cmp(&b.kmh))?;
     Some(Finding {
         observed: worst.kmh,
         comparison: Comparison::GreaterThan,

@@ -10,10 +10,13 @@
 //! own timestamp (inclusive at both ends), so a late transaction is judged on
 //! the transactions around its own time, as if it had arrived on time.
 
+pub mod alert_follow_up;
+pub mod amount_above_usual;
 pub mod amount_anomaly;
 pub mod distinct_cities;
 pub mod impossible_travel;
 pub mod new_category;
+pub mod new_device;
 pub mod unusual_hour;
 pub mod velocity_amount;
 pub mod velocity_count;
@@ -38,10 +41,13 @@ pub enum RuleId {
     NewCategory,
     UnusualHour,
     WithdrawalSequence,
+    NewDevice,
+    AmountAboveUsual,
+    AlertFollowUp,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 8] = [
+    pub const ALL: [RuleId; 11] = [
         RuleId::VelocityCount,
         RuleId::VelocityAmount,
         RuleId::ImpossibleTravel,
@@ -50,6 +56,9 @@ impl RuleId {
         RuleId::NewCategory,
         RuleId::UnusualHour,
         RuleId::WithdrawalSequence,
+        RuleId::NewDevice,
+        RuleId::AmountAboveUsual,
+        RuleId::AlertFollowUp,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +71,9 @@ impl RuleId {
             RuleId::NewCategory => "new_category",
             RuleId::UnusualHour => "unusual_hour",
             RuleId::WithdrawalSequence => "withdrawal_sequence",
+            RuleId::NewDevice => "new_device",
+            RuleId::AmountAboveUsual => "amount_above_usual",
+            RuleId::AlertFollowUp => "alert_follow_up",
         }
     }
 
@@ -77,6 +89,9 @@ impl RuleId {
             RuleId::NewCategory => new_category::VERSION,
             RuleId::UnusualHour => unusual_hour::VERSION,
             RuleId::WithdrawalSequence => withdrawal_sequence::VERSION,
+            RuleId::NewDevice => new_device::VERSION,
+            RuleId::AmountAboveUsual => amount_above_usual::VERSION,
+            RuleId::AlertFollowUp => alert_follow_up::VERSION,
         }
     }
 }
@@ -178,6 +193,9 @@ pub fn evaluate(ruleset: &Ruleset, subject: Subject<'_>) -> Vec<RuleHit> {
     run!(RuleId::NewCategory, new_category);
     run!(RuleId::UnusualHour, unusual_hour);
     run!(RuleId::WithdrawalSequence, withdrawal_sequence);
+    run!(RuleId::NewDevice, new_device);
+    run!(RuleId::AmountAboveUsual, amount_above_usual);
+    run!(RuleId::AlertFollowUp, alert_follow_up);
     hits
 }
 

@@ -1,4 +1,4 @@
-//! amount_anomaly: above mean + 4 sigma of the customer's own history, after
+//! amount_anomaly: above mean + 8 sigma of the customer's own history, after
 //! at least 10 transactions (deviation floored at 10 % of the mean).
 
 use crate::support::*;
@@ -19,17 +19,17 @@ fn spent(n: usize, amount: f64) -> Vec<domain::DomainEvent> {
 fn fires_far_above_the_customers_usual_amount() {
     let then = given(spent(10, 100.0)).when(tx().amount(500.0));
     let hit = then.then_fires(AmountAnomaly);
-    // Deviation 0, floored at 10 % of the mean: 100 + 4 x 10.
-    assert_eq!((hit.observed, hit.threshold), (500.0, 140.0));
+    // Deviation 0, floored at 10 % of the mean: 100 + 8 x 10.
+    assert_eq!((hit.observed, hit.threshold), (500.0, 180.0));
 }
 
 #[test]
-fn does_not_fire_at_exactly_mean_plus_four_sigma() {
+fn does_not_fire_at_exactly_mean_plus_eight_sigma() {
     given(spent(10, 100.0))
-        .when(tx().amount(140.0))
+        .when(tx().amount(180.0))
         .then_does_not_fire(AmountAnomaly);
     given(spent(10, 100.0))
-        .when(tx().amount(140.001))
+        .when(tx().amount(180.001))
         .then_fires(AmountAnomaly);
 }
 
@@ -50,10 +50,10 @@ fn uses_the_real_deviation_when_amounts_vary() {
             .at(at(10, 0, 0) - Duration::days(20 - i))
             .amount(amount)]));
     }
-    let then = given(events.clone()).when(tx().amount(150.0));
+    let then = given(events.clone()).when(tx().amount(190.0));
     let hit = then.then_fires(AmountAnomaly);
-    assert!((hit.threshold - (100.0 + 4.0 * (1000.0f64 / 9.0).sqrt())).abs() < 1e-9);
+    assert!((hit.threshold - (100.0 + 8.0 * (1000.0f64 / 9.0).sqrt())).abs() < 1e-9);
     given(events)
-        .when(tx().amount(140.0))
+        .when(tx().amount(180.0))
         .then_does_not_fire(AmountAnomaly);
 }

@@ -25,6 +25,7 @@ fn round_trip(event: DomainEvent) {
 
 fn decided_with_alert() -> domain::Decided {
     given(history(series(5, at(10, 0, 0), Duration::minutes(1), tx)))
+        .with_ruleset(velocity_of_five)
         .when(tx().at(at(10, 5, 0)))
         .decided
 }

@@ -59,9 +59,9 @@ fn a_cash_withdrawal_is_card_present() {
 }
 
 #[test]
-fn compares_with_the_latest_card_present_transaction_only() {
-    // London, then New York the next day, then New York again: only the
-    // last hop matters, and it is zero km.
+fn an_earlier_sighting_outside_the_lookback_does_not_count() {
+    // London, then New York the next day, then New York again: London is
+    // beyond the 6 h lookback, and the last hop is zero km.
     given(history([
         tx().at(at(10, 0, 0)).in_city(LONDON).pos(),
         tx().at(at(34, 0, 0)).in_city(NEW_YORK).pos(),
@@ -87,4 +87,40 @@ fn simultaneous_transactions_far_apart_fire_with_a_finite_speed() {
         .when(tx().at(at(10, 0, 0)).in_city(PARIS).pos());
     let hit = then.then_fires(ImpossibleTravel);
     assert!(hit.observed.is_finite());
+}
+
+#[test]
+fn every_purchase_of_a_clone_abroad_fires_not_only_the_first() {
+    // Home in London at 10:00; the clone buys in New York at 11:00 and again
+    // at 11:20: the second is next to the first, but impossible against London.
+    let then = given(history([
+        tx().at(at(10, 0, 0)).in_city(LONDON).pos(),
+        tx().at(at(11, 0, 0)).in_city(NEW_YORK).pos(),
+    ]))
+    .when(tx().at(at(11, 20, 0)).in_city(NEW_YORK).pos());
+    let hit = then.then_fires(ImpossibleTravel);
+    assert!(hit.detail.contains("80 min"), "{}", hit.detail);
+}
+
+#[test]
+fn the_lookback_is_inclusive_and_zero_means_the_neighbour_only() {
+    let history_ = || {
+        history([
+            tx().at(at(10, 0, 0)).in_city(LONDON).pos(),
+            tx().at(at(11, 0, 0)).in_city(NEW_YORK).pos(),
+        ])
+    };
+    // London is exactly 80 minutes back.
+    given(history_())
+        .with_ruleset(|r| r.rules.impossible_travel.thresholds.lookback_secs = 4_800)
+        .when(tx().at(at(11, 20, 0)).in_city(NEW_YORK).pos())
+        .then_fires(ImpossibleTravel);
+    given(history_())
+        .with_ruleset(|r| r.rules.impossible_travel.thresholds.lookback_secs = 4_799)
+        .when(tx().at(at(11, 20, 0)).in_city(NEW_YORK).pos())
+        .then_does_not_fire(ImpossibleTravel);
+    given(history_())
+        .with_ruleset(|r| r.rules.impossible_travel.thresholds.lookback_secs = 0)
+        .when(tx().at(at(11, 20, 0)).in_city(NEW_YORK).pos())
+        .then_does_not_fire(ImpossibleTravel);
 }

@@ -33,10 +33,13 @@ fn a_late_transaction_is_judged_on_the_window_around_its_own_time() {
     events.extend(history([tx().at(at(12, 0, 0))]));
     // On time at 12:01: two in ten minutes.
     given(events.clone())
+        .with_ruleset(velocity_of_five)
         .when(tx().at(at(12, 1, 0)))
         .then_does_not_fire(VelocityCount);
     // Late, at 10:05: the sixth in ten minutes around its own time.
-    let then = given(events).when(tx().at(at(10, 5, 0)));
+    let then = given(events)
+        .with_ruleset(velocity_of_five)
+        .when(tx().at(at(10, 5, 0)));
     assert!(then.decided.recorded.late);
     assert_eq!(then.then_fires(VelocityCount).observed, 6.0);
 }
@@ -48,6 +51,7 @@ fn a_late_transaction_is_inserted_where_it_belongs() {
     let mut events = history(series(4, at(10, 0, 0), Duration::minutes(1), tx));
     events.extend(history([tx().at(at(12, 0, 0))]));
     given(events)
+        .with_ruleset(velocity_of_five)
         .when(tx().at(at(10, 4, 0)))
         .and_then()
         .when(tx().at(at(10, 5, 0)))

@@ -3,6 +3,8 @@
 
 mod support;
 
+mod alert_follow_up;
+mod amount_above_usual;
 mod amount_anomaly;
 mod distinct_cities;
 mod events;
@@ -11,6 +13,7 @@ mod ingest;
 mod ingest_fuzz;
 mod late_events;
 mod new_category;
+mod new_device;
 mod ruleset_file;
 mod scoring;
 mod unusual_hour;

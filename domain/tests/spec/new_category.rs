@@ -1,4 +1,4 @@
-//! new_category: first use of a merchant category after at least 20
+//! new_category: first use of a merchant category after at least 8
 //! transactions (low weight).
 
 use crate::support::*;
@@ -11,10 +11,10 @@ fn groceries(n: usize) -> Vec<TxBuilder> {
 }
 
 #[test]
-fn fires_on_a_first_category_after_twenty_transactions() {
-    let then = given(history(groceries(20))).when(tx().category("jewelry"));
+fn fires_on_a_first_category_after_eight_transactions() {
+    let then = given(history(groceries(8))).when(tx().category("jewelry"));
     let hit = then.then_fires(NewCategory);
-    assert_eq!(hit.weight, 0.1);
+    assert_eq!(hit.weight, 0.06);
     assert!(hit.detail.contains("'jewelry'"), "{}", hit.detail);
     // Weak on its own: approved, no alert.
     assert_eq!(then.decided.recorded.decision, Decision::Approve);
@@ -22,8 +22,8 @@ fn fires_on_a_first_category_after_twenty_transactions() {
 }
 
 #[test]
-fn does_not_fire_with_nineteen() {
-    given(history(groceries(19)))
+fn does_not_fire_with_seven() {
+    given(history(groceries(7)))
         .when(tx().category("jewelry"))
         .then_does_not_fire(NewCategory);
 }

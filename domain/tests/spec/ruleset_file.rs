@@ -25,7 +25,7 @@ fn load_edited(from: &str, to: &str) -> Result<Ruleset, String> {
 #[test]
 fn bad_rulesets_are_refused_with_the_key_named() {
     let cases = [
-        ("weight = 0.4", "weight = 1.5", "velocity_count.weight"),
+        ("weight = 0.15", "weight = 1.5", "velocity_count.weight"),
         ("review = 0.4", "review = 0.9", "review <= decline"),
         ("p0 = 0.9", "p0 = 0.2", "p3 <= p2"),
         (
@@ -33,7 +33,7 @@ fn bad_rulesets_are_refused_with_the_key_named() {
             "retention_secs = 3600",
             "retention_secs",
         ),
-        ("version = \"2025.1-default\"", "version = \"\"", "version"),
+        ("version = \"2026.1-default\"", "version = \"\"", "version"),
         (
             "max_cities = 2, window_secs = 7200",
             "max_cities = 2, window_secs = 0",

@@ -75,6 +75,7 @@ fn a_quiet_transaction_is_approved_without_an_alert() {
 #[test]
 fn a_velocity_burst_is_reviewed_with_a_p3_alert_using_the_given_ids() {
     let then = given(history(series(5, at(10, 0, 0), Duration::minutes(1), tx)))
+        .with_ruleset(velocity_of_five)
         .when(tx().at(at(10, 5, 0)));
     let decided = &then.decided;
     assert_eq!(decided.recorded.decision, Decision::Review);
@@ -105,6 +106,7 @@ fn travel_plus_velocity_is_declined() {
         Duration::minutes(1),
         || tx().in_city(LONDON).pos(),
     )))
+    .with_ruleset(velocity_of_five)
     .when(tx().at(at(10, 5, 0)).in_city(NEW_YORK).pos());
     let r = &then.decided.recorded;
     assert_eq!(r.risk_score, 0.82);

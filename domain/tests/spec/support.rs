@@ -9,7 +9,7 @@ use domain::geo::{Coordinates, CountryCode};
 use domain::ids::{AlertId, CustomerId, MerchantId, TransactionId};
 use domain::money::{Amount, Currency};
 use domain::rules::{RuleHit, RuleId};
-use domain::text::{MerchantCategory, PlaceName};
+use domain::text::{MerchantCategory, PlaceName, UserAgent};
 use domain::transaction::{
     DeviceInfo, DeviceType, InputSchema, Location, PaymentMethod, TransactionType,
 };
@@ -118,6 +118,16 @@ impl TxBuilder {
         self.kind(TransactionType::Refund)
     }
 
+    /// Online, from the browser `agent` at `ip`.
+    pub fn on_device(mut self, agent: &str, ip: &str) -> Self {
+        self.0.device_info = Some(DeviceInfo {
+            device_type: DeviceType::Web,
+            ip_address: Some(ip.parse().unwrap()),
+            user_agent: Some(UserAgent::parse(agent).unwrap()),
+        });
+        self
+    }
+
     pub fn category(mut self, name: &str) -> Self {
         self.0.merchant_category = Some(MerchantCategory::parse(name).unwrap());
         self
@@ -156,6 +166,14 @@ pub fn series(
     (0..n)
         .map(|i| make().at(from + every * i32::try_from(i).unwrap()))
         .collect()
+}
+
+/// The velocity rule (more than 5 in 10 minutes, weight 0.4), for
+/// tests of window and scoring mechanics written around it; the default
+/// ruleset counts a second transaction, as a weak signal.
+pub fn velocity_of_five(r: &mut Ruleset) {
+    r.rules.velocity_count.weight = 0.4;
+    r.rules.velocity_count.thresholds.max_transactions = 5;
 }
 
 pub fn ids() -> DecisionIds {

@@ -30,6 +30,23 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 /// payload is the highest position it wrote.
 pub const NOTIFY_CHANNEL: &str = "sentinel_events";
 
+/// How long a request waits for a pooled connection before it is told the
+/// database is unavailable. sqlx's default (30 s) keeps retrying a refused
+/// connection for that long, so an ingest would hang for 30 s while the
+/// database restarts instead of answering 503 with `Retry-After`.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Pool options every service uses for the log: at most `max_connections`,
+/// fail fast ([`ACQUIRE_TIMEOUT`]) when the database is away, and check an
+/// idle connection before handing it out, so connections that died with a
+/// database restart are dropped rather than failing the next request.
+pub fn pool_options(max_connections: u32) -> sqlx::postgres::PgPoolOptions {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(true)
+}
+
 /// A hook run inside every append transaction after its events are written
 /// and before it commits; it returns how long to stay in the open
 /// transaction. For fault-injection tests only.
@@ -158,6 +175,14 @@ impl EventStore for PgEventStore {
         self.reader
             .read_stream(stream_id, from_version, limit)
             .await
+    }
+
+    async fn read_streams(
+        &self,
+        streams: &[(&str, StreamVersion)],
+        limit_per_stream: usize,
+    ) -> Result<Vec<Vec<RecordedEvent>>, StoreError> {
+        self.reader.read_streams(streams, limit_per_stream).await
     }
 
     async fn read_all(

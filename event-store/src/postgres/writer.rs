@@ -71,9 +71,17 @@ pub(crate) async fn run(
         metrics::histogram!("sentinel_append_batch_size").record(events as f64);
         metrics::gauge!("sentinel_append_queue_depth").set(jobs.len() as f64);
         let started = std::time::Instant::now();
-        write_batch(&pool, batch, &options, &mut heads).await;
+        let unavailable = write_batch(&pool, batch, &options, &mut heads).await;
         metrics::histogram!("sentinel_append_duration_seconds")
             .record(started.elapsed().as_secs_f64());
+        if let Some(error) = unavailable {
+            // The appends queued meanwhile would wait out another acquire
+            // timeout against the same outage: fail them now (nothing of
+            // them was written; their callers answer 503 and are retried).
+            while let Ok(job) = jobs.try_recv() {
+                let _ = job.reply.send(Err(error.clone()));
+            }
+        }
     }
 }
 
@@ -87,12 +95,13 @@ fn count_events(job: &WriteJob) -> usize {
 /// Stream id -> version of its last event, as of some commit.
 type Heads = LruCache<String, StreamVersion>;
 
+/// Returns the error when the database was unreachable.
 async fn write_batch(
     pool: &PgPool,
     batch: Vec<WriteJob>,
     options: &PgStoreOptions,
     heads: &mut Heads,
-) {
+) -> Option<StoreError> {
     let requests: Vec<&AppendRequest> = batch.iter().flat_map(|j| j.requests.iter()).collect();
     match commit(pool, &requests, options, heads).await {
         Ok(mut results) => {
@@ -103,10 +112,13 @@ async fn write_batch(
                 let _ = job.reply.send(Ok(mine));
             }
         }
-        Err(error) if batch.len() == 1 => {
+        // One job, or the database is away (every job would fail the same
+        // way, each after the pool's acquire timeout): fail them all now.
+        Err(error) if batch.len() == 1 || error.is_unavailable() => {
             for job in batch {
                 let _ = job.reply.send(Err(error.clone()));
             }
+            return error.is_unavailable().then_some(error);
         }
         Err(error) => {
             tracing::warn!(%error, jobs = batch.len(), "group commit failed; retrying its appends one by one");
@@ -118,6 +130,7 @@ async fn write_batch(
             }
         }
     }
+    None
 }
 
 /// Where an event of an accepted append ends up.

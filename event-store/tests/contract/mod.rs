@@ -34,6 +34,7 @@ macro_rules! contract_cases {
             batched_append_checks_each_stream_on_its_own,
             batch_mixing_a_retry_with_new_appends_answers_each,
             read_all_pages_in_position_order,
+            read_streams_answers_each_stream_like_read_stream,
             subscription_catches_up_then_follows_live_commits,
             subscription_resumes_from_a_checkpoint,
             upcasters_run_on_every_read_path,
@@ -389,6 +390,77 @@ pub async fn read_all_pages_in_position_order(b: &impl Backend) {
     assert!(page.len() <= 3);
 }
 
+pub async fn read_streams_answers_each_stream_like_read_stream(b: &impl Backend) {
+    let store = b.store(Upcasters::new()).await;
+    let (long, short, missing) = (stream("customer"), stream("customer"), stream("customer"));
+    store
+        .append(
+            &long,
+            ExpectedVersion::NoStream,
+            (0..7).map(event).collect(),
+        )
+        .await
+        .expect("append long");
+    store
+        .append(&short, ExpectedVersion::NoStream, vec![event(100)])
+        .await
+        .expect("append short");
+    // Another stream's events in between must not leak into either answer.
+    store
+        .append(&stream("other"), ExpectedVersion::Any, vec![event(200)])
+        .await
+        .expect("append other");
+    store
+        .append(&long, ExpectedVersion::Exact(6), vec![event(7)])
+        .await
+        .expect("append long again");
+
+    let asked: Vec<(&str, u64)> = vec![
+        (short.as_str(), 0),
+        (long.as_str(), 0),
+        (missing.as_str(), 0),
+        (long.as_str(), 3),
+        (short.as_str(), 1),
+    ];
+    let limit = 5;
+    let many = store
+        .read_streams(&asked, limit)
+        .await
+        .expect("read_streams");
+    assert_eq!(
+        many.len(),
+        asked.len(),
+        "one answer per stream asked, in order"
+    );
+    for ((stream_id, from), got) in asked.iter().zip(&many) {
+        let one = store
+            .read_stream(stream_id, *from, limit)
+            .await
+            .expect("read_stream");
+        let ids = |events: &[RecordedEvent]| -> Vec<(String, u64, Uuid)> {
+            events
+                .iter()
+                .map(|e| (e.stream_id.clone(), e.stream_version, e.event_id))
+                .collect()
+        };
+        assert_eq!(ids(got), ids(&one), "{stream_id} from {from}");
+    }
+    let versions = |i: usize| many[i].iter().map(|e| e.stream_version).collect::<Vec<_>>();
+    assert_eq!(versions(0), vec![0]);
+    assert_eq!(versions(1), vec![0, 1, 2, 3, 4], "the limit is per stream");
+    assert!(many[2].is_empty(), "a stream that does not exist is empty");
+    assert_eq!(versions(3), vec![3, 4, 5, 6, 7]);
+    assert!(many[4].is_empty(), "nothing from past the head");
+    assert_eq!(many[0][0].payload, json!({ "n": 100, "note": "contract" }));
+    assert!(
+        store
+            .read_streams(&[], 10)
+            .await
+            .expect("read nothing")
+            .is_empty()
+    );
+}
+
 pub async fn subscription_catches_up_then_follows_live_commits(b: &impl Backend) {
     let store = b.store(Upcasters::new()).await;
     let start = store.head_position().await.expect("head");
@@ -506,6 +578,11 @@ pub async fn upcasters_run_on_every_read_path(b: &impl Backend) {
         );
     };
     check(&stream_events(&*store, &s).await);
+    let many = store
+        .read_streams(&[(s.as_str(), 0)], 100)
+        .await
+        .expect("read_streams");
+    check(&many[0]);
     check(&read_all_of(&*store, start, &[&s], 4).await);
     let mut sub = store.subscribe_all(start).await.expect("subscribe");
     let mut via_sub = Vec::new();

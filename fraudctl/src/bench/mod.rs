@@ -3,12 +3,14 @@
 //! - `append`: the event store alone;
 //! - `ingest`: the command side over HTTP with a generated realistic mix;
 //! - `replay`: read-model rebuild rate and live projection lag;
+//! - `query`: the query API's dashboard and alerts page over a million transactions;
 //! - `common`: a fresh database per run, medians, the figures table.
 
 mod append;
 mod ceiling;
 mod common;
 mod ingest;
+mod query;
 mod replay;
 
 pub use ingest::IngestArgs;
@@ -27,6 +29,9 @@ pub enum BenchCommand {
     /// Projection: every read model rebuilt from a seeded log (beside a
     /// plain scan of the same log), then live lag under steady appends.
     Replay(replay::ReplayArgs),
+    /// The query API: dashboard and a 100-row alerts page, timed over HTTP
+    /// with a million transactions in the read models.
+    Query(query::QueryArgs),
 }
 
 #[derive(clap::Args)]
@@ -57,5 +62,6 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Append(args) => append::run(args).await,
         BenchCommand::Ingest(args) => ingest::run(args).await,
         BenchCommand::Replay(args) => replay::run(args).await,
+        BenchCommand::Query(args) => query::run(args).await,
     }
 }

@@ -170,6 +170,7 @@ async fn one_run(args: &ReplayArgs, url: &str, run: usize) -> anyhow::Result<Run
                 DeadLetterPolicy::Skip,
                 Options {
                     page_size: args.page_size,
+                    ..Options::default()
                 },
                 &|_| {},
             )
@@ -211,7 +212,7 @@ async fn scan(store: &dyn EventStore, head: u64) -> anyhow::Result<f64> {
     Ok(n as f64 / secs)
 }
 
-async fn replay_all(
+pub(super) async fn replay_all(
     pool: &PgPool,
     store: &Arc<dyn EventStore>,
     page_size: usize,
@@ -224,7 +225,10 @@ async fn replay_all(
             policy: DeadLetterPolicy::Skip,
         })
         .collect();
-    let options = Options { page_size };
+    let options = Options {
+        page_size,
+        ..Options::default()
+    };
     let mut events = 0;
     for (name, done) in rebuild::rebuild_many(pool, &**store, jobs, options, &|_| {}).await {
         let done = done.map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
@@ -372,7 +376,7 @@ async fn settle(
 
 /// Decides generated transactions with the domain's aggregate and appends
 /// the resulting events, as the ingest would (without HTTP).
-struct Seeder {
+pub(super) struct Seeder {
     mix: Mix,
     ruleset: Ruleset,
     customers: HashMap<u32, CustomerState>,
@@ -380,7 +384,7 @@ struct Seeder {
 }
 
 impl Seeder {
-    fn new(seed: u64, customers: u32) -> anyhow::Result<Seeder> {
+    pub(super) fn new(seed: u64, customers: u32) -> anyhow::Result<Seeder> {
         let population = Arc::new(Population::new(seed, customers));
         let ruleset = Ruleset::default();
         let usd = domain::money::Currency::parse("USD")
@@ -398,7 +402,11 @@ impl Seeder {
     }
 
     /// `events` transactions spread over the 30 days before now.
-    async fn seed(&mut self, store: &dyn EventStore, events: usize) -> anyhow::Result<()> {
+    pub(super) async fn seed(
+        &mut self,
+        store: &dyn EventStore,
+        events: usize,
+    ) -> anyhow::Result<()> {
         let bar = ProgressBar::new(events as u64).with_style(ProgressStyle::with_template(
             "  seeding [{bar:30}] {pos}/{len}  {per_sec}  eta {eta}",
         )?);

@@ -20,6 +20,7 @@
 //! keeps; floats in jsonb are read back with Rust's correctly rounded parser,
 //! as serde_json's default float parsing may be one ulp off.
 
+use crate::fold::{self, Fold, WRITE_CHUNK};
 use crate::projector::{ProjectedEvent, Projector};
 use chrono::{DateTime, Duration, Utc};
 use domain::DomainEvent;
@@ -28,7 +29,7 @@ use domain::rules::impossible_travel::Thresholds as TravelThresholds;
 use domain::transaction::Transaction;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Row};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub struct Geo;
 
@@ -221,12 +222,12 @@ fn trip<'a>(t: &TravelThresholds, here: &Seen, other: &'a Seen) -> Option<Trip<'
     })
 }
 
-struct Fold {
+struct Rules {
     travel: TravelThresholds,
     city_window: Duration,
 }
 
-impl Fold {
+impl Rules {
     fn apply(
         &self,
         state: &mut Option<State>,
@@ -388,7 +389,7 @@ async fn load(
 
 async fn store(
     conn: &mut PgConnection,
-    states: BTreeMap<String, Option<State>>,
+    states: Vec<(String, Option<State>)>,
 ) -> Result<(), sqlx::Error> {
     let mut customer = Vec::new();
     let mut last_tx = Vec::new();
@@ -534,6 +535,97 @@ async fn store_detections(
     Ok(())
 }
 
+/// The geo state of the customers the batches named, and the trips they
+/// revealed, folded in memory.
+struct GeoFold {
+    fresh: bool,
+    rules: Rules,
+    /// `None`: a customer named but not (yet) located.
+    states: HashMap<String, Option<State>>,
+    detections: Vec<Detection>,
+}
+
+#[async_trait::async_trait]
+impl Fold for GeoFold {
+    async fn apply(
+        &mut self,
+        conn: &mut PgConnection,
+        events: &[ProjectedEvent],
+    ) -> Result<(), sqlx::Error> {
+        let located = events.iter().filter_map(|e| match &e.event {
+            DomainEvent::TransactionRecorded(r) if r.transaction.location.is_some() => {
+                Some((e, &r.transaction))
+            }
+            _ => None,
+        });
+        if !self.fresh {
+            let mut missing: Vec<String> = located
+                .clone()
+                .map(|(_, t)| t.customer_id.as_str())
+                .filter(|c| !self.states.contains_key(*c))
+                .map(str::to_owned)
+                .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            if !missing.is_empty() {
+                self.states.extend(load(conn, &missing).await?);
+            }
+        }
+        for (e, t) in located {
+            let customer = t.customer_id.as_str();
+            let state = match self.states.get_mut(customer) {
+                Some(s) => s,
+                None => self.states.entry(customer.to_owned()).or_default(),
+            };
+            self.rules.apply(state, e, t, &mut self.detections);
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let mut all: Vec<(String, Option<State>)> = self.states.drain().collect();
+        // Written in key order, so concurrent writers lock rows alike.
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut all = all.into_iter();
+        loop {
+            let chunk: Vec<_> = all.by_ref().take(WRITE_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            store(conn, chunk).await?;
+        }
+        let mut detections = std::mem::take(&mut self.detections).into_iter();
+        loop {
+            let chunk: Vec<_> = detections.by_ref().take(WRITE_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            store_detections(conn, chunk).await?;
+        }
+        self.fresh = false;
+        Ok(())
+    }
+
+    fn held(&self) -> usize {
+        self.states.len() + self.detections.len()
+    }
+}
+
+impl Geo {
+    fn geo_fold(fresh: bool) -> GeoFold {
+        let rules = Ruleset::default().rules;
+        GeoFold {
+            fresh,
+            rules: Rules {
+                travel: rules.impossible_travel.thresholds,
+                city_window: Duration::seconds(rules.distinct_cities.thresholds.window_secs.into()),
+            },
+            states: HashMap::new(),
+            detections: Vec::new(),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Projector for Geo {
     fn name(&self) -> &'static str {
@@ -556,42 +648,15 @@ impl Projector for Geo {
         &["geo_state", "impossible_travel"]
     }
 
+    fn fold(&self, fresh: bool) -> Option<Box<dyn Fold>> {
+        Some(Box::new(Geo::geo_fold(fresh)))
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,
         events: &[ProjectedEvent],
     ) -> Result<(), sqlx::Error> {
-        let located: Vec<(&ProjectedEvent, &Transaction)> = events
-            .iter()
-            .filter_map(|e| match &e.event {
-                DomainEvent::TransactionRecorded(r) if r.transaction.location.is_some() => {
-                    Some((e, &r.transaction))
-                }
-                _ => None,
-            })
-            .collect();
-        if located.is_empty() {
-            return Ok(());
-        }
-        let mut customers: Vec<String> = located
-            .iter()
-            .map(|(_, t)| t.customer_id.as_str().to_owned())
-            .collect();
-        customers.sort_unstable();
-        customers.dedup();
-        let mut states = load(conn, &customers).await?;
-        let rules = Ruleset::default().rules;
-        let fold = Fold {
-            travel: rules.impossible_travel.thresholds,
-            city_window: Duration::seconds(rules.distinct_cities.thresholds.window_secs.into()),
-        };
-        let mut detections = Vec::new();
-        for (e, t) in located {
-            if let Some(state) = states.get_mut(t.customer_id.as_str()) {
-                fold.apply(state, e, t, &mut detections);
-            }
-        }
-        store(conn, states).await?;
-        store_detections(conn, detections).await
+        fold::apply_once(Box::new(Geo::geo_fold(false)), conn, events).await
     }
 }

@@ -11,6 +11,7 @@
 //! log) are ignored: they are not kept waiting for a transaction that may
 //! never come. Not partitioned: a label has no customer to route it by.
 
+use crate::fold::{self, Fold, WRITE_CHUNK};
 use crate::projector::{ProjectedEvent, Projector};
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
@@ -66,6 +67,16 @@ struct Known {
     dirty: bool,
 }
 
+/// A `merchant_transactions` row as read back.
+type KnownRow = (
+    String,
+    String,
+    DateTime<Utc>,
+    Option<Uuid>,
+    bool,
+    Option<i64>,
+);
+
 /// The change one batch makes to one merchant-hour.
 #[derive(Debug, Default)]
 struct Delta {
@@ -117,41 +128,67 @@ impl Projector for Merchants {
         &["merchant_risk", "merchant_transactions"]
     }
 
+    fn fold(&self, fresh: bool) -> Option<Box<dyn Fold>> {
+        Some(Box::new(MerchantsFold::new(fresh)))
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,
         events: &[ProjectedEvent],
     ) -> Result<(), sqlx::Error> {
-        // Every transaction and alert the batch names, to load what the
-        // earlier batches left.
+        fold::apply_once(Box::new(MerchantsFold::new(false)), conn, events).await
+    }
+}
+
+/// The transactions the batches named and the changes to merchant-hours,
+/// folded in memory.
+struct MerchantsFold {
+    fresh: bool,
+    known: HashMap<String, Known>,
+    by_alert: HashMap<Uuid, String>,
+    deltas: BTreeMap<(String, DateTime<Utc>), Delta>,
+}
+
+impl MerchantsFold {
+    fn new(fresh: bool) -> MerchantsFold {
+        MerchantsFold {
+            fresh,
+            known: HashMap::new(),
+            by_alert: HashMap::new(),
+            deltas: BTreeMap::new(),
+        }
+    }
+
+    /// Reads what earlier batches left about the transactions and alerts
+    /// `events` name that memory does not hold.
+    async fn load(
+        &mut self,
+        conn: &mut PgConnection,
+        events: &[ProjectedEvent],
+    ) -> Result<(), sqlx::Error> {
         let mut tx_ids = Vec::new();
         let mut alert_ids = Vec::new();
         for e in events {
-            match &e.event {
-                DomainEvent::TransactionRecorded(r) => {
-                    tx_ids.push(r.transaction.transaction_id.as_str().to_owned());
+            let id = match &e.event {
+                DomainEvent::TransactionRecorded(r) => r.transaction.transaction_id.as_str(),
+                DomainEvent::TransactionLabeled(l) => l.transaction_id.as_str(),
+                DomainEvent::AlertResolved(r) => {
+                    if !self.by_alert.contains_key(&r.alert_id.0) {
+                        alert_ids.push(r.alert_id.0);
+                    }
+                    continue;
                 }
-                DomainEvent::TransactionLabeled(l) => {
-                    tx_ids.push(l.transaction_id.as_str().to_owned());
-                }
-                DomainEvent::AlertResolved(r) => alert_ids.push(r.alert_id.0),
-                _ => {}
+                _ => continue,
+            };
+            if !self.known.contains_key(id) {
+                tx_ids.push(id.to_owned());
             }
         }
         if tx_ids.is_empty() && alert_ids.is_empty() {
             return Ok(());
         }
-
-        let mut known: HashMap<String, Known> = HashMap::new();
-        let mut by_alert: HashMap<Uuid, String> = HashMap::new();
-        let loaded: Vec<(
-            String,
-            String,
-            DateTime<Utc>,
-            Option<Uuid>,
-            bool,
-            Option<i64>,
-        )> = sqlx::query_as(
+        let loaded: Vec<KnownRow> = sqlx::query_as(
             "SELECT transaction_id, merchant_id, hour, alert_id, is_fraud, signal_position \
                  FROM merchant_transactions \
                  WHERE transaction_id = ANY($1::text[]) OR alert_id = ANY($2::uuid[])",
@@ -161,10 +198,13 @@ impl Projector for Merchants {
         .fetch_all(&mut *conn)
         .await?;
         for (id, merchant_id, hour, alert_id, is_fraud, signal_position) in loaded {
-            if let Some(a) = alert_id {
-                by_alert.insert(a, id.clone());
+            if self.known.contains_key(&id) {
+                continue;
             }
-            known.insert(
+            if let Some(a) = alert_id {
+                self.by_alert.insert(a, id.clone());
+            }
+            self.known.insert(
                 id,
                 Known {
                     merchant_id,
@@ -176,8 +216,21 @@ impl Projector for Merchants {
                 },
             );
         }
+        Ok(())
+    }
+}
 
-        let mut deltas: BTreeMap<(String, DateTime<Utc>), Delta> = BTreeMap::new();
+#[async_trait::async_trait]
+impl Fold for MerchantsFold {
+    async fn apply(
+        &mut self,
+        conn: &mut PgConnection,
+        events: &[ProjectedEvent],
+    ) -> Result<(), sqlx::Error> {
+        if !self.fresh {
+            self.load(conn, events).await?;
+        }
+        let (known, by_alert, deltas) = (&mut self.known, &mut self.by_alert, &mut self.deltas);
         for e in events {
             let position = e.position.0 as i64;
             match &e.event {
@@ -216,8 +269,8 @@ impl Projector for Merchants {
                 }
                 DomainEvent::TransactionLabeled(l) => {
                     set_fraud(
-                        &mut known,
-                        &mut deltas,
+                        known,
+                        deltas,
                         l.transaction_id.as_str(),
                         l.is_fraud,
                         position,
@@ -226,15 +279,36 @@ impl Projector for Merchants {
                 DomainEvent::AlertResolved(r) => {
                     if let Some(id) = by_alert.get(&r.alert_id.0) {
                         let is_fraud = r.verdict == Verdict::ConfirmedFraud;
-                        set_fraud(&mut known, &mut deltas, id, is_fraud, position);
+                        set_fraud(known, deltas, id, is_fraud, position);
                     }
                 }
                 _ => {}
             }
         }
+        Ok(())
+    }
 
-        write_transactions(conn, &known).await?;
-        write_risk(conn, &deltas).await
+    async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let known = std::mem::take(&mut self.known);
+        self.by_alert.clear();
+        let mut dirty: Vec<(String, Known)> = known.into_iter().filter(|(_, k)| k.dirty).collect();
+        // Row order does not change the result; sorted so every run issues
+        // the same statements.
+        dirty.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for chunk in dirty.chunks(WRITE_CHUNK) {
+            write_transactions(conn, chunk).await?;
+        }
+        let deltas = std::mem::take(&mut self.deltas);
+        let deltas: Vec<_> = deltas.into_iter().filter(|(_, d)| !d.is_zero()).collect();
+        for chunk in deltas.chunks(WRITE_CHUNK) {
+            write_risk(conn, chunk).await?;
+        }
+        self.fresh = false;
+        Ok(())
+    }
+
+    fn held(&self) -> usize {
+        self.known.len() + self.deltas.len()
     }
 }
 
@@ -261,15 +335,8 @@ fn set_fraud(
 
 async fn write_transactions(
     conn: &mut PgConnection,
-    known: &HashMap<String, Known>,
+    dirty: &[(String, Known)],
 ) -> Result<(), sqlx::Error> {
-    let mut dirty: Vec<(&String, &Known)> = known.iter().filter(|(_, k)| k.dirty).collect();
-    if dirty.is_empty() {
-        return Ok(());
-    }
-    // Row order does not change the result; sorted so every run issues the
-    // same statement.
-    dirty.sort_by(|a, b| a.0.cmp(b.0));
     let mut ids = Vec::with_capacity(dirty.len());
     let mut merchants = Vec::with_capacity(dirty.len());
     let mut hours = Vec::with_capacity(dirty.len());
@@ -307,7 +374,7 @@ async fn write_transactions(
 /// split of the log into batches adds up to the same rows.
 async fn write_risk(
     conn: &mut PgConnection,
-    deltas: &BTreeMap<(String, DateTime<Utc>), Delta>,
+    deltas: &[((String, DateTime<Utc>), Delta)],
 ) -> Result<(), sqlx::Error> {
     let mut merchants = Vec::new();
     let mut hours = Vec::new();
@@ -316,9 +383,6 @@ async fn write_risk(
     let mut alert_count = Vec::new();
     let mut fraud = Vec::new();
     for ((merchant, hour), d) in deltas {
-        if d.is_zero() {
-            continue;
-        }
         merchants.push(merchant.clone());
         hours.push(*hour);
         tx_count.push(d.tx_count);

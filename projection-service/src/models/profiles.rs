@@ -21,13 +21,14 @@
 //! - `low`: otherwise.
 
 use super::geo::{exact_f64, micros};
+use crate::fold::{self, Fold, WRITE_CHUNK};
 use crate::projector::{ProjectedEvent, Projector};
 use chrono::{DateTime, Utc};
 use domain::stats::HourHistogram;
 use domain::{Decision, DomainEvent, Priority, Ruleset, Transaction};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Row};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub struct Profiles;
 
@@ -446,6 +447,88 @@ async fn store(conn: &mut PgConnection, rows: Rows) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// The profiles of the customers the batches named, folded in memory.
+struct ProfilesFold {
+    fresh: bool,
+    max_categories: usize,
+    profiles: HashMap<String, Profile>,
+}
+
+#[async_trait::async_trait]
+impl Fold for ProfilesFold {
+    async fn apply(
+        &mut self,
+        conn: &mut PgConnection,
+        events: &[ProjectedEvent],
+    ) -> Result<(), sqlx::Error> {
+        if !self.fresh {
+            let mut missing: Vec<String> = events
+                .iter()
+                .filter_map(customer_of)
+                .filter(|c| !self.profiles.contains_key(*c))
+                .map(str::to_owned)
+                .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            if !missing.is_empty() {
+                self.profiles.extend(load(conn, &missing).await?);
+            }
+        }
+        for e in events {
+            let Some(customer) = customer_of(e) else {
+                continue;
+            };
+            let p = match self.profiles.get_mut(customer) {
+                Some(p) => p,
+                None => self.profiles.entry(customer.to_owned()).or_default(),
+            };
+            p.last_position = e.position.0 as i64;
+            match &e.event {
+                DomainEvent::TransactionRecorded(r) => {
+                    p.record(&r.transaction, r.decision, self.max_categories);
+                }
+                DomainEvent::AlertRaised(a) => p.alerts[priority_index(a.priority)] += 1,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let mut all: Vec<(String, Profile)> = self.profiles.drain().collect();
+        // Written in key order, so concurrent writers lock rows alike.
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut all = all.into_iter();
+        loop {
+            let mut rows = Rows::default();
+            for (customer, p) in all.by_ref().take(WRITE_CHUNK) {
+                rows.push(customer, p)?;
+            }
+            if rows.customer.is_empty() {
+                break;
+            }
+            store(conn, rows).await?;
+        }
+        self.fresh = false;
+        Ok(())
+    }
+
+    fn held(&self) -> usize {
+        self.profiles.len()
+    }
+}
+
+impl Profiles {
+    fn profiles_fold(fresh: bool) -> ProfilesFold {
+        ProfilesFold {
+            fresh,
+            max_categories: usize::try_from(Ruleset::default().history.max_categories)
+                .unwrap_or(usize::MAX),
+            profiles: HashMap::new(),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Projector for Profiles {
     fn name(&self) -> &'static str {
@@ -468,41 +551,15 @@ impl Projector for Profiles {
         &["customer_profiles"]
     }
 
+    fn fold(&self, fresh: bool) -> Option<Box<dyn Fold>> {
+        Some(Box::new(Profiles::profiles_fold(fresh)))
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,
         events: &[ProjectedEvent],
     ) -> Result<(), sqlx::Error> {
-        let mut customers: Vec<String> = events
-            .iter()
-            .filter_map(|e| customer_of(e).map(str::to_owned))
-            .collect();
-        if customers.is_empty() {
-            return Ok(());
-        }
-        customers.sort_unstable();
-        customers.dedup();
-        let mut profiles = load(conn, &customers).await?;
-        let max_categories =
-            usize::try_from(Ruleset::default().history.max_categories).unwrap_or(usize::MAX);
-        for e in events {
-            let Some(customer) = customer_of(e) else {
-                continue;
-            };
-            let p = profiles.entry(customer.to_owned()).or_default();
-            p.last_position = e.position.0 as i64;
-            match &e.event {
-                DomainEvent::TransactionRecorded(r) => {
-                    p.record(&r.transaction, r.decision, max_categories);
-                }
-                DomainEvent::AlertRaised(a) => p.alerts[priority_index(a.priority)] += 1,
-                _ => {}
-            }
-        }
-        let mut rows = Rows::default();
-        for (customer, p) in profiles {
-            rows.push(customer, p)?;
-        }
-        store(conn, rows).await
+        fold::apply_once(Box::new(Profiles::profiles_fold(false)), conn, events).await
     }
 }

@@ -22,12 +22,13 @@
 //! `WHERE customer_id = $1` is pushed into every branch and answered from the
 //! primary key.
 
+use crate::fold::{self, Fold, WRITE_CHUNK};
 use crate::projector::{ProjectedEvent, Projector};
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
 use domain::transaction::TransactionType;
 use sqlx::PgConnection;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub struct Velocity;
 
@@ -77,7 +78,7 @@ CROSS JOIN (VALUES (interval '0 minutes'), (interval '1 minute'), (interval '2 m
 GROUP BY m.customer_id, 3;
 ";
 
-/// One minute of one customer, folded from the batch.
+/// One minute of one customer, folded from the batches.
 #[derive(Default)]
 struct Minute {
     count: i64,
@@ -91,6 +92,104 @@ fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
     let secs = at.timestamp().div_euclid(60) * 60;
     // Flooring to a minute never leaves chrono's range.
     DateTime::from_timestamp(secs, 0).unwrap_or(at)
+}
+
+/// The minutes the batches touched, per customer, folded in memory. Minutes
+/// add up, so nothing is ever read back: a flush adds them to the rows.
+#[derive(Default)]
+struct VelocityFold {
+    minutes: HashMap<String, BTreeMap<DateTime<Utc>, Minute>>,
+    held: usize,
+}
+
+#[async_trait::async_trait]
+impl Fold for VelocityFold {
+    async fn apply(
+        &mut self,
+        _conn: &mut PgConnection,
+        events: &[ProjectedEvent],
+    ) -> Result<(), sqlx::Error> {
+        for e in events {
+            let DomainEvent::TransactionRecorded(r) = &e.event else {
+                continue;
+            };
+            let t = &r.transaction;
+            let customer = t.customer_id.as_str();
+            let minutes = match self.minutes.get_mut(customer) {
+                Some(m) => m,
+                None => self.minutes.entry(customer.to_owned()).or_default(),
+            };
+            let m = minutes.entry(minute_of(t.timestamp)).or_insert_with(|| {
+                self.held += 1;
+                Minute::default()
+            });
+            m.count += 1;
+            if t.transaction_type != Some(TransactionType::Refund) {
+                m.sum += i128::from(t.amount.thousandths());
+                m.max = m.max.max(t.amount.thousandths());
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let mut all: Vec<(String, BTreeMap<DateTime<Utc>, Minute>)> =
+            self.minutes.drain().collect();
+        self.held = 0;
+        // Ordered, so rows are written (and locked) in key order.
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut rows = all
+            .into_iter()
+            .flat_map(|(c, minutes)| minutes.into_iter().map(move |(at, m)| (c.clone(), at, m)));
+        loop {
+            let chunk: Vec<_> = rows.by_ref().take(WRITE_CHUNK).collect();
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            store(conn, chunk).await?;
+        }
+    }
+
+    fn held(&self) -> usize {
+        self.held
+    }
+}
+
+async fn store(
+    conn: &mut PgConnection,
+    rows: Vec<(String, DateTime<Utc>, Minute)>,
+) -> Result<(), sqlx::Error> {
+    let mut customer = Vec::with_capacity(rows.len());
+    let mut minute = Vec::with_capacity(rows.len());
+    let mut count = Vec::with_capacity(rows.len());
+    let mut sum = Vec::with_capacity(rows.len());
+    let mut max = Vec::with_capacity(rows.len());
+    for (c, at, m) in rows {
+        customer.push(c);
+        minute.push(at);
+        count.push(m.count);
+        // Through text: sqlx has no numeric type without extra features.
+        sum.push(m.sum.to_string());
+        max.push(i64::try_from(m.max).unwrap_or(i64::MAX));
+    }
+    sqlx::query(
+        "INSERT INTO velocity_minutes (customer_id, minute, tx_count, amount_sum, amount_max) \
+         SELECT t.customer, t.minute, t.count, t.sum::numeric / 1000, t.max / 1000.0 \
+         FROM UNNEST($1::text[], $2::timestamptz[], $3::bigint[], $4::text[], $5::bigint[]) \
+           AS t(customer, minute, count, sum, max) \
+         ON CONFLICT (customer_id, minute) DO UPDATE SET \
+           tx_count = velocity_minutes.tx_count + EXCLUDED.tx_count, \
+           amount_sum = velocity_minutes.amount_sum + EXCLUDED.amount_sum, \
+           amount_max = GREATEST(velocity_minutes.amount_max, EXCLUDED.amount_max)",
+    )
+    .bind(&customer)
+    .bind(&minute)
+    .bind(&count)
+    .bind(&sum)
+    .bind(&max)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -115,60 +214,15 @@ impl Projector for Velocity {
         &["velocity_minutes"]
     }
 
+    fn fold(&self, _fresh: bool) -> Option<Box<dyn Fold>> {
+        Some(Box::<VelocityFold>::default())
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,
         events: &[ProjectedEvent],
     ) -> Result<(), sqlx::Error> {
-        // Ordered, so rows are written (and locked) in key order.
-        let mut minutes: BTreeMap<(&str, DateTime<Utc>), Minute> = BTreeMap::new();
-        for e in events {
-            let DomainEvent::TransactionRecorded(r) = &e.event else {
-                continue;
-            };
-            let t = &r.transaction;
-            let m = minutes
-                .entry((t.customer_id.as_str(), minute_of(t.timestamp)))
-                .or_default();
-            m.count += 1;
-            if t.transaction_type != Some(TransactionType::Refund) {
-                m.sum += i128::from(t.amount.thousandths());
-                m.max = m.max.max(t.amount.thousandths());
-            }
-        }
-        if minutes.is_empty() {
-            return Ok(());
-        }
-        let mut customer = Vec::with_capacity(minutes.len());
-        let mut minute = Vec::with_capacity(minutes.len());
-        let mut count = Vec::with_capacity(minutes.len());
-        let mut sum = Vec::with_capacity(minutes.len());
-        let mut max = Vec::with_capacity(minutes.len());
-        for ((c, at), m) in minutes {
-            customer.push(c.to_owned());
-            minute.push(at);
-            count.push(m.count);
-            // Through text: sqlx has no numeric type without extra features.
-            sum.push(m.sum.to_string());
-            max.push(i64::try_from(m.max).unwrap_or(i64::MAX));
-        }
-        sqlx::query(
-            "INSERT INTO velocity_minutes (customer_id, minute, tx_count, amount_sum, amount_max) \
-             SELECT t.customer, t.minute, t.count, t.sum::numeric / 1000, t.max / 1000.0 \
-             FROM UNNEST($1::text[], $2::timestamptz[], $3::bigint[], $4::text[], $5::bigint[]) \
-               AS t(customer, minute, count, sum, max) \
-             ON CONFLICT (customer_id, minute) DO UPDATE SET \
-               tx_count = velocity_minutes.tx_count + EXCLUDED.tx_count, \
-               amount_sum = velocity_minutes.amount_sum + EXCLUDED.amount_sum, \
-               amount_max = GREATEST(velocity_minutes.amount_max, EXCLUDED.amount_max)",
-        )
-        .bind(&customer)
-        .bind(&minute)
-        .bind(&count)
-        .bind(&sum)
-        .bind(&max)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
+        fold::apply_once(Box::<VelocityFold>::default(), conn, events).await
     }
 }
