@@ -164,26 +164,28 @@ impl EventStore for EsdbEventStore {
         .await
     }
 
-    /// KurrentDB has no multi-stream read: the streams are read
-    /// concurrently (a few at a time), which is what batching buys here.
+    /// KurrentDB has no multi-stream read: the streams are read one after
+    /// another (a concurrent version did not compile with the trait's
+    /// lifetimes; worth another try).
     async fn read_streams(
         &self,
         streams: &[(&str, StreamVersion)],
         limit_per_stream: usize,
     ) -> Result<Vec<Vec<RecordedEvent>>, StoreError> {
-        use futures_util::{StreamExt, TryStreamExt};
-        futures_util::stream::iter(streams.iter().map(|(stream_id, from_version)| {
-            read::read_stream(
-                &self.client,
-                &self.upcasters,
-                stream_id,
-                *from_version,
-                limit_per_stream,
-            )
-        }))
-        .buffered(READ_STREAMS_CONCURRENCY)
-        .try_collect()
-        .await
+        let mut out = Vec::with_capacity(streams.len());
+        for (stream_id, from_version) in streams {
+            out.push(
+                read::read_stream(
+                    &self.client,
+                    &self.upcasters,
+                    stream_id,
+                    *from_version,
+                    limit_per_stream,
+                )
+                .await?,
+            );
+        }
+        Ok(out)
     }
 
     async fn read_all(
@@ -202,9 +204,6 @@ impl EventStore for EsdbEventStore {
         subscription::subscribe(&self.client, self.upcasters.clone(), after).await
     }
 }
-
-/// Stream reads one `read_streams` call keeps in flight at once.
-const READ_STREAMS_CONCURRENCY: usize = 16;
 
 /// A client error as a store error, saying which operation failed.
 fn backend_error(operation: &str, error: &kurrentdb::Error) -> StoreError {
