@@ -14,6 +14,7 @@ mod ingest_fuzz;
 mod late_events;
 mod new_category;
 mod new_device;
+mod reference_ruleset;
 mod ruleset_file;
 mod scoring;
 mod unusual_hour;

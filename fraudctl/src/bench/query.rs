@@ -144,9 +144,18 @@ async fn measure(args: &QueryArgs, url: &str) -> anyhow::Result<()> {
     let pool = database::connect(url).await?;
     database::migrate(&pool).await?;
     let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool.clone()));
-    let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM rm_transactions.transactions")
-        .fetch_one(&pool)
-        .await?;
+    // The read-model tables exist once a projector has run (ADR 0005).
+    let projected: bool =
+        sqlx::query_scalar("SELECT to_regclass('rm_transactions.transactions') IS NOT NULL")
+            .fetch_one(&pool)
+            .await?;
+    let recorded: i64 = if projected {
+        sqlx::query_scalar("SELECT count(*) FROM rm_transactions.transactions")
+            .fetch_one(&pool)
+            .await?
+    } else {
+        0
+    };
     if (recorded as usize) < args.transactions {
         anyhow::ensure!(
             recorded == 0 && store.head_position().await?.0 == 0,
