@@ -399,4 +399,28 @@ async fn transactions_alerts_merchants_dashboard_and_the_log(pool: PgPool) {
         body["data"]["events"]["nodes"][0]["type"],
         "RulesetPublished"
     );
+
+    // A merchant with neither alerts nor fraud is ranked by `merchants`,
+    // never among the dashboard's risky ones.
+    let mut quiet = support::tx("q-0", "c-3", 4.0, 10);
+    quiet["merchant_id"] = json!("m-quiet");
+    s.transaction(&quiet).await;
+    s.caught_up().await;
+    let a = q
+        .gql(
+            r#"{ merchants(orderBy: TRANSACTIONS, first: 5, window: LAST_24_HOURS) { id alertCount }
+                 dashboard(window: LAST_24_HOURS) { topRiskyMerchants(first: 5, orderBy: TRANSACTIONS) { id } } }"#,
+            Value::Null,
+        )
+        .await;
+    let ids = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .expect("list")
+            .iter()
+            .map(|m| m["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let d = a.data();
+    assert_eq!(ids(&d["merchants"]), ["m-1", "m-quiet"]);
+    assert_eq!(ids(&d["dashboard"]["topRiskyMerchants"]), ["m-1"]);
 }

@@ -13,7 +13,7 @@
 
 use super::common::{Decision, Priority, TimeWindow, db, list_cost, page_size, sql_failed};
 use super::customer::Customer;
-use super::merchant::{Merchant, MerchantOrder, top};
+use super::merchant::{Merchant, MerchantOrder, Scope, top};
 use async_graphql::{Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use projection_service::models::data_quality::lag_quantile;
@@ -346,7 +346,8 @@ impl Dashboard {
         })
     }
 
-    /// The riskiest merchants of the window.
+    /// The riskiest merchants of the window: among those with an alert or
+    /// confirmed fraud in it, ranked by `orderBy`.
     #[graphql(complexity = "list_cost(first, child_complexity)")]
     async fn top_risky_merchants(
         &self,
@@ -355,7 +356,7 @@ impl Dashboard {
         #[graphql(default_with = "MerchantOrder::FraudRate")] order_by: MerchantOrder,
     ) -> async_graphql::Result<Vec<Merchant>> {
         let first = page_size(ctx, first)?;
-        top(ctx, order_by, (self.from, self.to), first).await
+        top(ctx, order_by, Scope::Risky, (self.from, self.to), first).await
     }
 
     /// The customers with the most urgent alerts raised in the window

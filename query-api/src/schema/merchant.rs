@@ -26,35 +26,51 @@ macro_rules! merchant_summary {
     };
 }
 
-/// The ranking orders, each a literal; ties go to the busier merchant, then
-/// by id, so the order is total.
-const BY_FRAUD_RATE: &str = concat!(
-    merchant_summary!(),
-    " GROUP BY merchant_id \
-     ORDER BY sum(confirmed_fraud)::float8 / greatest(sum(tx_count), 1) DESC, \
-       sum(confirmed_fraud) DESC, sum(tx_count) DESC, merchant_id LIMIT $3"
-);
-const BY_CONFIRMED_FRAUD: &str = concat!(
-    merchant_summary!(),
-    " GROUP BY merchant_id \
-     ORDER BY sum(confirmed_fraud) DESC, sum(tx_count) DESC, merchant_id LIMIT $3"
-);
-const BY_ALERTS: &str = concat!(
-    merchant_summary!(),
-    " GROUP BY merchant_id \
-     ORDER BY sum(alert_count) DESC, sum(tx_count) DESC, merchant_id LIMIT $3"
-);
-const BY_ALERT_RATE: &str = concat!(
-    merchant_summary!(),
-    " GROUP BY merchant_id \
-     ORDER BY sum(alert_count)::float8 / greatest(sum(tx_count), 1) DESC, \
-       sum(alert_count) DESC, sum(tx_count) DESC, merchant_id LIMIT $3"
-);
-const BY_TRANSACTIONS: &str = concat!(
-    merchant_summary!(),
-    " GROUP BY merchant_id \
-     ORDER BY sum(tx_count) DESC, merchant_id LIMIT $3"
-);
+/// A ranking: the window's summary, optionally only `risky` merchants,
+/// ordered. Ties go to the busier merchant, then by id, so the order is total.
+macro_rules! ranked {
+    ($filter:expr, $order:expr) => {
+        concat!(
+            merchant_summary!(),
+            $filter,
+            " GROUP BY merchant_id ORDER BY ",
+            $order,
+            ", merchant_id LIMIT $3"
+        )
+    };
+}
+
+/// Only merchants with an alert or confirmed fraud in the window: the
+/// partial index `merchant_risk_signal` finds them without reading the
+/// window's quiet hours, so a dashboard's ranking costs what its alerts do,
+/// not what its transactions do.
+macro_rules! risky {
+    () => {
+        " AND merchant_id IN (SELECT merchant_id FROM merchant_risk \
+           WHERE hour >= $1 AND hour < $2 AND (alert_count > 0 OR confirmed_fraud > 0))"
+    };
+}
+
+macro_rules! orders {
+    (fraud_rate) => {
+        "sum(confirmed_fraud)::float8 / greatest(sum(tx_count), 1) DESC, \
+         sum(confirmed_fraud) DESC, sum(tx_count) DESC"
+    };
+    (confirmed_fraud) => {
+        "sum(confirmed_fraud) DESC, sum(tx_count) DESC"
+    };
+    (alerts) => {
+        "sum(alert_count) DESC, sum(tx_count) DESC"
+    };
+    (alert_rate) => {
+        "sum(alert_count)::float8 / greatest(sum(tx_count), 1) DESC, \
+         sum(alert_count) DESC, sum(tx_count) DESC"
+    };
+    (transactions) => {
+        "sum(tx_count) DESC"
+    };
+}
+
 const ONE_MERCHANT: &str = concat!(
     merchant_summary!(),
     " AND merchant_id = $3 GROUP BY merchant_id"
@@ -210,25 +226,40 @@ impl MerchantHour {
     }
 }
 
-/// The ranking query of an order.
-fn ranking(order: MerchantOrder) -> &'static str {
-    match order {
-        MerchantOrder::FraudRate => BY_FRAUD_RATE,
-        MerchantOrder::ConfirmedFraud => BY_CONFIRMED_FRAUD,
-        MerchantOrder::Alerts => BY_ALERTS,
-        MerchantOrder::AlertRate => BY_ALERT_RATE,
-        MerchantOrder::Transactions => BY_TRANSACTIONS,
+/// The ranking query of an order, over every merchant or only risky ones.
+fn ranking(order: MerchantOrder, scope: Scope) -> &'static str {
+    use MerchantOrder::*;
+    match (scope, order) {
+        (Scope::All, FraudRate) => ranked!("", orders!(fraud_rate)),
+        (Scope::All, ConfirmedFraud) => ranked!("", orders!(confirmed_fraud)),
+        (Scope::All, Alerts) => ranked!("", orders!(alerts)),
+        (Scope::All, AlertRate) => ranked!("", orders!(alert_rate)),
+        (Scope::All, Transactions) => ranked!("", orders!(transactions)),
+        (Scope::Risky, FraudRate) => ranked!(risky!(), orders!(fraud_rate)),
+        (Scope::Risky, ConfirmedFraud) => ranked!(risky!(), orders!(confirmed_fraud)),
+        (Scope::Risky, Alerts) => ranked!(risky!(), orders!(alerts)),
+        (Scope::Risky, AlertRate) => ranked!(risky!(), orders!(alert_rate)),
+        (Scope::Risky, Transactions) => ranked!(risky!(), orders!(transactions)),
     }
+}
+
+/// Which merchants a ranking considers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    All,
+    /// Those with at least one alert or confirmed fraud in the window.
+    Risky,
 }
 
 /// The top `first` merchants of `[from, to)` by `order`.
 pub(crate) async fn top(
     ctx: &Context<'_>,
     order: MerchantOrder,
+    scope: Scope,
     (from, to): (DateTime<Utc>, DateTime<Utc>),
     first: usize,
 ) -> async_graphql::Result<Vec<Merchant>> {
-    let rows: Vec<MerchantSummaryRow> = sqlx::query_as(ranking(order))
+    let rows: Vec<MerchantSummaryRow> = sqlx::query_as(ranking(order, scope))
         .bind(from)
         .bind(to)
         .bind(first as i64)
@@ -261,7 +292,7 @@ impl MerchantQuery {
         until: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<Vec<Merchant>> {
         let first = page_size(ctx, first)?;
-        top(ctx, order_by, window.range(until), first).await
+        top(ctx, order_by, Scope::All, window.range(until), first).await
     }
 
     /// One merchant, its figures over the window (default: the last 30
