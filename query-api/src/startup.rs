@@ -41,6 +41,7 @@ impl Application {
                 store: store.clone(),
                 limits: settings.limits,
                 feed: feed.clone(),
+                windows: Default::default(),
             },
             settings.limits,
             settings.expose_query_stats,

@@ -423,4 +423,19 @@ async fn transactions_alerts_merchants_dashboard_and_the_log(pool: PgPool) {
     let d = a.data();
     assert_eq!(ids(&d["merchants"]), ["m-1", "m-quiet"]);
     assert_eq!(ids(&d["dashboard"]["topRiskyMerchants"]), ["m-1"]);
+
+    // A long window ends at a whole minute; asked twice in that minute, it
+    // answers the same.
+    let long = "{ dashboard(window: LAST_7_DAYS) { to fraudRate { transactions } \
+                topRiskyMerchants { id } topRiskyCustomers { alertCount } } }";
+    let first = q.gql(long, Value::Null).await.data()["dashboard"].clone();
+    let to: chrono::DateTime<chrono::Utc> =
+        first["to"].as_str().expect("to").parse().expect("time");
+    assert_eq!(to.timestamp_subsec_nanos(), 0, "{to}");
+    assert_eq!(to.timestamp() % 60, 0, "{to}");
+    assert_eq!(first["fraudRate"]["transactions"], 8);
+    let again = q.gql(long, Value::Null).await.data()["dashboard"].clone();
+    if again["to"] == first["to"] {
+        assert_eq!(again, first);
+    }
 }

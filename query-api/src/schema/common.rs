@@ -18,6 +18,8 @@ pub struct Shared {
     pub store: Arc<dyn EventStore>,
     pub limits: Limits,
     pub feed: AlertFeed,
+    /// Long dashboard windows' aggregates, computed once a minute.
+    pub windows: super::window_cache::WindowCache,
 }
 
 pub(crate) fn shared<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Shared> {

@@ -11,12 +11,14 @@
 //! | quarantine by reason | `quarantine_reasons` (minute, primary key) |
 //! | projection lag | `projection_status`, and `projection_lag` (minute, primary key) |
 
-use super::common::{Decision, Priority, TimeWindow, db, list_cost, page_size, sql_failed};
+use super::common::{Decision, Priority, TimeWindow, db, list_cost, page_size, shared, sql_failed};
 use super::customer::Customer;
 use super::merchant::{Merchant, MerchantOrder, Scope, top};
+use super::window_cache::{Key, LONG_WINDOW, window_end};
 use async_graphql::{Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use projection_service::models::data_quality::lag_quantile;
+use std::future::Future;
 use tokio::sync::OnceCell;
 
 const INTAKE: &str = "SELECT coalesce(sum(accepted), 0)::bigint AS accepted, \
@@ -142,6 +144,7 @@ struct RiskyCustomerRow {
 }
 
 /// A customer ranked by the alerts raised in the window.
+#[derive(Clone)]
 pub struct RiskyCustomer(RiskyCustomerRow);
 
 #[Object]
@@ -201,6 +204,9 @@ pub struct LagPercentiles {
 pub struct Dashboard {
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    /// A long window ending at a whole minute: heavy aggregates are kept
+    /// (see `window_cache`).
+    kept: bool,
     intake: OnceCell<Intake>,
 }
 
@@ -216,6 +222,31 @@ impl Dashboard {
                     .map_err(sql_failed)
             })
             .await
+    }
+
+    /// `compute`, or for a long window its kept result.
+    async fn kept<T, F, Fut>(
+        &self,
+        ctx: &Context<'_>,
+        field: &'static str,
+        arguments: String,
+        compute: F,
+    ) -> async_graphql::Result<T>
+    where
+        T: Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = async_graphql::Result<T>>,
+    {
+        if !self.kept {
+            return compute().await;
+        }
+        let key = Key {
+            field,
+            from: self.from,
+            to: self.to,
+            arguments,
+        };
+        shared(ctx)?.windows.get_or_try(key, compute).await
     }
 
     fn minutes(&self) -> f64 {
@@ -329,21 +360,24 @@ impl Dashboard {
 
     /// Confirmed fraud per transaction over the window's hours of event time.
     async fn fraud_rate(&self, ctx: &Context<'_>) -> async_graphql::Result<FraudRate> {
-        let (confirmed_fraud, transactions): (i64, i64) = sqlx::query_as(FRAUD)
-            .bind(self.from)
-            .bind(self.to)
-            .fetch_one(db(ctx)?.pool())
-            .await
-            .map_err(sql_failed)?;
-        Ok(FraudRate {
-            confirmed_fraud,
-            transactions,
-            rate: if transactions > 0 {
-                confirmed_fraud as f64 / transactions as f64
-            } else {
-                0.0
-            },
+        self.kept(ctx, "fraud_rate", String::new(), || async {
+            let (confirmed_fraud, transactions): (i64, i64) = sqlx::query_as(FRAUD)
+                .bind(self.from)
+                .bind(self.to)
+                .fetch_one(db(ctx)?.pool())
+                .await
+                .map_err(sql_failed)?;
+            Ok(FraudRate {
+                confirmed_fraud,
+                transactions,
+                rate: if transactions > 0 {
+                    confirmed_fraud as f64 / transactions as f64
+                } else {
+                    0.0
+                },
+            })
         })
+        .await
     }
 
     /// The riskiest merchants of the window: among those with an alert or
@@ -356,7 +390,11 @@ impl Dashboard {
         #[graphql(default_with = "MerchantOrder::FraudRate")] order_by: MerchantOrder,
     ) -> async_graphql::Result<Vec<Merchant>> {
         let first = page_size(ctx, first)?;
-        top(ctx, order_by, Scope::Risky, (self.from, self.to), first).await
+        let arguments = format!("{order_by:?} {first}");
+        self.kept(ctx, "top_risky_merchants", arguments, || {
+            top(ctx, order_by, Scope::Risky, (self.from, self.to), first)
+        })
+        .await
     }
 
     /// The customers with the most urgent alerts raised in the window
@@ -368,14 +406,17 @@ impl Dashboard {
         #[graphql(default = 5)] first: i32,
     ) -> async_graphql::Result<Vec<RiskyCustomer>> {
         let first = page_size(ctx, first)?;
-        let rows: Vec<RiskyCustomerRow> = sqlx::query_as(RISKY_CUSTOMERS)
-            .bind(self.from)
-            .bind(self.to)
-            .bind(first as i64)
-            .fetch_all(db(ctx)?.pool())
-            .await
-            .map_err(sql_failed)?;
-        Ok(rows.into_iter().map(RiskyCustomer).collect())
+        self.kept(ctx, "top_risky_customers", first.to_string(), || async {
+            let rows: Vec<RiskyCustomerRow> = sqlx::query_as(RISKY_CUSTOMERS)
+                .bind(self.from)
+                .bind(self.to)
+                .bind(first as i64)
+                .fetch_all(db(ctx)?.pool())
+                .await
+                .map_err(sql_failed)?;
+            Ok(rows.into_iter().map(RiskyCustomer).collect())
+        })
+        .await
     }
 
     /// Quarantined inputs per field and reason (an input with several
@@ -442,15 +483,22 @@ pub struct DashboardQuery;
 #[Object]
 impl DashboardQuery {
     /// The fraud-operations summary of a window ending now (or `until`).
+    /// A window of six hours or more ends at the end of the current minute,
+    /// and its rankings and fraud rate are computed once a minute.
     async fn dashboard(
         &self,
         #[graphql(default_with = "TimeWindow::LastHour")] window: TimeWindow,
         until: Option<DateTime<Utc>>,
     ) -> Dashboard {
-        let (from, to) = window.range(until);
+        let length = window.duration();
+        let kept = until.is_none() && length >= LONG_WINDOW;
+        let (from, to) = window.range(Some(
+            until.unwrap_or_else(|| window_end(length, Utc::now())),
+        ));
         Dashboard {
             from,
             to,
+            kept,
             intake: OnceCell::new(),
         }
     }

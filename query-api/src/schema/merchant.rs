@@ -107,6 +107,7 @@ pub enum MerchantOrder {
 }
 
 /// A merchant and its risk over a window.
+#[derive(Clone)]
 pub struct Merchant {
     pub summary: MerchantSummaryRow,
     pub window: (DateTime<Utc>, DateTime<Utc>),

@@ -13,6 +13,7 @@ pub mod projections;
 pub mod quarantine;
 pub mod subscription;
 pub mod transaction;
+pub mod window_cache;
 
 use crate::configuration::Limits;
 use crate::observe::Observe;
