@@ -17,8 +17,8 @@
 use super::common::{self, Scratch, Table, median};
 use super::replay::{Seeder, replay_all};
 use crate::database;
-use chrono::Utc;
 use crate::http::Target;
+use chrono::Utc;
 use event_store::EventStore;
 use event_store::postgres::PgEventStore;
 use hdrhistogram::Histogram;
@@ -91,7 +91,10 @@ fn queries() -> Vec<(&'static str, String)> {
         // what each minute's first request for 30 days costs.
         (
             "dashboard(LAST_30_DAYS, until), not kept",
-            dashboard(&format!("LAST_30_DAYS, until: \"{}\"", Utc::now().to_rfc3339())),
+            dashboard(&format!(
+                "LAST_30_DAYS, until: \"{}\"",
+                Utc::now().to_rfc3339()
+            )),
         ),
         ("alerts(first: 100)", alerts("first: 100")),
         (
