@@ -172,8 +172,8 @@ async fn transactions_alerts_merchants_dashboard_and_the_log(pool: PgPool) {
         .find(|r| r["rule"] == "velocity_count")
         .expect("velocity_count fired");
     assert_eq!(hit["observed"], 6.0);
-    // The default ruleset counts more than one transaction in 10 minutes.
-    assert_eq!(hit["threshold"], 1.0);
+    // The reference ruleset: more than five transactions in 10 minutes.
+    assert_eq!(hit["threshold"], 5.0);
     let trail: Vec<&str> = t["auditTrail"]
         .as_array()
         .expect("trail")
