@@ -227,10 +227,11 @@ async fn distinct_cities_fires_on_three_cities_in_two_hours(pool: PgPool) {
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn amount_anomaly_new_category_and_unusual_hour_fire_against_a_history(pool: PgPool) {
     let app = spawn(pool).await;
-    // Twenty purchases between 10:00 and 14:45 UTC three days ago.
+    // Twenty purchases between 18:00 and 22:45 UTC three days ago: 09:50 to
+    // 14:35 in San Francisco's solar time, where the customer is.
     let day = (Utc::now() - Duration::days(3))
         .date_naive()
-        .and_hms_opt(10, 0, 0)
+        .and_hms_opt(18, 0, 0)
         .expect("time")
         .and_utc();
     post_all(&app, &history("c-hist", day, 20)).await;
@@ -242,25 +243,28 @@ async fn amount_anomaly_new_category_and_unusual_hour_fire_against_a_history(poo
         json!({}),
     );
     assert!(fired(&post_all(&app, &[spike]).await).contains(&"amount_anomaly".to_owned()));
+    // A first jewelry purchase at over twice the usual (the spike included).
     let jewels = at(
         "t-new",
         "c-hist",
-        25.0,
+        600.0,
         day + Duration::hours(5) + Duration::minutes(20),
         json!({"merchant_category": "jewelry"}),
     );
     post_all(&app, &[jewels]).await;
-    // Low weight on its own: recorded and explained, but no alert.
+    // Recorded and explained (20 minutes after the spike, velocity_amount
+    // makes this one alert too).
     assert!(
         recorded_rules(&app, "c-hist", "t-new")
             .await
             .contains(&"new_category".to_owned())
     );
+    // 11:00 UTC is 02:50 in San Francisco: night, for a customer never active then.
     let night = at(
         "t-night",
         "c-hist",
         22.0,
-        day + Duration::hours(13),
+        day + Duration::hours(17),
         json!({}),
     );
     post_all(&app, &[night]).await;

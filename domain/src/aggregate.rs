@@ -2,22 +2,24 @@
 //!
 //! The state holds just enough of a customer's past to run the rules, and is
 //! bounded: the recent transactions by event time (`window`), a running
-//! mean/deviation of amounts (all, purchases only, and per merchant
-//! category), an hour-of-day histogram, the merchant categories seen
-//! (capped), the devices used (capped), the newest alert's and the newest
-//! transaction's event times. `decide` reads it and
-//! returns the events to append; `evolve` folds an event in. Both are pure:
-//! ids and clocks come in with the command.
+//! mean/deviation of amounts (all, purchases only, withdrawals only, and per
+//! merchant category), hour-of-day histograms (UTC and the card holder's
+//! local solar time), the merchant categories seen (capped), the devices
+//! used (capped), the countries transacted in (capped), the newest alert's
+//! and the newest transaction's event times. `decide` reads it and returns
+//! the events to append; `evolve` folds an event in. Both are pure: ids and
+//! clocks come in with the command.
 
 use crate::commands::RecordTransaction;
 use crate::devices::{DeviceKey, KnownDevices};
 use crate::events::{AlertRaised, DomainEvent, TransactionRecorded};
+use crate::geo::CountryCode;
 use crate::rules::{self, Subject};
 use crate::ruleset::{HistoryLimits, Ruleset};
 use crate::scoring::{self, Priority};
 use crate::stats::{HourHistogram, RunningStats};
 use crate::text::MerchantCategory;
-use crate::transaction::TransactionType;
+use crate::transaction::{Transaction, TransactionType};
 use crate::window::{RecentWindow, WindowEntry};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
@@ -32,10 +34,16 @@ pub struct CustomerState {
     /// Purchases only: withdrawals (cash in round sums) and refunds would
     /// blur what the customer usually pays.
     purchases: RunningStats,
+    /// Cash withdrawals only: compared with each other, not with purchases.
+    withdrawals: RunningStats,
     hours: HourHistogram,
+    /// The same transactions by local solar hour (see [`CustomerState::local_hour`]).
+    local_hours: HourHistogram,
     /// Every category used (at most `max_categories`), with its amounts.
     categories: BTreeMap<MerchantCategory, RunningStats>,
     devices: KnownDevices,
+    /// Every country transacted in (at most `max_countries`), with counts.
+    countries: BTreeMap<CountryCode, u32>,
     /// Event time of the newest transaction that raised an alert.
     last_alert: Option<DateTime<Utc>>,
     newest: Option<DateTime<Utc>>,
@@ -57,9 +65,12 @@ impl CustomerState {
             window: RecentWindow::default(),
             amounts: RunningStats::default(),
             purchases: RunningStats::default(),
+            withdrawals: RunningStats::default(),
             hours: HourHistogram::default(),
+            local_hours: HourHistogram::default(),
             categories: BTreeMap::new(),
             devices: KnownDevices::default(),
+            countries: BTreeMap::new(),
             last_alert: None,
             newest: None,
             transactions: 0,
@@ -93,6 +104,11 @@ impl CustomerState {
         &self.purchases
     }
 
+    /// Amounts of cash withdrawals.
+    pub fn withdrawal_stats(&self) -> &RunningStats {
+        &self.withdrawals
+    }
+
     /// Amounts of the customer's transactions in `category`, if ever used.
     pub fn category_stats(&self, category: &MerchantCategory) -> Option<&RunningStats> {
         self.categories.get(category)
@@ -100,6 +116,33 @@ impl CustomerState {
 
     pub fn hours(&self) -> &HourHistogram {
         &self.hours
+    }
+
+    /// Earlier transactions by the customer's local solar hour.
+    pub fn local_hours(&self) -> &HourHistogram {
+        &self.local_hours
+    }
+
+    /// The hour of day (0..24) of `tx` in local solar time where the card
+    /// holder is: at the transaction's own place when it is card-present,
+    /// else at the newest card-present place at or before it (an online
+    /// purchase's coordinates may be the merchant's or the IP's, not where
+    /// the customer sleeps), else at the transaction's own coordinates; UTC
+    /// when none is known. Solar time (longitude / 15 hours) needs no time
+    /// zone table and is within about an hour of the clock on the wall.
+    pub fn local_hour(&self, tx: &Transaction) -> usize {
+        let place = if tx.is_card_present() {
+            tx.coordinates()
+        } else {
+            self.window
+                .sighting_before(tx.timestamp)
+                .map(|s| s.place)
+                .or_else(|| tx.coordinates())
+        };
+        match place {
+            Some(p) => HourHistogram::solar_hour_of(tx.timestamp, p.lon()),
+            None => HourHistogram::hour_of(tx.timestamp),
+        }
     }
 
     /// The devices the customer has used (web and app transactions).
@@ -134,6 +177,18 @@ impl CustomerState {
             && !self.categories.contains_key(category)
     }
 
+    /// The countries the customer has transacted in.
+    pub fn countries(&self) -> impl Iterator<Item = CountryCode> + '_ {
+        self.countries.keys().copied()
+    }
+
+    /// Whether `country` has never been seen. Once the capped set is full
+    /// nothing counts as new.
+    pub fn country_is_new(&self, country: CountryCode) -> bool {
+        self.countries.len() < self.limits.max_countries as usize
+            && !self.countries.contains_key(&country)
+    }
+
     /// Late: older than the newest event time by more than `allowed`.
     pub fn is_late(&self, at: DateTime<Utc>, allowed: Duration) -> bool {
         self.newest.is_some_and(|newest| newest - at > allowed)
@@ -148,6 +203,8 @@ impl CustomerState {
 
     fn record(&mut self, recorded: &TransactionRecorded) {
         let tx = &recorded.transaction;
+        // Before the window changes: the place known before this transaction.
+        let local_hour = self.local_hour(tx);
         let newest = self.newest.map_or(tx.timestamp, |n| n.max(tx.timestamp));
         self.newest = Some(newest);
         self.window.insert(WindowEntry::of(tx));
@@ -164,7 +221,11 @@ impl CustomerState {
         ) {
             self.purchases.push(amount);
         }
+        if tx.transaction_type == Some(TransactionType::Withdrawal) {
+            self.withdrawals.push(amount);
+        }
         self.hours.push(tx.timestamp);
+        self.local_hours.push_hour(local_hour);
         if let Some(category) = &tx.merchant_category {
             if let Some(stats) = self.categories.get_mut(category) {
                 stats.push(amount);
@@ -172,6 +233,13 @@ impl CustomerState {
                 let mut stats = RunningStats::default();
                 stats.push(amount);
                 self.categories.insert(category.clone(), stats);
+            }
+        }
+        if let Some(country) = tx.country() {
+            if let Some(n) = self.countries.get_mut(&country) {
+                *n = n.saturating_add(1);
+            } else if self.country_is_new(country) {
+                self.countries.insert(country, 1);
             }
         }
         if let Some(key) = DeviceKey::of(tx) {

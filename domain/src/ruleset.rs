@@ -8,9 +8,11 @@
 //! thresholds and a history long enough for its longest window.
 
 use crate::rules::{
-    alert_follow_up, amount_above_usual, amount_anomaly, distinct_cities, impossible_travel,
-    new_category, new_device, unusual_hour, velocity_amount, velocity_count, withdrawal_sequence,
+    alert_follow_up, amount_above_usual, amount_anomaly, card_testing, distinct_cities,
+    impossible_travel, new_category, new_country, new_device, unusual_hour, velocity_amount,
+    velocity_count, withdrawal_sequence,
 };
+use crate::text::MerchantCategory;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// The default ruleset file, embedded so the service always has one.
@@ -65,6 +67,10 @@ pub struct Rules {
     pub amount_above_usual: RuleConfig<amount_above_usual::Thresholds>,
     #[serde(default = "RuleConfig::off")]
     pub alert_follow_up: RuleConfig<alert_follow_up::Thresholds>,
+    #[serde(default = "RuleConfig::off")]
+    pub new_country: RuleConfig<new_country::Thresholds>,
+    #[serde(default = "RuleConfig::off")]
+    pub card_testing: RuleConfig<card_testing::Thresholds>,
 }
 
 /// Scores at or above these get the decision.
@@ -114,10 +120,17 @@ pub struct HistoryLimits {
     /// Devices remembered (the least recently seen is forgotten first).
     #[serde(default = "default_max_devices")]
     pub max_devices: u32,
+    /// Countries remembered; past it, no country is new.
+    #[serde(default = "default_max_countries")]
+    pub max_countries: u32,
 }
 
 fn default_max_devices() -> u32 {
     8
+}
+
+fn default_max_countries() -> u32 {
+    32
 }
 
 impl Default for HistoryLimits {
@@ -127,6 +140,7 @@ impl Default for HistoryLimits {
             max_transactions: 1_000,
             max_categories: 512,
             max_devices: default_max_devices(),
+            max_countries: default_max_countries(),
         }
     }
 }
@@ -140,7 +154,9 @@ pub struct Ruleset {
     pub history: HistoryLimits,
     pub decision: DecisionThresholds,
     pub priority: PriorityThresholds,
-    pub rules: Rules,
+    /// Boxed: a ruleset travels inside `RulesetPublished`, and a large
+    /// inline one would make every `DomainEvent` value as big as it.
+    pub rules: Box<Rules>,
 }
 
 /// Why a ruleset was refused; names the offending key.
@@ -158,12 +174,14 @@ impl Default for Ruleset {
             impossible_travel: RuleConfig::on(0.7),
             distinct_cities: RuleConfig::on(0.35),
             amount_anomaly: RuleConfig::on(0.45),
-            new_category: RuleConfig::on(0.06),
-            unusual_hour: RuleConfig::on(0.06),
+            new_category: RuleConfig::on(0.2),
+            unusual_hour: RuleConfig::on(0.15),
             withdrawal_sequence: RuleConfig::on(0.8),
             new_device: RuleConfig::on(0.2),
             amount_above_usual: RuleConfig::on(0.15),
             alert_follow_up: RuleConfig::on(0.18),
+            new_country: RuleConfig::on(0.3),
+            card_testing: RuleConfig::on(0.3),
         };
         rules.velocity_count.thresholds.max_transactions = 1;
         rules.velocity_amount.thresholds = velocity_amount::Thresholds {
@@ -171,10 +189,30 @@ impl Default for Ruleset {
             window_secs: 3_600,
         };
         rules.amount_anomaly.thresholds.sigmas = 8.0;
-        rules.new_category.thresholds.min_history = 8;
-        rules.unusual_hour.thresholds.min_history = 8;
+        rules.amount_anomaly.thresholds.same_kind = true;
+        rules.new_category.thresholds = new_category::Thresholds {
+            min_history: 3,
+            categories: [
+                "gift_cards",
+                "crypto_exchange",
+                "electronics",
+                "jewelry",
+                "luxury_goods",
+            ]
+            .into_iter()
+            .filter_map(|c| MerchantCategory::parse(c).ok())
+            .collect(),
+            min_ratio: 2.0,
+        };
+        rules.unusual_hour.thresholds = unusual_hour::Thresholds {
+            min_history: 2,
+            max_prior_at_hour: 0,
+            local_time: true,
+            night: Some([0, 5]),
+        };
+        rules.new_device.thresholds.min_history = 3;
         Ruleset {
-            version: "2026.1-default".to_owned(),
+            version: "2026.2-default".to_owned(),
             lateness: Lateness::default(),
             history: HistoryLimits::default(),
             decision: DecisionThresholds {
@@ -187,7 +225,7 @@ impl Default for Ruleset {
                 p2: 0.5,
                 p3: 0.3,
             },
-            rules,
+            rules: Box::new(rules),
         }
     }
 }
@@ -251,6 +289,8 @@ impl Ruleset {
             ("new_device", r.new_device.weight),
             ("amount_above_usual", r.amount_above_usual.weight),
             ("alert_follow_up", r.alert_follow_up.weight),
+            ("new_country", r.new_country.weight),
+            ("card_testing", r.card_testing.weight),
         ];
         if let Some((name, _)) = weights.iter().find(|(_, w)| !unit(*w)) {
             return Err(RulesetError(format!(
@@ -280,6 +320,18 @@ impl Ruleset {
         let anomaly = &r.amount_anomaly.thresholds;
         if !(non_negative(anomaly.sigmas) && non_negative(anomaly.min_std_dev_ratio)) {
             return fail("rules.amount_anomaly: sigmas and min_std_dev_ratio must be >= 0");
+        }
+        if let Some([from, to]) = r.unusual_hour.thresholds.night
+            && (from > 23 || to > 23 || from == to)
+        {
+            return fail("rules.unusual_hour.night: need two different hours in 0..=23");
+        }
+        if !non_negative(r.new_category.thresholds.min_ratio) {
+            return fail("rules.new_category.min_ratio must be >= 0");
+        }
+        let testing = r.card_testing.thresholds.max_ratio;
+        if !(testing.is_finite() && testing > 0.0) {
+            return fail("rules.card_testing: max_ratio must be > 0");
         }
         let usual = &r.amount_above_usual.thresholds;
         if !(usual.ratio.is_finite() && usual.ratio > 0.0) {
@@ -312,7 +364,7 @@ impl<'de> Deserialize<'de> for Ruleset {
             history: u.history,
             decision: u.decision,
             priority: u.priority,
-            rules: u.rules,
+            rules: Box::new(u.rules),
         }
         .checked()
         .map_err(serde::de::Error::custom)

@@ -40,9 +40,9 @@ impl RunningStats {
     }
 }
 
-/// How many transactions fell in each UTC hour of the day. UTC because it is
-/// the same clock for every transaction of a customer; a client's offset is
-/// not a reliable local time.
+/// How many transactions fell in each hour of the day: UTC (the same clock
+/// for every transaction of a customer; a client's offset is not a reliable
+/// local time) or local solar time from a longitude ([`Self::solar_hour_of`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HourHistogram([u32; 24]);
 
@@ -51,13 +51,44 @@ impl HourHistogram {
         at.hour() as usize
     }
 
+    /// The local solar hour at longitude `lon` (degrees east): UTC shifted
+    /// by 4 minutes a degree, so noon is when the sun is highest there.
+    pub fn solar_hour_of(at: DateTime<Utc>, lon: f64) -> usize {
+        let utc_secs = f64::from(at.num_seconds_from_midnight());
+        let local = (utc_secs + lon * 240.0).rem_euclid(86_400.0);
+        ((local / 3600.0) as usize).min(23)
+    }
+
     pub fn push(&mut self, at: DateTime<Utc>) {
-        let bucket = &mut self.0[Self::hour_of(at) % 24];
+        self.push_hour(Self::hour_of(at));
+    }
+
+    /// Counts one transaction at `hour` (0..24; larger values wrap).
+    pub fn push_hour(&mut self, hour: usize) {
+        let bucket = &mut self.0[hour % 24];
         *bucket = bucket.saturating_add(1);
     }
 
     pub fn count_at(&self, hour: usize) -> u32 {
         self.0.get(hour).copied().unwrap_or(0)
+    }
+
+    /// Transactions in the hours `from <= h < to`, wrapping past midnight
+    /// when `from > to` (22 to 5 is 22:00-04:59); `from == to` is no hour.
+    pub fn count_between(&self, from: usize, to: usize) -> u32 {
+        (0..24)
+            .filter(|&h| in_band(h, from, to))
+            .map(|h| self.0[h])
+            .fold(0u32, u32::saturating_add)
+    }
+}
+
+/// Whether `hour` is in `from <= hour < to`, wrapping past midnight.
+pub fn in_band(hour: usize, from: usize, to: usize) -> bool {
+    if from <= to {
+        from <= hour && hour < to
+    } else {
+        hour >= from || hour < to
     }
 }
 
@@ -75,6 +106,24 @@ mod tests {
         assert!((s.mean() - mean).abs() < 1e-12);
         assert!((s.std_dev() - var.sqrt()).abs() < 1e-12);
         assert_eq!(s.count(), 8);
+    }
+
+    #[test]
+    fn solar_hours_follow_the_longitude_and_bands_wrap() {
+        let at = DateTime::parse_from_rfc3339("2026-01-05T12:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(HourHistogram::solar_hour_of(at, 0.0), 12);
+        assert_eq!(HourHistogram::solar_hour_of(at, -75.0), 7);
+        assert_eq!(HourHistogram::solar_hour_of(at, 150.0), 22);
+        assert_eq!(HourHistogram::solar_hour_of(at, -180.0), 0);
+        let mut h = HourHistogram::default();
+        for hour in [23, 0, 4, 5, 12] {
+            h.push_hour(hour);
+        }
+        assert_eq!(h.count_between(1, 5), 1);
+        assert_eq!(h.count_between(23, 5), 3);
+        assert_eq!(h.count_between(5, 5), 0);
     }
 
     #[test]

@@ -3,11 +3,20 @@
 //! them. The deviation used is at least `min_std_dev_ratio` x mean: a
 //! customer who always paid exactly 20.00 would otherwise have a deviation of
 //! 0 and be flagged for paying 20.01.
+//!
+//! Version 2 (`same_kind`) compares like with like: a purchase with the
+//! customer's earlier purchases, a cash withdrawal with their earlier
+//! withdrawals, and never a refund (money coming back). Version 1 compared
+//! everything with one mean over all amounts, so a customer's first ordinary
+//! 200 from an ATM, among 20s at the coffee shop, looked like a spike. A
+//! customer's first withdrawal has no basis of its own and does not fire
+//! here; a large one is `velocity_amount`'s (and `withdrawal_sequence`'s).
 
 use super::{Comparison, Finding, Subject};
+use crate::transaction::TransactionType;
 use serde::{Deserialize, Serialize};
 
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -15,6 +24,10 @@ pub struct Thresholds {
     pub sigmas: f64,
     pub min_history: u32,
     pub min_std_dev_ratio: f64,
+    /// Compare with the same kind of transaction only (false: with every
+    /// amount, as version 1 did; what a ruleset without the key gets).
+    #[serde(default)]
+    pub same_kind: bool,
 }
 
 impl Default for Thresholds {
@@ -23,12 +36,22 @@ impl Default for Thresholds {
             sigmas: 4.0,
             min_history: 10,
             min_std_dev_ratio: 0.1,
+            same_kind: false,
         }
     }
 }
 
 pub fn evaluate(t: &Thresholds, s: Subject<'_>) -> Option<Finding> {
-    let stats = s.state.amount_stats();
+    let (stats, basis) = if !t.same_kind {
+        (s.state.amount_stats(), "transactions")
+    } else {
+        match s.tx.transaction_type {
+            Some(TransactionType::Refund) => return None,
+            Some(TransactionType::Withdrawal) => (s.state.withdrawal_stats(), "withdrawals"),
+            // v1 transactions (type unknown) are counted as purchases.
+            Some(TransactionType::Purchase) | None => (s.state.purchase_stats(), "purchases"),
+        }
+    };
     if stats.count() < u64::from(t.min_history) {
         return None;
     }
@@ -40,7 +63,7 @@ pub fn evaluate(t: &Thresholds, s: Subject<'_>) -> Option<Finding> {
         comparison: Comparison::GreaterThan,
         threshold: limit,
         detail: format!(
-            "amount {amount:.2} above mean {:.2} + {} x {std_dev:.2} over {} transactions",
+            "amount {amount:.2} above mean {:.2} + {} x {std_dev:.2} over {} earlier {basis}",
             stats.mean(),
             t.sigmas,
             stats.count()

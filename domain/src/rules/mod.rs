@@ -13,9 +13,11 @@
 pub mod alert_follow_up;
 pub mod amount_above_usual;
 pub mod amount_anomaly;
+pub mod card_testing;
 pub mod distinct_cities;
 pub mod impossible_travel;
 pub mod new_category;
+pub mod new_country;
 pub mod new_device;
 pub mod unusual_hour;
 pub mod velocity_amount;
@@ -44,10 +46,12 @@ pub enum RuleId {
     NewDevice,
     AmountAboveUsual,
     AlertFollowUp,
+    NewCountry,
+    CardTesting,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 11] = [
+    pub const ALL: [RuleId; 13] = [
         RuleId::VelocityCount,
         RuleId::VelocityAmount,
         RuleId::ImpossibleTravel,
@@ -59,6 +63,8 @@ impl RuleId {
         RuleId::NewDevice,
         RuleId::AmountAboveUsual,
         RuleId::AlertFollowUp,
+        RuleId::NewCountry,
+        RuleId::CardTesting,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +80,8 @@ impl RuleId {
             RuleId::NewDevice => "new_device",
             RuleId::AmountAboveUsual => "amount_above_usual",
             RuleId::AlertFollowUp => "alert_follow_up",
+            RuleId::NewCountry => "new_country",
+            RuleId::CardTesting => "card_testing",
         }
     }
 
@@ -92,6 +100,8 @@ impl RuleId {
             RuleId::NewDevice => new_device::VERSION,
             RuleId::AmountAboveUsual => amount_above_usual::VERSION,
             RuleId::AlertFollowUp => alert_follow_up::VERSION,
+            RuleId::NewCountry => new_country::VERSION,
+            RuleId::CardTesting => card_testing::VERSION,
         }
     }
 }
@@ -196,6 +206,8 @@ pub fn evaluate(ruleset: &Ruleset, subject: Subject<'_>) -> Vec<RuleHit> {
     run!(RuleId::NewDevice, new_device);
     run!(RuleId::AmountAboveUsual, amount_above_usual);
     run!(RuleId::AlertFollowUp, alert_follow_up);
+    run!(RuleId::NewCountry, new_country);
+    run!(RuleId::CardTesting, card_testing);
     hits
 }
 

@@ -52,7 +52,11 @@ fn the_same_browser_from_another_ip_is_another_device() {
 
 #[test]
 fn does_not_fire_before_min_history_nor_on_terminal_transactions() {
-    given(history(own_laptop(4)))
+    // The default needs 3 earlier transactions.
+    given(history(own_laptop(3)))
+        .when(tx().on_device(STRANGER.0, STRANGER.1))
+        .then_fires(NewDevice);
+    given(history(own_laptop(2)))
         .when(tx().on_device(STRANGER.0, STRANGER.1))
         .then_does_not_fire(NewDevice);
     // A card at a terminal names no device.

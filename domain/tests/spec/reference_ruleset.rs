@@ -37,6 +37,8 @@ fn loads_with_its_own_version_and_the_later_rules_off() {
     assert!(!r.rules.new_device.enabled);
     assert!(!r.rules.amount_above_usual.enabled);
     assert!(!r.rules.alert_follow_up.enabled);
+    assert!(!r.rules.new_country.enabled);
+    assert!(!r.rules.card_testing.enabled);
     assert_ne!(r, Ruleset::default());
 }
 
@@ -113,12 +115,10 @@ fn unusual_hour_needs_twenty_earlier_transactions() {
 
 #[test]
 fn the_later_rules_never_fire() {
-    let then = given(daily(20))
-        .with_ruleset(with_reference)
-        .when(
-            tx().amount(1_000.0)
-                .on_device("Mozilla/5.0 (X11; Linux)", "203.0.113.9"),
-        );
+    let then = given(daily(20)).with_ruleset(with_reference).when(
+        tx().amount(1_000.0)
+            .on_device("Mozilla/5.0 (X11; Linux)", "203.0.113.9"),
+    );
     for rule in [NewDevice, AmountAboveUsual, AlertFollowUp] {
         then.then_does_not_fire(rule);
     }

@@ -33,7 +33,7 @@ fn bad_rulesets_are_refused_with_the_key_named() {
             "retention_secs = 3600",
             "retention_secs",
         ),
-        ("version = \"2026.1-default\"", "version = \"\"", "version"),
+        ("version = \"2026.2-default\"", "version = \"\"", "version"),
         (
             "max_cities = 2, window_secs = 7200",
             "max_cities = 2, window_secs = 0",
@@ -48,6 +48,19 @@ fn bad_rulesets_are_refused_with_the_key_named() {
             "max_speed_kmh = 900.0",
             "max_speed_kmh = -1.0",
             "max_speed_kmh",
+        ),
+        ("night = [0, 5]", "night = [0, 24]", "unusual_hour.night"),
+        ("night = [0, 5]", "night = [3, 3]", "unusual_hour.night"),
+        (
+            "min_ratio = 2.0",
+            "min_ratio = -1.0",
+            "new_category.min_ratio",
+        ),
+        ("max_ratio = 0.25", "max_ratio = 0.0", "card_testing"),
+        (
+            "categories = [\"gift_cards\"",
+            "categories = [\"\"",
+            "categories",
         ),
     ];
     for (from, to, expected) in cases {

@@ -109,7 +109,10 @@ fn travel_plus_velocity_is_declined() {
     .with_ruleset(velocity_of_five)
     .when(tx().at(at(10, 5, 0)).in_city(NEW_YORK).pos());
     let r = &then.decided.recorded;
-    assert_eq!(r.risk_score, 0.82);
+    // Travel 0.7, velocity 0.4 and, the card never having been in the US,
+    // new_country 0.3: 1 - 0.3 x 0.6 x 0.7.
+    then.then_fires(RuleId::NewCountry);
+    assert_eq!(r.risk_score, 0.874);
     assert_eq!(r.decision, Decision::Decline);
     assert_eq!(then.decided.priority(), Some(Priority::P1));
 }
