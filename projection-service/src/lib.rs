@@ -6,13 +6,15 @@
 //! - `projector`: the trait a read model implements.
 //! - `models`: the read models.
 //! - `apply`, `checkpoint`, `partition`, `schema`: the runtime's parts.
-//! - `fold`: a projector's rows held in memory across batches (rebuilds).
+//! - `fold`: a projector's rows held in memory across batches (rebuilds);
+//!   `copy`: how a rebuild writes rows into its fresh tables.
 //! - `live`: a projector following the log; `rebuild`: replay and swap.
 //! - `status`: what each projector reports, in PostgreSQL and on `/metrics`.
 
 pub mod apply;
 pub mod checkpoint;
 pub mod configuration;
+pub mod copy;
 pub mod fold;
 pub mod http;
 pub mod live;

@@ -150,3 +150,69 @@ async fn every_model_folded_in_memory_equals_batch_by_batch_application(pool: Pg
         assert!(folding.contains(&name), "{name} has no fold: {folding:?}");
     }
 }
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn a_transaction_recorded_twice_rebuilds_as_live_projection_keeps_it(pool: PgPool) {
+    let command = spawn_command(pool.clone()).await;
+    let store: Arc<dyn EventStore> = command.store.clone();
+    let mut workload = Workload::new(37, 10);
+    drive(&command, &mut workload, 1, 40).await;
+    // The ingest records a transaction id once; a log written by something
+    // else (or an older version) might not. The rebuild copies rows into its
+    // fresh table, which this would break: it must keep the first, as the
+    // live upsert does.
+    let first = whole_log(&*store)
+        .await
+        .into_iter()
+        .find(|e| e.event_type == "TransactionRecorded")
+        .expect("a transaction");
+    let payload: serde_json::Value = serde_json::from_str(first.payload.as_str()).expect("payload");
+    let id = payload["transaction"]["transaction_id"]
+        .as_str()
+        .expect("a transaction id")
+        .to_owned();
+    let again = event_store::NewEvent::new("TransactionRecorded", 2, first.event_time, payload);
+    store
+        .append(
+            "customer-replayed-elsewhere",
+            event_store::ExpectedVersion::NoStream,
+            vec![again],
+        )
+        .await
+        .expect("append");
+    drive(&command, &mut workload, 1, 40).await;
+    let log = whole_log(&*store).await;
+    let head = log.last().expect("a log").position.0;
+
+    let p: Arc<dyn Projector> = Arc::new(models::transactions::Transactions);
+    let mut rng = StdRng::seed_from_u64(37);
+    incremental(&pool, &*p, &log, "inc_twice", &mut rng).await;
+    folded(
+        &pool,
+        &*store,
+        p.clone(),
+        Options::default(),
+        "fast_twice",
+        head,
+    )
+    .await;
+    let mut conn = pool.acquire().await.expect("conn");
+    let differences = rebuild::differences(&mut conn, &*p, "inc_twice", "fast_twice")
+        .await
+        .expect("compare");
+    assert!(differences.is_empty(), "{differences:#?}");
+    let (rows, position): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM fast_twice.transactions), \
+           (SELECT position FROM fast_twice.transactions WHERE transaction_id = $1)",
+    )
+    .bind(&id)
+    .fetch_one(&mut *conn)
+    .await
+    .expect("rows");
+    let recorded = log
+        .iter()
+        .filter(|e| e.event_type == "TransactionRecorded")
+        .count() as i64;
+    assert_eq!(rows, recorded - 1, "one row per transaction id");
+    assert_eq!(position as u64, first.position.0, "the first is kept");
+}

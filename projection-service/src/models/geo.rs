@@ -27,9 +27,10 @@ use domain::DomainEvent;
 use domain::Ruleset;
 use domain::rules::impossible_travel::Thresholds as TravelThresholds;
 use domain::transaction::Transaction;
+use foldhash::{HashMap, HashMapExt};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Row};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 pub struct Geo;
 

@@ -11,13 +11,14 @@
 //! log) are ignored: they are not kept waiting for a transaction that may
 //! never come. Not partitioned: a label has no customer to route it by.
 
+use crate::copy::Copy;
 use crate::fold::{self, Fold, WRITE_CHUNK};
 use crate::projector::{ProjectedEvent, Projector};
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
 use domain::events::Verdict;
+use foldhash::{HashMap, HashMapExt};
 use sqlx::PgConnection;
-use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 pub struct Merchants;
@@ -152,7 +153,7 @@ struct MerchantsFold {
     fresh: bool,
     known: HashMap<String, Known>,
     by_alert: HashMap<Uuid, String>,
-    deltas: BTreeMap<(String, DateTime<Utc>), Delta>,
+    deltas: HashMap<(String, DateTime<Utc>), Delta>,
 }
 
 impl MerchantsFold {
@@ -161,7 +162,7 @@ impl MerchantsFold {
             fresh,
             known: HashMap::new(),
             by_alert: HashMap::new(),
-            deltas: BTreeMap::new(),
+            deltas: HashMap::new(),
         }
     }
 
@@ -300,15 +301,20 @@ impl Fold for MerchantsFold {
         // Row order does not change the result; sorted so every run issues
         // the same statements.
         dirty.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let deltas = std::mem::take(&mut self.deltas);
+        let mut deltas: Vec<_> = deltas.into_iter().filter(|(_, d)| !d.is_zero()).collect();
+        deltas.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if std::mem::take(&mut self.fresh) {
+            // The tables are empty: every row is new.
+            copy_transactions(conn, &dirty).await?;
+            return copy_risk(conn, &deltas).await;
+        }
         for chunk in dirty.chunks(WRITE_CHUNK) {
             write_transactions(conn, chunk).await?;
         }
-        let deltas = std::mem::take(&mut self.deltas);
-        let deltas: Vec<_> = deltas.into_iter().filter(|(_, d)| !d.is_zero()).collect();
         for chunk in deltas.chunks(WRITE_CHUNK) {
             write_risk(conn, chunk).await?;
         }
-        self.fresh = false;
         Ok(())
     }
 
@@ -321,7 +327,7 @@ impl Fold for MerchantsFold {
 /// hour; a transaction the model does not know is ignored.
 fn set_fraud(
     known: &mut HashMap<String, Known>,
-    deltas: &mut BTreeMap<(String, DateTime<Utc>), Delta>,
+    deltas: &mut HashMap<(String, DateTime<Utc>), Delta>,
     id: &str,
     is_fraud: bool,
     position: i64,
@@ -372,6 +378,61 @@ async fn write_transactions(
     .bind(&positions)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+async fn copy_transactions(
+    conn: &mut PgConnection,
+    dirty: &[(String, Known)],
+) -> Result<(), sqlx::Error> {
+    let mut copy = Copy::start(
+        conn,
+        "merchant_transactions \
+           (transaction_id, merchant_id, hour, alert_id, is_fraud, signal_position)",
+    )
+    .await?;
+    for (id, k) in dirty {
+        copy.text(id)
+            .text(&k.merchant_id)
+            .timestamp(k.hour)
+            .opt_uuid(k.alert_id)
+            .bool(k.is_fraud)
+            .opt_int(k.signal_position);
+        copy.end_row().await?;
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+/// The hours' rows into the empty table, with the figures `write_risk`'s
+/// SQL derives (an integer-to-float division, exact the same either side).
+async fn copy_risk(
+    conn: &mut PgConnection,
+    deltas: &[((String, DateTime<Utc>), Delta)],
+) -> Result<(), sqlx::Error> {
+    let mut copy = Copy::start(
+        conn,
+        "merchant_risk (merchant_id, hour, tx_count, amount_sum, alert_count, \
+           confirmed_fraud, fraud_rate, flagged)",
+    )
+    .await?;
+    for ((merchant, hour), d) in deltas {
+        let fraud_rate = if d.tx_count > 0 {
+            d.confirmed_fraud as f64 / d.tx_count as f64
+        } else {
+            0.0
+        };
+        copy.text(merchant)
+            .timestamp(*hour)
+            .int(d.tx_count)
+            .thousandths(d.amount_thousandths)
+            .int(d.alert_count)
+            .int(d.confirmed_fraud)
+            .float(fraud_rate)
+            .bool(d.confirmed_fraud * 20 > d.tx_count);
+        copy.end_row().await?;
+    }
+    copy.finish().await?;
     Ok(())
 }
 

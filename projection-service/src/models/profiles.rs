@@ -26,9 +26,10 @@ use crate::projector::{ProjectedEvent, Projector};
 use chrono::{DateTime, Utc};
 use domain::stats::HourHistogram;
 use domain::{Decision, DomainEvent, Priority, Ruleset, Transaction};
+use foldhash::{HashMap, HashMapExt};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Row};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 pub struct Profiles;
 

@@ -4,8 +4,11 @@
 //! transaction, not a customer) are projected by partition 0 into their own
 //! table, so they never wait for the transaction's partition.
 
+use crate::copy::Copy;
+use crate::fold::Fold;
 use crate::projector::{ProjectedEvent, Projector};
 use domain::DomainEvent;
+use domain::events::TransactionRecorded;
 use sqlx::PgConnection;
 use std::collections::HashMap;
 
@@ -79,6 +82,80 @@ struct Rows {
     input_schema: Vec<i16>,
 }
 
+impl Rows {
+    fn len(&self) -> usize {
+        self.transaction_id.len()
+    }
+
+    fn push(&mut self, e: &ProjectedEvent, r: &TransactionRecorded) {
+        let t = &r.transaction;
+        self.transaction_id
+            .push(t.transaction_id.as_str().to_owned());
+        self.customer_id.push(t.customer_id.as_str().to_owned());
+        self.merchant_id
+            .push(t.merchant_id.as_ref().map(|m| m.as_str().to_owned()));
+        self.merchant_category
+            .push(t.merchant_category.as_ref().map(|m| m.as_str().to_owned()));
+        self.event_time.push(t.timestamp);
+        self.recorded_time.push(e.recorded_time);
+        self.position.push(e.position.0 as i64);
+        self.amount_thousandths
+            .push(t.amount.thousandths().min(i64::MAX as u64) as i64);
+        self.currency.push(t.currency.map(|c| c.code().to_owned()));
+        self.transaction_type
+            .push(t.transaction_type.map(|v| v.as_str().to_owned()));
+        self.payment_method
+            .push(t.payment_method.map(|v| v.as_str().to_owned()));
+        self.device_type.push(
+            t.device_info
+                .as_ref()
+                .map(|d| d.device_type.as_str().to_owned()),
+        );
+        self.city
+            .push(t.location.as_ref().map(|l| l.city.as_str().to_owned()));
+        self.country
+            .push(t.country().map(|c| c.as_str().to_owned()));
+        self.latitude.push(t.coordinates().map(|c| c.lat()));
+        self.longitude.push(t.coordinates().map(|c| c.lon()));
+        self.decision.push(r.decision.as_str().to_owned());
+        self.risk_score.push(r.risk_score);
+        self.rules_fired
+            .push(serde_json::to_string(&r.rules_fired).unwrap_or_else(|_| "[]".into()));
+        self.ruleset_version.push(r.ruleset_version.clone());
+        self.late.push(r.late);
+        self.alert_id.push(r.alert_id.map(|a| a.0));
+        self.input_schema.push(i16::from(u8::from(t.input_schema)));
+    }
+}
+
+/// A label: whether the transaction is fraud, its source, position and time.
+type Label = (bool, String, i64, chrono::DateTime<chrono::Utc>);
+
+/// The batch's transaction rows, and the last label of each transaction in
+/// it (the last wins, as it would applied one by one).
+fn collect(events: &[ProjectedEvent]) -> (Rows, HashMap<String, Label>) {
+    let mut rows = Rows::default();
+    let mut labels = HashMap::new();
+    for e in events {
+        match &e.event {
+            DomainEvent::TransactionRecorded(r) => rows.push(e, r),
+            DomainEvent::TransactionLabeled(l) => {
+                labels.insert(
+                    l.transaction_id.as_str().to_owned(),
+                    (
+                        l.is_fraud,
+                        l.source.as_str().to_owned(),
+                        e.position.0 as i64,
+                        e.event_time,
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+    (rows, labels)
+}
+
 #[async_trait::async_trait]
 impl Projector for Transactions {
     fn name(&self) -> &'static str {
@@ -101,145 +178,186 @@ impl Projector for Transactions {
         &["transactions", "transaction_labels"]
     }
 
+    fn fold(&self, fresh: bool) -> Option<Box<dyn Fold>> {
+        fresh.then(|| Box::new(CopyIntoFresh) as Box<dyn Fold>)
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,
         events: &[ProjectedEvent],
     ) -> Result<(), sqlx::Error> {
-        let mut rows = Rows::default();
-        // The last label of each transaction in the batch wins, as it would
-        // applied one by one.
-        let mut labels = HashMap::new();
-        for e in events {
-            match &e.event {
-                DomainEvent::TransactionRecorded(r) => {
-                    let t = &r.transaction;
-                    rows.transaction_id
-                        .push(t.transaction_id.as_str().to_owned());
-                    rows.customer_id.push(t.customer_id.as_str().to_owned());
-                    rows.merchant_id
-                        .push(t.merchant_id.as_ref().map(|m| m.as_str().to_owned()));
-                    rows.merchant_category
-                        .push(t.merchant_category.as_ref().map(|m| m.as_str().to_owned()));
-                    rows.event_time.push(t.timestamp);
-                    rows.recorded_time.push(e.recorded_time);
-                    rows.position.push(e.position.0 as i64);
-                    rows.amount_thousandths
-                        .push(t.amount.thousandths().min(i64::MAX as u64) as i64);
-                    rows.currency.push(t.currency.map(|c| c.code().to_owned()));
-                    rows.transaction_type
-                        .push(t.transaction_type.map(|v| v.as_str().to_owned()));
-                    rows.payment_method
-                        .push(t.payment_method.map(|v| v.as_str().to_owned()));
-                    rows.device_type.push(
-                        t.device_info
-                            .as_ref()
-                            .map(|d| d.device_type.as_str().to_owned()),
-                    );
-                    rows.city
-                        .push(t.location.as_ref().map(|l| l.city.as_str().to_owned()));
-                    rows.country
-                        .push(t.country().map(|c| c.as_str().to_owned()));
-                    rows.latitude.push(t.coordinates().map(|c| c.lat()));
-                    rows.longitude.push(t.coordinates().map(|c| c.lon()));
-                    rows.decision.push(r.decision.as_str().to_owned());
-                    rows.risk_score.push(r.risk_score);
-                    rows.rules_fired.push(
-                        serde_json::to_string(&r.rules_fired).unwrap_or_else(|_| "[]".into()),
-                    );
-                    rows.ruleset_version.push(r.ruleset_version.clone());
-                    rows.late.push(r.late);
-                    rows.alert_id.push(r.alert_id.map(|a| a.0));
-                    rows.input_schema.push(i16::from(u8::from(t.input_schema)));
+        let (rows, labels) = collect(events);
+        if rows.len() > 0 {
+            insert(conn, &rows).await?;
+        }
+        write_labels(conn, labels).await
+    }
+}
+
+/// A rebuild's writes: each page's rows copied straight into the fresh
+/// table (nothing held in memory). A transaction id recorded twice in the
+/// log would break the copy's primary key; that page then goes through the
+/// upsert instead, which keeps the first, as live projection does.
+struct CopyIntoFresh;
+
+#[async_trait::async_trait]
+impl Fold for CopyIntoFresh {
+    async fn apply(
+        &mut self,
+        conn: &mut PgConnection,
+        events: &[ProjectedEvent],
+    ) -> Result<(), sqlx::Error> {
+        let (rows, labels) = collect(events);
+        if rows.len() > 0 {
+            sqlx::query("SAVEPOINT copy_rows")
+                .execute(&mut *conn)
+                .await?;
+            match copy(conn, &rows).await {
+                Ok(()) => {
+                    sqlx::query("RELEASE SAVEPOINT copy_rows")
+                        .execute(&mut *conn)
+                        .await?;
                 }
-                DomainEvent::TransactionLabeled(l) => {
-                    labels.insert(
-                        l.transaction_id.as_str().to_owned(),
-                        (
-                            l.is_fraud,
-                            l.source.as_str().to_owned(),
-                            e.position.0 as i64,
-                            e.event_time,
-                        ),
-                    );
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT copy_rows")
+                        .execute(&mut *conn)
+                        .await?;
+                    insert(conn, &rows).await?;
                 }
-                _ => {}
+                Err(e) => return Err(e),
             }
         }
-        if !rows.transaction_id.is_empty() {
-            sqlx::query(
-                "INSERT INTO transactions (transaction_id, customer_id, merchant_id, \
-                   merchant_category, event_time, recorded_time, position, amount, currency, \
-                   transaction_type, payment_method, device_type, city, country, latitude, \
-                   longitude, decision, risk_score, rules_fired, ruleset_version, late, alert_id, \
-                   input_schema) \
-                 SELECT t.id, t.customer, t.merchant, t.category, t.event_time, t.recorded_time, \
-                   t.position, t.amount / 1000.0, t.currency, t.kind, t.method, t.device, t.city, \
-                   t.country, t.lat, t.lon, t.decision, t.score, t.rules::jsonb, t.ruleset, t.late, \
-                   t.alert, t.input_schema \
-                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], \
-                   $6::timestamptz[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], \
-                   $11::text[], $12::text[], $13::text[], $14::text[], $15::float8[], \
-                   $16::float8[], $17::text[], $18::float8[], $19::text[], $20::text[], \
-                   $21::bool[], $22::uuid[], $23::int2[]) \
-                   AS t(id, customer, merchant, category, event_time, recorded_time, position, \
-                   amount, currency, kind, method, device, city, country, lat, lon, decision, \
-                   score, rules, ruleset, late, alert, input_schema) \
-                 ON CONFLICT (transaction_id) DO NOTHING",
-            )
-            .bind(&rows.transaction_id)
-            .bind(&rows.customer_id)
-            .bind(&rows.merchant_id)
-            .bind(&rows.merchant_category)
-            .bind(&rows.event_time)
-            .bind(&rows.recorded_time)
-            .bind(&rows.position)
-            .bind(&rows.amount_thousandths)
-            .bind(&rows.currency)
-            .bind(&rows.transaction_type)
-            .bind(&rows.payment_method)
-            .bind(&rows.device_type)
-            .bind(&rows.city)
-            .bind(&rows.country)
-            .bind(&rows.latitude)
-            .bind(&rows.longitude)
-            .bind(&rows.decision)
-            .bind(&rows.risk_score)
-            .bind(&rows.rules_fired)
-            .bind(&rows.ruleset_version)
-            .bind(&rows.late)
-            .bind(&rows.alert_id)
-            .bind(&rows.input_schema)
-            .execute(&mut *conn)
-            .await?;
-        }
-        if !labels.is_empty() {
-            let mut ids = Vec::with_capacity(labels.len());
-            let mut fraud = Vec::with_capacity(labels.len());
-            let mut source = Vec::with_capacity(labels.len());
-            let mut position = Vec::with_capacity(labels.len());
-            let mut at = Vec::with_capacity(labels.len());
-            for (id, (f, s, p, t)) in labels {
-                ids.push(id);
-                fraud.push(f);
-                source.push(s);
-                position.push(p);
-                at.push(t);
-            }
-            sqlx::query(
-                "INSERT INTO transaction_labels (transaction_id, is_fraud, source, position, labeled_at) \
-                 SELECT * FROM UNNEST($1::text[], $2::bool[], $3::text[], $4::bigint[], $5::timestamptz[]) \
-                 ON CONFLICT (transaction_id) DO UPDATE SET is_fraud = EXCLUDED.is_fraud, \
-                   source = EXCLUDED.source, position = EXCLUDED.position, labeled_at = EXCLUDED.labeled_at",
-            )
-            .bind(&ids)
-            .bind(&fraud)
-            .bind(&source)
-            .bind(&position)
-            .bind(&at)
-            .execute(&mut *conn)
-            .await?;
-        }
+        write_labels(conn, labels).await
+    }
+
+    async fn flush(&mut self, _conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         Ok(())
     }
+
+    fn held(&self) -> usize {
+        0
+    }
+}
+
+async fn copy(conn: &mut PgConnection, rows: &Rows) -> Result<(), sqlx::Error> {
+    let mut copy = Copy::start(
+        conn,
+        "transactions (transaction_id, customer_id, merchant_id, merchant_category, \
+           event_time, recorded_time, position, amount, currency, transaction_type, \
+           payment_method, device_type, city, country, latitude, longitude, decision, \
+           risk_score, rules_fired, ruleset_version, late, alert_id, input_schema)",
+    )
+    .await?;
+    for i in 0..rows.len() {
+        copy.text(&rows.transaction_id[i])
+            .text(&rows.customer_id[i])
+            .opt_text(rows.merchant_id[i].as_deref())
+            .opt_text(rows.merchant_category[i].as_deref())
+            .timestamp(rows.event_time[i])
+            .timestamp(rows.recorded_time[i])
+            .int(rows.position[i])
+            .thousandths(i128::from(rows.amount_thousandths[i]))
+            .opt_text(rows.currency[i].as_deref())
+            .opt_text(rows.transaction_type[i].as_deref())
+            .opt_text(rows.payment_method[i].as_deref())
+            .opt_text(rows.device_type[i].as_deref())
+            .opt_text(rows.city[i].as_deref())
+            .opt_text(rows.country[i].as_deref())
+            .opt_float(rows.latitude[i])
+            .opt_float(rows.longitude[i])
+            .text(&rows.decision[i])
+            .float(rows.risk_score[i])
+            .text(&rows.rules_fired[i])
+            .text(&rows.ruleset_version[i])
+            .bool(rows.late[i])
+            .opt_uuid(rows.alert_id[i])
+            .int(rows.input_schema[i]);
+        copy.end_row().await?;
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+async fn insert(conn: &mut PgConnection, rows: &Rows) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO transactions (transaction_id, customer_id, merchant_id, \
+               merchant_category, event_time, recorded_time, position, amount, currency, \
+               transaction_type, payment_method, device_type, city, country, latitude, \
+               longitude, decision, risk_score, rules_fired, ruleset_version, late, alert_id, \
+               input_schema) \
+             SELECT t.id, t.customer, t.merchant, t.category, t.event_time, t.recorded_time, \
+               t.position, t.amount / 1000.0, t.currency, t.kind, t.method, t.device, t.city, \
+               t.country, t.lat, t.lon, t.decision, t.score, t.rules::jsonb, t.ruleset, t.late, \
+               t.alert, t.input_schema \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], \
+               $6::timestamptz[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], \
+               $11::text[], $12::text[], $13::text[], $14::text[], $15::float8[], \
+               $16::float8[], $17::text[], $18::float8[], $19::text[], $20::text[], \
+               $21::bool[], $22::uuid[], $23::int2[]) \
+               AS t(id, customer, merchant, category, event_time, recorded_time, position, \
+               amount, currency, kind, method, device, city, country, lat, lon, decision, \
+               score, rules, ruleset, late, alert, input_schema) \
+             ON CONFLICT (transaction_id) DO NOTHING",
+    )
+    .bind(&rows.transaction_id)
+    .bind(&rows.customer_id)
+    .bind(&rows.merchant_id)
+    .bind(&rows.merchant_category)
+    .bind(&rows.event_time)
+    .bind(&rows.recorded_time)
+    .bind(&rows.position)
+    .bind(&rows.amount_thousandths)
+    .bind(&rows.currency)
+    .bind(&rows.transaction_type)
+    .bind(&rows.payment_method)
+    .bind(&rows.device_type)
+    .bind(&rows.city)
+    .bind(&rows.country)
+    .bind(&rows.latitude)
+    .bind(&rows.longitude)
+    .bind(&rows.decision)
+    .bind(&rows.risk_score)
+    .bind(&rows.rules_fired)
+    .bind(&rows.ruleset_version)
+    .bind(&rows.late)
+    .bind(&rows.alert_id)
+    .bind(&rows.input_schema)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn write_labels(
+    conn: &mut PgConnection,
+    labels: HashMap<String, Label>,
+) -> Result<(), sqlx::Error> {
+    if !labels.is_empty() {
+        let mut ids = Vec::with_capacity(labels.len());
+        let mut fraud = Vec::with_capacity(labels.len());
+        let mut source = Vec::with_capacity(labels.len());
+        let mut position = Vec::with_capacity(labels.len());
+        let mut at = Vec::with_capacity(labels.len());
+        for (id, (f, s, p, t)) in labels {
+            ids.push(id);
+            fraud.push(f);
+            source.push(s);
+            position.push(p);
+            at.push(t);
+        }
+        sqlx::query(
+            "INSERT INTO transaction_labels (transaction_id, is_fraud, source, position, labeled_at) \
+             SELECT * FROM UNNEST($1::text[], $2::bool[], $3::text[], $4::bigint[], $5::timestamptz[]) \
+             ON CONFLICT (transaction_id) DO UPDATE SET is_fraud = EXCLUDED.is_fraud, \
+               source = EXCLUDED.source, position = EXCLUDED.position, labeled_at = EXCLUDED.labeled_at",
+        )
+        .bind(&ids)
+        .bind(&fraud)
+        .bind(&source)
+        .bind(&position)
+        .bind(&at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }

@@ -22,13 +22,15 @@
 //! `WHERE customer_id = $1` is pushed into every branch and answered from the
 //! primary key.
 
+use crate::copy::Copy;
 use crate::fold::{self, Fold, WRITE_CHUNK};
 use crate::projector::{ProjectedEvent, Projector};
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
 use domain::transaction::TransactionType;
+use foldhash::HashMap;
 use sqlx::PgConnection;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 pub struct Velocity;
 
@@ -95,11 +97,13 @@ fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// The minutes the batches touched, per customer, folded in memory. Minutes
-/// add up, so nothing is ever read back: a flush adds them to the rows.
+/// add up, so nothing is ever read back: a flush adds them to the rows (or,
+/// into a rebuild's empty table, copies them in).
 #[derive(Default)]
 struct VelocityFold {
     minutes: HashMap<String, BTreeMap<DateTime<Utc>, Minute>>,
     held: usize,
+    fresh: bool,
 }
 
 #[async_trait::async_trait]
@@ -138,6 +142,9 @@ impl Fold for VelocityFold {
         self.held = 0;
         // Ordered, so rows are written (and locked) in key order.
         all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if std::mem::take(&mut self.fresh) {
+            return copy_rows(conn, all).await;
+        }
         let mut rows = all
             .into_iter()
             .flat_map(|(c, minutes)| minutes.into_iter().map(move |(at, m)| (c.clone(), at, m)));
@@ -153,6 +160,30 @@ impl Fold for VelocityFold {
     fn held(&self) -> usize {
         self.held
     }
+}
+
+/// Every minute into the empty table.
+async fn copy_rows(
+    conn: &mut PgConnection,
+    all: Vec<(String, BTreeMap<DateTime<Utc>, Minute>)>,
+) -> Result<(), sqlx::Error> {
+    let mut copy = Copy::start(
+        conn,
+        "velocity_minutes (customer_id, minute, tx_count, amount_sum, amount_max)",
+    )
+    .await?;
+    for (customer, minutes) in &all {
+        for (at, m) in minutes {
+            copy.text(customer)
+                .timestamp(*at)
+                .int(m.count)
+                .thousandths(m.sum)
+                .thousandths(i128::from(i64::try_from(m.max).unwrap_or(i64::MAX)));
+            copy.end_row().await?;
+        }
+    }
+    copy.finish().await?;
+    Ok(())
 }
 
 async fn store(
@@ -214,8 +245,11 @@ impl Projector for Velocity {
         &["velocity_minutes"]
     }
 
-    fn fold(&self, _fresh: bool) -> Option<Box<dyn Fold>> {
-        Some(Box::<VelocityFold>::default())
+    fn fold(&self, fresh: bool) -> Option<Box<dyn Fold>> {
+        Some(Box::new(VelocityFold {
+            fresh,
+            ..VelocityFold::default()
+        }))
     }
 
     async fn apply(
