@@ -18,25 +18,25 @@ use std::fmt::Write as _;
 /// Bytes gathered before they are sent to the server.
 const SEND_AT: usize = 1 << 20;
 
-/// One `COPY` in progress: add fields row by row, then [`Copy::finish`].
-pub struct Copy<'c> {
+/// One `COPY` in progress: add fields row by row, then [`CopyIn::finish`].
+pub struct CopyIn<'c> {
     copy: PgCopyIn<&'c mut PgConnection>,
     buf: String,
     /// No field yet in the current row.
     row_start: bool,
 }
 
-impl<'c> Copy<'c> {
+impl<'c> CopyIn<'c> {
     /// Starts `COPY {table_and_columns} FROM STDIN`; `table_and_columns` is
     /// a constant of the caller's, e.g. `"velocity_minutes (customer_id, minute)"`.
     pub async fn start(
         conn: &'c mut PgConnection,
         table_and_columns: &'static str,
-    ) -> Result<Copy<'c>, sqlx::Error> {
+    ) -> Result<CopyIn<'c>, sqlx::Error> {
         let copy = conn
             .copy_in_raw(&format!("COPY {table_and_columns} FROM STDIN"))
             .await?;
-        Ok(Copy {
+        Ok(CopyIn {
             copy,
             buf: String::with_capacity(SEND_AT + 4096),
             row_start: true,

@@ -11,7 +11,7 @@
 //! log) are ignored: they are not kept waiting for a transaction that may
 //! never come. Not partitioned: a label has no customer to route it by.
 
-use crate::copy::Copy;
+use crate::copy::CopyIn;
 use crate::fold::{self, Fold, WRITE_CHUNK};
 use crate::projector::{ProjectedEvent, Projector};
 use chrono::{DateTime, Utc};
@@ -385,7 +385,7 @@ async fn copy_transactions(
     conn: &mut PgConnection,
     dirty: &[(String, Known)],
 ) -> Result<(), sqlx::Error> {
-    let mut copy = Copy::start(
+    let mut copy = CopyIn::start(
         conn,
         "merchant_transactions \
            (transaction_id, merchant_id, hour, alert_id, is_fraud, signal_position)",
@@ -410,7 +410,7 @@ async fn copy_risk(
     conn: &mut PgConnection,
     deltas: &[((String, DateTime<Utc>), Delta)],
 ) -> Result<(), sqlx::Error> {
-    let mut copy = Copy::start(
+    let mut copy = CopyIn::start(
         conn,
         "merchant_risk (merchant_id, hour, tx_count, amount_sum, alert_count, \
            confirmed_fraud, fraud_rate, flagged)",

@@ -4,7 +4,7 @@
 //! transaction, not a customer) are projected by partition 0 into their own
 //! table, so they never wait for the transaction's partition.
 
-use crate::copy::Copy;
+use crate::copy::CopyIn;
 use crate::fold::Fold;
 use crate::projector::{ProjectedEvent, Projector};
 use domain::DomainEvent;
@@ -241,7 +241,7 @@ impl Fold for CopyIntoFresh {
 }
 
 async fn copy(conn: &mut PgConnection, rows: &Rows) -> Result<(), sqlx::Error> {
-    let mut copy = Copy::start(
+    let mut copy = CopyIn::start(
         conn,
         "transactions (transaction_id, customer_id, merchant_id, merchant_category, \
            event_time, recorded_time, position, amount, currency, transaction_type, \

@@ -22,7 +22,7 @@
 //! `WHERE customer_id = $1` is pushed into every branch and answered from the
 //! primary key.
 
-use crate::copy::Copy;
+use crate::copy::CopyIn;
 use crate::fold::{self, Fold, WRITE_CHUNK};
 use crate::projector::{ProjectedEvent, Projector};
 use chrono::{DateTime, Utc};
@@ -167,7 +167,7 @@ async fn copy_rows(
     conn: &mut PgConnection,
     all: Vec<(String, BTreeMap<DateTime<Utc>, Minute>)>,
 ) -> Result<(), sqlx::Error> {
-    let mut copy = Copy::start(
+    let mut copy = CopyIn::start(
         conn,
         "velocity_minutes (customer_id, minute, tx_count, amount_sum, amount_max)",
     )
