@@ -1,8 +1,8 @@
 //! Gap-safe global order, proved under contention: eight writers (eight
 //! stores, each its own group-commit writer and connections, as eight
 //! processes would be) append concurrently and sleep a random while inside
-//! every open transaction, while a subscription and a `read_all` poller
-//! follow the log. Every committed event must reach both exactly once, in
+//! every open transaction, while three subscriptions (sharing their store's
+//! tail of recent events) and a `read_all` poller follow the log. Every committed event must reach both exactly once, in
 //! increasing position order.
 //!
 //! The second test switches the writer lock off and shows the same readers
@@ -42,7 +42,7 @@ fn writer(pool: &PgPool, writer_lock: bool) -> Arc<PgEventStore> {
 
 struct Outcome {
     committed: HashSet<Uuid>,
-    by_subscription: SeenWithPos,
+    by_subscription: Vec<SeenWithPos>,
     by_polling: SeenWithPos,
 }
 
@@ -54,24 +54,12 @@ async fn run(pool: PgPool, writer_lock: bool, shared_streams: bool) -> Outcome {
     let reader = PgEventStore::new(pool.clone());
     let done = Arc::new(AtomicBool::new(false));
 
-    // Reader 1: the live subscription.
-    let mut sub = reader
-        .subscribe_all(Position::START)
-        .await
-        .expect("subscribe");
-    let sub_done = done.clone();
-    let subscriber = tokio::spawn(async move {
-        let mut seen = Tracker::default();
-        loop {
-            match tokio::time::timeout(Duration::from_millis(1500), sub.next()).await {
-                Ok(Some(Ok(e))) => seen.record(&e),
-                Ok(other) => panic!("subscription ended: {other:?}"),
-                Err(_) if sub_done.load(Ordering::SeqCst) => break,
-                Err(_) => {}
-            }
-        }
-        seen.into_parts()
-    });
+    // Readers 1-3: live subscriptions on one store, so they share its tail
+    // of recent events; the last starts late and begins behind the others.
+    let subscribers: Vec<_> = [0, 0, 40]
+        .into_iter()
+        .map(|delay_ms| spawn_subscriber(reader.clone(), done.clone(), delay_ms))
+        .collect();
 
     // Reader 2: a tight read_all poller with a cursor, as a projector has.
     let poll_store = reader.clone();
@@ -139,11 +127,41 @@ async fn run(pool: PgPool, writer_lock: bool, shared_streams: bool) -> Outcome {
         committed.extend(c.await.expect("client"));
     }
     done.store(true, Ordering::SeqCst);
+    let mut by_subscription = Vec::new();
+    for s in subscribers {
+        by_subscription.push(s.await.expect("subscriber"));
+    }
     Outcome {
         committed,
-        by_subscription: subscriber.await.expect("subscriber"),
+        by_subscription,
         by_polling: poller.await.expect("poller"),
     }
+}
+
+/// Follows the log with `subscribe_all` from the start, after `delay_ms`,
+/// until `done` is set and nothing more arrives.
+fn spawn_subscriber(
+    store: PgEventStore,
+    done: Arc<AtomicBool>,
+    delay_ms: u64,
+) -> tokio::task::JoinHandle<SeenWithPos> {
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let mut sub = store
+            .subscribe_all(Position::START)
+            .await
+            .expect("subscribe");
+        let mut seen = Tracker::default();
+        loop {
+            match tokio::time::timeout(Duration::from_millis(1500), sub.next()).await {
+                Ok(Some(Ok(e))) => seen.record(&e),
+                Ok(other) => panic!("subscription ended: {other:?}"),
+                Err(_) if done.load(Ordering::SeqCst) => break,
+                Err(_) => {}
+            }
+        }
+        seen.into_parts()
+    })
 }
 
 #[derive(Default)]
@@ -208,7 +226,9 @@ async fn concurrent_writers_never_make_a_reader_skip_or_reorder(pool: PgPool) {
     let expected =
         WRITERS * CLIENTS_PER_WRITER * (0..APPENDS_PER_CLIENT).map(|i| 1 + i % 3).sum::<usize>();
     assert_eq!(outcome.committed.len(), expected);
-    assert_exactly_once_in_order("subscription", &outcome.committed, &outcome.by_subscription);
+    for (i, seen) in outcome.by_subscription.iter().enumerate() {
+        assert_exactly_once_in_order(&format!("subscription {i}"), &outcome.committed, seen);
+    }
     assert_exactly_once_in_order("read_all poller", &outcome.committed, &outcome.by_polling);
 }
 
@@ -218,7 +238,11 @@ async fn without_the_writer_lock_readers_miss_events(pool: PgPool) {
     // collide on a shared stream's next version, which is not the point.
     let outcome = run(pool, false, false).await;
     let lost = missed(&outcome.committed, &outcome.by_polling.0)
-        + missed(&outcome.committed, &outcome.by_subscription.0);
+        + outcome
+            .by_subscription
+            .iter()
+            .map(|(ids, _)| missed(&outcome.committed, ids))
+            .sum::<usize>();
     assert!(
         lost > 0,
         "with the writer lock off, sequence order is not commit order and a cursor reader must skip \
