@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{error_fields, spawn, tx};
+use command_service::configuration::Settings;
+use common::{error_fields, spawn, spawn_with, tx};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -53,6 +54,49 @@ async fn a_repeat_gets_the_first_answer_and_a_clash_gets_409(pool: PgPool) {
         1,
         "nothing appended twice"
     );
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn a_repeat_whose_answer_was_dropped_from_memory_is_found_in_the_log(pool: PgPool) {
+    // Keep the answers of at most 4 transactions per customer in memory.
+    let mut ruleset = domain::Ruleset::default();
+    ruleset.history.max_transactions = 4;
+    let path = std::env::temp_dir().join(format!("ruleset-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, toml::to_string(&ruleset).expect("toml")).expect("write");
+    let settings = Settings {
+        ruleset_path: Some(path.clone()),
+        ..Settings::default()
+    };
+    let app = spawn_with(pool, settings).await;
+    let _ = std::fs::remove_file(&path);
+
+    let first = tx("t-0", "c-1", 10.0, 60);
+    let (s0, b0) = app.post("/v1/transactions", &first).await;
+    assert_eq!(s0, 201, "{b0}");
+    // Out of event-time order, then six more: t-0's answer is dropped.
+    for i in 1..=6 {
+        let minutes_ago = if i == 1 { 70 } else { 60 - i * 5 };
+        let (s, b) = app
+            .post(
+                "/v1/transactions",
+                &tx(&format!("t-{i}"), "c-1", 10.0, minutes_ago),
+            )
+            .await;
+        assert_eq!(s, 201, "t-{i}: {b}");
+    }
+    let (again, b) = app.post("/v1/transactions", &first).await;
+    assert_eq!((again, &b), (200, &b0), "the first answer, from the log");
+    let mut changed = first.clone();
+    changed["amount"] = json!(11.0);
+    let (clash, b) = app.post("/v1/transactions", &changed).await;
+    assert_eq!(clash, 409, "{b}");
+    let recorded = app
+        .stream("customer-c-1")
+        .await
+        .iter()
+        .filter(|e| e.event_type == "TransactionRecorded")
+        .count();
+    assert_eq!(recorded, 7, "nothing appended twice");
 }
 
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]

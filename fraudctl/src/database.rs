@@ -47,8 +47,7 @@ impl Database {
 }
 
 pub async fn connect(url: &str) -> anyhow::Result<PgPool> {
-    PgPoolOptions::new()
-        .max_connections(16)
+    event_store::postgres::with_jit_off(PgPoolOptions::new().max_connections(16))
         .connect(url)
         .await
         .with_context(|| format!("connecting to {}", redact(url)))

@@ -8,7 +8,7 @@
 //! loser reloads and decides again.
 
 use super::answer::Answer;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use domain::CustomerState;
 use domain::ids::{CustomerId, TransactionId};
 use event_store::StreamVersion;
@@ -30,6 +30,9 @@ pub struct Customer {
     /// Version of the stream's last event; `None` before the first.
     pub version: Option<StreamVersion>,
     answers: HashMap<TransactionId, Remembered>,
+    /// Answers older than this (by event time) were dropped to keep the
+    /// newest; `None` while every recorded transaction's answer is here.
+    forgotten_before: Option<DateTime<Utc>>,
 }
 
 /// A decided transaction, for repeats: its fingerprint tells a true repeat
@@ -48,6 +51,7 @@ impl Customer {
             state,
             version: None,
             answers: HashMap::new(),
+            forgotten_before: None,
         }
     }
 
@@ -67,15 +71,17 @@ impl Customer {
             times.sort_unstable();
             let cutoff = times[times.len() - max];
             self.answers.retain(|_, r| r.at >= cutoff);
+            self.forgotten_before = Some(self.forgotten_before.map_or(cutoff, |f| f.max(cutoff)));
         }
     }
 
-    /// The oldest event time whose answer is surely remembered: a repeat of
-    /// an older transaction has to be looked for in the stream.
-    pub fn remembers_since(&self, retention: Duration) -> Option<DateTime<Utc>> {
-        let oldest_kept = self.answers.values().map(|r| r.at).min();
-        let newest = self.state.newest_event_time()?;
-        Some(oldest_kept.map_or(newest - retention, |o| o.max(newest - retention)))
+    /// A repeat of a transaction older than this may have been forgotten and
+    /// has to be looked for in the stream. `None`: nothing was forgotten,
+    /// so a transaction id not remembered here was never recorded (the
+    /// customer was loaded with every answer in its stream, and each append
+    /// since added its own), however early its event time.
+    pub fn forgotten_before(&self) -> Option<DateTime<Utc>> {
+        self.forgotten_before
     }
 }
 
@@ -120,5 +126,65 @@ impl Customers {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::{Decision, Ruleset};
+
+    fn remembered(minute: i64) -> Remembered {
+        Remembered {
+            fingerprint: Uuid::nil(),
+            answer: Answer {
+                transaction_id: format!("t{minute}"),
+                decision: Decision::Approve,
+                risk_score: 0.0,
+                alerts: Vec::new(),
+                ruleset_version: "test".into(),
+                late: false,
+            },
+            at: DateTime::UNIX_EPOCH + chrono::Duration::minutes(minute),
+        }
+    }
+
+    fn id(minute: i64) -> TransactionId {
+        TransactionId::parse(&format!("t{minute}")).expect("id")
+    }
+
+    #[test]
+    fn nothing_is_forgotten_until_answers_are_dropped_whatever_the_order() {
+        let mut customer = Customer::unloaded(CustomerState::for_ruleset(&Ruleset::default()));
+        // Out of event-time order, under the bound (4 + 4 / 4 = 5 kept).
+        for minute in [30, 10, 20, 5, 1] {
+            customer.remember(id(minute), remembered(minute), 4);
+        }
+        assert_eq!(customer.forgotten_before(), None);
+        assert!(customer.answer(&id(1)).is_some());
+    }
+
+    #[test]
+    fn dropping_the_oldest_answers_marks_where_memory_ends() {
+        let mut customer = Customer::unloaded(CustomerState::for_ruleset(&Ruleset::default()));
+        for minute in [1, 2, 3, 4, 5, 6] {
+            customer.remember(id(minute), remembered(minute), 4);
+        }
+        // Six is over the bound: the newest four stay, from minute 3.
+        let edge = DateTime::UNIX_EPOCH + chrono::Duration::minutes(3);
+        assert_eq!(customer.forgotten_before(), Some(edge));
+        assert!(customer.answer(&id(2)).is_none());
+        assert!(customer.answer(&id(3)).is_some());
+        // A later trim never moves the mark back.
+        for minute in [7, 8, 9] {
+            customer.remember(id(minute), remembered(minute), 4);
+        }
+        assert!(customer.forgotten_before() >= Some(edge));
+        customer.reset(CustomerState::for_ruleset(&Ruleset::default()));
+        assert_eq!(
+            customer.forgotten_before(),
+            None,
+            "a reset reloads everything"
+        );
     }
 }

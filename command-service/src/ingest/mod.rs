@@ -16,7 +16,6 @@ pub mod loader;
 pub mod quarantine;
 
 use answer::Answer;
-use chrono::Duration;
 use customers::{Customer, Customers, Remembered};
 use domain::events::{AlertRaised, TransactionRecorded, TransactionRepeated};
 use domain::ids::{AlertId, CustomerId, TransactionId};
@@ -344,10 +343,9 @@ impl Ingest {
         let known = match customer.answer(&tx.transaction_id) {
             Some(r) => Some(r.clone()),
             None => {
-                let retention = Duration::seconds(self.ruleset.history.retention_secs.into());
                 let forgotten = customer
-                    .remembers_since(retention)
-                    .is_some_and(|since| tx.timestamp < since);
+                    .forgotten_before()
+                    .is_some_and(|before| tx.timestamp < before);
                 if forgotten {
                     self.find_in_stream(stream, &tx.transaction_id).await?
                 } else {
