@@ -179,6 +179,14 @@ macro_rules! payloads {
                 }
             }
 
+            /// The payload as JSON text, in the current schema version,
+            /// written straight from the event (no JSON tree on the way).
+            pub fn to_json(&self) -> Result<String, serde_json::Error> {
+                match self {
+                    $(DomainEvent::$name(e) => serde_json::to_string(e),)+
+                }
+            }
+
             /// Reads a stored payload given as JSON text: straight into the
             /// typed event when it is in the current version (one pass, no
             /// JSON tree), through [`DomainEvent::from_payload`] otherwise.

@@ -57,7 +57,7 @@ pub struct NewEvent {
     pub schema_version: u32,
     /// When it happened in the world (not when it was recorded).
     pub event_time: DateTime<Utc>,
-    pub payload: serde_json::Value,
+    pub payload: Payload,
     pub metadata: EventMetadata,
 }
 
@@ -68,6 +68,22 @@ impl NewEvent {
         schema_version: u32,
         event_time: DateTime<Utc>,
         payload: serde_json::Value,
+    ) -> Self {
+        Self::with_payload(
+            event_type,
+            schema_version,
+            event_time,
+            Payload::from_value(&payload),
+        )
+    }
+
+    /// An event whose payload is already JSON text: the command side writes
+    /// its events straight to text, without a JSON tree per event.
+    pub fn with_payload(
+        event_type: impl Into<String>,
+        schema_version: u32,
+        event_time: DateTime<Utc>,
+        payload: Payload,
     ) -> Self {
         NewEvent {
             event_id: Uuid::now_v7(),
@@ -96,7 +112,7 @@ impl NewEvent {
         stored.stream_id == stream_id
             && stored.event_type == self.event_type
             && stored.schema_version == self.schema_version
-            && stored.payload == self.payload
+            && stored.payload.same_json(&self.payload)
     }
 }
 

@@ -29,6 +29,12 @@ impl Payload {
         Payload(value.to_string().into())
     }
 
+    /// Whether both hold the same JSON value: the same text, or text that
+    /// parses to the same value (key order and spacing do not matter).
+    pub fn same_json(&self, other: &Payload) -> bool {
+        self.0 == other.0 || matches!((self.to_value(), other.to_value()), (Ok(a), Ok(b)) if a == b)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -88,6 +94,16 @@ mod tests {
         assert_eq!(p.as_str(), r#"{"b": 1, "a": [true]}"#);
         assert_eq!(p, json!({"a": [true], "b": 1}));
         assert_ne!(p, json!({"a": [false], "b": 1}));
+    }
+
+    #[test]
+    fn same_json_ignores_key_order_and_spacing() {
+        let sorted = Payload::from_value(&json!({"a": 1, "b": [2]}));
+        let written = Payload::from_json(r#"{"b": [2], "a": 1}"#).expect("json");
+        assert!(sorted.same_json(&written));
+        assert!(sorted.same_json(&sorted));
+        let other = Payload::from_json(r#"{"b": [3], "a": 1}"#).expect("json");
+        assert!(!sorted.same_json(&other));
     }
 
     #[test]

@@ -23,8 +23,8 @@ use domain::{
     CustomerState, DecisionIds, DomainEvent, RecordTransaction, Ruleset, Transaction, decide,
 };
 use event_store::{
-    AppendError, EventMetadata, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError,
-    StreamVersion,
+    AppendError, EventMetadata, EventStore, ExpectedVersion, NewEvent, Payload, RecordedEvent,
+    StoreError, StreamVersion,
 };
 use loader::{Loader, LoaderOptions};
 use std::collections::{HashMap, HashSet};
@@ -243,10 +243,11 @@ impl Ingest {
             for p in &pending {
                 let payload = p
                     .event
-                    .to_payload()
+                    .to_json()
+                    .and_then(Payload::from_json)
                     .map_err(|e| IngestError::Store(e.to_string()))?;
                 events.push(
-                    NewEvent::new(
+                    NewEvent::with_payload(
                         p.event.event_type(),
                         p.event.schema_version(),
                         p.event_time,

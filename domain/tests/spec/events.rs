@@ -16,11 +16,21 @@ fn round_trip(event: DomainEvent) {
     let payload = event.to_payload().unwrap();
     let text = payload.to_string();
     let back =
-        DomainEvent::from_payload(event.event_type(), event.schema_version(), payload).unwrap();
+        DomainEvent::from_payload(event.event_type(), event.schema_version(), payload.clone())
+            .unwrap();
     assert_eq!(back, event);
     let from_text =
         DomainEvent::from_json(event.event_type(), event.schema_version(), &text).unwrap();
     assert_eq!(from_text, event, "the one-pass text reader agrees");
+    let written = event.to_json().unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(
+        parsed, payload,
+        "to_json writes the same JSON as to_payload"
+    );
+    let from_written =
+        DomainEvent::from_json(event.event_type(), event.schema_version(), &written).unwrap();
+    assert_eq!(from_written, event);
 }
 
 fn decided_with_alert() -> domain::Decided {

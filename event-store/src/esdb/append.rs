@@ -304,7 +304,7 @@ mod tests {
                 position: Position(position),
                 event_type: e.event_type.clone(),
                 schema_version: e.schema_version,
-                payload: crate::Payload::from_value(&e.payload),
+                payload: e.payload.clone(),
             },
         )
     }
@@ -326,7 +326,7 @@ mod tests {
     fn other_content_partial_and_new() {
         let (a, b) = (event(0), event(1));
         let mut changed = a.clone();
-        changed.payload = json!({ "n": 999 });
+        changed.payload = crate::Payload::from_value(&json!({ "n": 999 }));
         let found = HashMap::from([stored("s", &a, 0, 100)]);
 
         let request = AppendRequest::new("s", ExpectedVersion::Any, vec![changed]);

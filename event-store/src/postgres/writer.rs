@@ -321,7 +321,7 @@ impl Known<'_> {
                 *s == stream_id
                     && e.event_type == event.event_type
                     && e.schema_version == event.schema_version
-                    && e.payload == event.payload
+                    && e.payload.same_json(&event.payload)
             }
         }
     }
@@ -562,7 +562,7 @@ async fn write(
         causation_id.push(row.event.metadata.causation_id);
         traceparent.push(row.event.metadata.traceparent.as_deref());
         // Sent as text; the `json` column keeps these exact bytes.
-        payload.push(row.event.payload.to_string());
+        payload.push(row.event.payload.as_str());
     }
     let drawn: Result<Vec<i64>, sqlx::Error> = sqlx::query_scalar(
         "WITH new AS MATERIALIZED ( \

@@ -264,7 +264,7 @@ pub async fn same_event_id_with_other_content_is_refused(b: &impl Backend) {
         .await
         .expect("first");
     let mut changed = original.clone();
-    changed.payload = json!({ "n": 999 });
+    changed.payload = event_store::Payload::from_value(&json!({ "n": 999 }));
     match store.append(&s, ExpectedVersion::Any, vec![changed]).await {
         Err(AppendError::EventIdConflict { event_id }) => assert_eq!(event_id, original.event_id),
         other => panic!("expected an event id conflict, got {other:?}"),
