@@ -78,7 +78,7 @@ async fn run_on(base_url: &str, args: &AppendArgs) -> anyhow::Result<()> {
     for run in 1..=args.runs.max(1) {
         eprintln!("run {run}/{}", args.runs);
         if !args.no_ceiling {
-            ceilings.measure(&args.ceiling_script, base_url, args.seconds)?;
+            ceilings.measure(args.ceiling_script.as_ref(), base_url, args.seconds)?;
         }
         let scratch = Scratch::create(base_url, "append", run).await?;
         let pool = database::connect(&scratch.url).await?;

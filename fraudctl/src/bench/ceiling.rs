@@ -1,9 +1,15 @@
-//! Runs the shared raw-PostgreSQL ceiling script and reads its figures.
+//! Runs the raw-PostgreSQL ceiling script (`scripts/pg-ceiling.sh`) and
+//! reads its figures. The script is embedded in the binary, so `fraudctl
+//! bench` measures the ceiling from any working directory; `--ceiling-script`
+//! runs another file instead.
 
 use anyhow::Context;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The ceiling script, as committed in `scripts/pg-ceiling.sh`.
+pub const SCRIPT: &str = include_str!("../../../scripts/pg-ceiling.sh");
 
 /// `(case, clients) -> rows/s`, e.g. `("batch-100", 4) -> 52000.0`.
 pub type Ceiling = BTreeMap<(String, u32), f64>;
@@ -16,11 +22,11 @@ impl Runs {
     /// Measures one run's ceiling, logs each case to stderr and keeps it.
     pub fn measure(
         &mut self,
-        script: &Path,
+        script: Option<&PathBuf>,
         database_url: &str,
         seconds: u64,
     ) -> anyhow::Result<()> {
-        for (case, rate) in measure(script, database_url, seconds)? {
+        for (case, rate) in measure(script.map(PathBuf::as_path), database_url, seconds)? {
             eprintln!("  ceiling {} clients={}: {rate:.0} rows/s", case.0, case.1);
             self.0.entry(case).or_default().push(rate);
         }
@@ -50,18 +56,34 @@ impl Runs {
     }
 }
 
-pub fn measure(script: &Path, database_url: &str, seconds: u64) -> anyhow::Result<Ceiling> {
+/// Runs `script`, or the embedded one (written to a temporary file: fed
+/// on stdin, a command in the script that reads stdin would eat the rest).
+pub fn measure(script: Option<&Path>, database_url: &str, seconds: u64) -> anyhow::Result<Ceiling> {
+    let embedded =
+        std::env::temp_dir().join(format!("sentinel-pg-ceiling-{}.sh", std::process::id()));
+    let path = match script {
+        Some(path) => path.to_path_buf(),
+        None => {
+            std::fs::write(&embedded, SCRIPT)
+                .with_context(|| format!("writing {}", embedded.display()))?;
+            embedded.clone()
+        }
+    };
     let out = Command::new("bash")
-        .arg(script)
+        .arg(&path)
         .arg(database_url)
         .arg(seconds.to_string())
         .output()
-        .with_context(|| format!("running {}", script.display()))?;
+        .with_context(|| format!("running {}", path.display()));
+    if script.is_none() {
+        let _ = std::fs::remove_file(&embedded);
+    }
+    let out = out?;
     let text = String::from_utf8_lossy(&out.stdout);
     anyhow::ensure!(
         out.status.success(),
         "{} failed: {}{}",
-        script.display(),
+        path.display(),
         text,
         String::from_utf8_lossy(&out.stderr)
     );

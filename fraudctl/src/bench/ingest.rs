@@ -71,9 +71,10 @@ pub struct IngestArgs {
     /// Run only one of the two cases.
     #[arg(long, value_enum)]
     pub only: Option<Only>,
-    /// The raw-ceiling script.
-    #[arg(long, default_value = "../shared/bench/pg-ceiling.sh")]
-    pub ceiling_script: PathBuf,
+    /// A raw-ceiling script to run instead of the embedded
+    /// `scripts/pg-ceiling.sh`.
+    #[arg(long)]
+    pub ceiling_script: Option<PathBuf>,
     /// Skip the ceiling (no ratios).
     #[arg(long)]
     pub no_ceiling: bool,
@@ -131,7 +132,7 @@ async fn run_on(base_url: &str, args: &IngestArgs) -> anyhow::Result<()> {
     for run in 1..=runs {
         eprintln!("run {run}/{runs}");
         if !args.no_ceiling {
-            ceilings.measure(&args.ceiling_script, base_url, args.seconds)?;
+            ceilings.measure(args.ceiling_script.as_ref(), base_url, args.seconds)?;
         }
         let scratch = Scratch::create(base_url, "ingest", run).await?;
         // Whatever happens, the run's database goes.

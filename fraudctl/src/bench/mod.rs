@@ -1,5 +1,5 @@
 //! `fraudctl bench`: throughput benchmarks that report themselves beside the
-//! raw PostgreSQL ceiling measured in the same run (`../shared/bench/pg-ceiling.sh`).
+//! raw PostgreSQL ceiling measured in the same run (`scripts/pg-ceiling.sh`).
 //! - `append`: the event store alone;
 //! - `ingest`: the command side over HTTP with a generated realistic mix;
 //! - `replay`: read-model rebuild rate and live projection lag;
@@ -46,9 +46,10 @@ pub struct AppendArgs {
     /// Runs; medians are reported.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
-    /// The raw-ceiling script.
-    #[arg(long, default_value = "../shared/bench/pg-ceiling.sh")]
-    pub ceiling_script: PathBuf,
+    /// A raw-ceiling script to run instead of the embedded
+    /// `scripts/pg-ceiling.sh`.
+    #[arg(long)]
+    pub ceiling_script: Option<PathBuf>,
     /// Skip the ceiling (no ratios).
     #[arg(long)]
     pub no_ceiling: bool,
