@@ -149,7 +149,7 @@ async fn run_on(base_url: &str, args: &IngestArgs) -> anyhow::Result<()> {
 
     println!();
     println!(
-        "median of {runs} run(s), {} s per case; {} customers, {:.0}% of transactions in fraud bursts, seed {}",
+        "median of {runs} run(s), {} s per case; {} customers, {:.0}% of transactions fraud (the simulator's scenarios), seed {}",
         args.seconds,
         args.customers,
         100.0 * args.fraud_share,

@@ -2,7 +2,7 @@
 //! and how far behind live projection stays under steady ingest.
 //!
 //! Each run seeds a fresh database with `--events` transactions from the
-//! realistic mix (decided by the domain's aggregate, so the log holds real
+//! simulator's traffic (decided by the domain's aggregate, so the log holds real
 //! `TransactionRecorded` and `AlertRaised` events, appended straight to the
 //! event store; the HTTP side is `bench ingest`'s business), then:
 //! (a) baseline: a plain `read_all` scan of the whole log, same run;

@@ -101,7 +101,7 @@ impl OpenLoop {
     }
 }
 
-/// Decisions in the answers, as a check that the mix makes the rules fire.
+/// Decisions in the answers, as a check that the traffic makes the rules fire.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Decisions {
     pub approve: u64,
