@@ -2,18 +2,21 @@
 //! and priority cut-offs, and the lateness and history bounds, under one
 //! version string that every decision records.
 //!
-//! The service reads it from TOML (`rulesets/default.toml` is the default and
-//! equals `Ruleset::default()`). Deserialising checks it ("parse, don't
-//! validate"): a `Ruleset` value always has weights in [0, 1], ordered
-//! thresholds and a history long enough for its longest window.
+//! The service reads it from TOML. `rulesets/default.toml` is the default
+//! ruleset and the only place a default value is written: it is embedded and
+//! `Ruleset::default()` parses it; a ruleset that leaves out a section or a
+//! later-added rule gets it from there (a left-out rule is switched off).
+//! Deserialising checks it ("parse, don't validate"): a `Ruleset` value always
+//! has weights in [0, 1], ordered thresholds and a history long enough for its
+//! longest window.
 
 use crate::rules::{
     alert_follow_up, amount_above_usual, amount_anomaly, card_testing, distinct_cities,
     impossible_travel, new_category, new_country, new_device, unusual_hour, velocity_amount,
     velocity_count, withdrawal_sequence,
 };
-use crate::text::MerchantCategory;
 use serde::{Deserialize, Deserializer, Serialize};
+use std::sync::LazyLock;
 
 /// The default ruleset file, embedded so the service always has one.
 pub const DEFAULT_TOML: &str = include_str!("../rulesets/default.toml");
@@ -28,30 +31,22 @@ pub struct RuleConfig<T> {
     pub thresholds: T,
 }
 
-impl<T: Default> RuleConfig<T> {
-    fn on(weight: f64) -> Self {
-        RuleConfig {
-            enabled: true,
-            weight,
-            thresholds: T::default(),
-        }
-    }
-
-    /// A rule a ruleset does not mention: switched off. Rulesets written
-    /// (and published to the log) before the rule existed load unchanged and
-    /// decide as they did.
-    fn off() -> Self {
+impl<T: Clone> RuleConfig<T> {
+    /// A rule a ruleset does not mention: switched off, with the default
+    /// file's thresholds (never used, but shown when the ruleset is). Rulesets
+    /// written (and published to the log) before the rule existed load
+    /// unchanged and decide as they did.
+    fn off(shipped: &RuleConfig<T>) -> Self {
         RuleConfig {
             enabled: false,
             weight: 0.0,
-            thresholds: T::default(),
+            thresholds: shipped.thresholds.clone(),
         }
     }
 }
 
 /// Every rule's configuration, by rule name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rules {
     pub velocity_count: RuleConfig<velocity_count::Thresholds>,
     pub velocity_amount: RuleConfig<velocity_amount::Thresholds>,
@@ -61,15 +56,11 @@ pub struct Rules {
     pub new_category: RuleConfig<new_category::Thresholds>,
     pub unusual_hour: RuleConfig<unusual_hour::Thresholds>,
     pub withdrawal_sequence: RuleConfig<withdrawal_sequence::Thresholds>,
-    #[serde(default = "RuleConfig::off")]
+    /// This rule and the ones below came later: a ruleset may leave them out.
     pub new_device: RuleConfig<new_device::Thresholds>,
-    #[serde(default = "RuleConfig::off")]
     pub amount_above_usual: RuleConfig<amount_above_usual::Thresholds>,
-    #[serde(default = "RuleConfig::off")]
     pub alert_follow_up: RuleConfig<alert_follow_up::Thresholds>,
-    #[serde(default = "RuleConfig::off")]
     pub new_country: RuleConfig<new_country::Thresholds>,
-    #[serde(default = "RuleConfig::off")]
     pub card_testing: RuleConfig<card_testing::Thresholds>,
 }
 
@@ -100,8 +91,9 @@ pub struct Lateness {
 }
 
 impl Default for Lateness {
+    /// The default file's.
     fn default() -> Self {
-        Lateness { allowed_secs: 300 }
+        shipped().lateness.clone()
     }
 }
 
@@ -118,30 +110,15 @@ pub struct HistoryLimits {
     /// Distinct merchant categories remembered; past it, no category is new.
     pub max_categories: u32,
     /// Devices remembered (the least recently seen is forgotten first).
-    #[serde(default = "default_max_devices")]
     pub max_devices: u32,
     /// Countries remembered; past it, no country is new.
-    #[serde(default = "default_max_countries")]
     pub max_countries: u32,
 }
 
-fn default_max_devices() -> u32 {
-    8
-}
-
-fn default_max_countries() -> u32 {
-    32
-}
-
 impl Default for HistoryLimits {
+    /// The default file's.
     fn default() -> Self {
-        HistoryLimits {
-            retention_secs: 172_800,
-            max_transactions: 1_000,
-            max_categories: 512,
-            max_devices: default_max_devices(),
-            max_countries: default_max_countries(),
-        }
+        shipped().history.clone()
     }
 }
 
@@ -165,69 +142,25 @@ pub struct Ruleset {
 pub struct RulesetError(pub String);
 
 impl Default for Ruleset {
-    /// Measured on the simulator's default mix (docs/detection.md); every
-    /// value here is explained in `rulesets/default.toml`.
+    /// `rulesets/default.toml`, where every value is explained (measured on
+    /// the simulator's default mix, docs/detection.md).
     fn default() -> Self {
-        let mut rules = Rules {
-            velocity_count: RuleConfig::on(0.15),
-            velocity_amount: RuleConfig::on(0.4),
-            impossible_travel: RuleConfig::on(0.7),
-            distinct_cities: RuleConfig::on(0.35),
-            amount_anomaly: RuleConfig::on(0.45),
-            new_category: RuleConfig::on(0.2),
-            unusual_hour: RuleConfig::on(0.15),
-            withdrawal_sequence: RuleConfig::on(0.8),
-            new_device: RuleConfig::on(0.2),
-            amount_above_usual: RuleConfig::on(0.15),
-            alert_follow_up: RuleConfig::on(0.18),
-            new_country: RuleConfig::on(0.3),
-            card_testing: RuleConfig::on(0.3),
-        };
-        rules.velocity_count.thresholds.max_transactions = 1;
-        rules.velocity_amount.thresholds = velocity_amount::Thresholds {
-            max_sum: crate::money::Amount::from_thousandths(600_000),
-            window_secs: 3_600,
-        };
-        rules.amount_anomaly.thresholds.sigmas = 8.0;
-        rules.amount_anomaly.thresholds.same_kind = true;
-        rules.new_category.thresholds = new_category::Thresholds {
-            min_history: 3,
-            categories: [
-                "gift_cards",
-                "crypto_exchange",
-                "electronics",
-                "jewelry",
-                "luxury_goods",
-            ]
-            .into_iter()
-            .filter_map(|c| MerchantCategory::parse(c).ok())
-            .collect(),
-            min_ratio: 2.0,
-        };
-        rules.unusual_hour.thresholds = unusual_hour::Thresholds {
-            min_history: 2,
-            max_prior_at_hour: 0,
-            local_time: true,
-            night: Some([0, 5]),
-        };
-        rules.new_device.thresholds.min_history = 3;
-        Ruleset {
-            version: "2026.2-default".to_owned(),
-            lateness: Lateness::default(),
-            history: HistoryLimits::default(),
-            decision: DecisionThresholds {
-                review: 0.4,
-                decline: 0.8,
-            },
-            priority: PriorityThresholds {
-                p0: 0.9,
-                p1: 0.7,
-                p2: 0.5,
-                p3: 0.3,
-            },
-            rules: Box::new(rules),
-        }
+        shipped().clone()
     }
+}
+
+/// The default file, parsed once. It is compiled in and the ruleset tests
+/// load it, so it cannot fail at run time unless they failed; no input of
+/// the service reaches it.
+#[allow(clippy::panic)]
+fn shipped() -> &'static Ruleset {
+    static SHIPPED: LazyLock<Ruleset> = LazyLock::new(|| {
+        toml::from_str::<Unchecked>(DEFAULT_TOML)
+            .map_err(|e| RulesetError(e.to_string()))
+            .and_then(|u| u.resolve(None))
+            .unwrap_or_else(|e| panic!("rulesets/default.toml: {e}"))
+    });
+    &SHIPPED
 }
 
 impl Ruleset {
@@ -341,32 +274,123 @@ impl Ruleset {
     }
 }
 
-/// The same shape as `Ruleset`, before it is checked.
+/// The same shape as `Ruleset`, before it is checked and before what it
+/// leaves out is taken from the default file.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Unchecked {
     version: String,
-    #[serde(default)]
-    lateness: Lateness,
-    #[serde(default)]
-    history: HistoryLimits,
+    lateness: Option<Lateness>,
+    history: Option<UncheckedHistory>,
     decision: DecisionThresholds,
     priority: PriorityThresholds,
-    rules: Rules,
+    rules: UncheckedRules,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UncheckedHistory {
+    retention_secs: u32,
+    max_transactions: u32,
+    max_categories: u32,
+    max_devices: Option<u32>,
+    max_countries: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UncheckedRules {
+    velocity_count: RuleConfig<velocity_count::Thresholds>,
+    velocity_amount: RuleConfig<velocity_amount::Thresholds>,
+    impossible_travel: RuleConfig<impossible_travel::Thresholds>,
+    distinct_cities: RuleConfig<distinct_cities::Thresholds>,
+    amount_anomaly: RuleConfig<amount_anomaly::Thresholds>,
+    new_category: RuleConfig<new_category::Thresholds>,
+    unusual_hour: RuleConfig<unusual_hour::Thresholds>,
+    withdrawal_sequence: RuleConfig<withdrawal_sequence::Thresholds>,
+    new_device: Option<RuleConfig<new_device::Thresholds>>,
+    amount_above_usual: Option<RuleConfig<amount_above_usual::Thresholds>>,
+    alert_follow_up: Option<RuleConfig<alert_follow_up::Thresholds>>,
+    new_country: Option<RuleConfig<new_country::Thresholds>>,
+    card_testing: Option<RuleConfig<card_testing::Thresholds>>,
+}
+
+impl Unchecked {
+    /// Fills what the file left out from `defaults` (the default file's
+    /// ruleset) and checks the result. The default file itself is resolved
+    /// with no defaults: it must say everything.
+    fn resolve(self, defaults: Option<&Ruleset>) -> Result<Ruleset, RulesetError> {
+        fn or_default<T: Clone>(
+            given: Option<T>,
+            defaults: Option<&Ruleset>,
+            key: &str,
+            pick: impl FnOnce(&Ruleset) -> T,
+        ) -> Result<T, RulesetError> {
+            match (given, defaults) {
+                (Some(value), _) => Ok(value),
+                (None, Some(d)) => Ok(pick(d)),
+                (None, None) => Err(RulesetError(format!("the default ruleset must set {key}"))),
+            }
+        }
+        fn off<T: Clone>(
+            given: Option<RuleConfig<T>>,
+            defaults: Option<&Ruleset>,
+            key: &str,
+            pick: impl FnOnce(&Rules) -> &RuleConfig<T>,
+        ) -> Result<RuleConfig<T>, RulesetError> {
+            or_default(given, defaults, key, |d| RuleConfig::off(pick(&d.rules)))
+        }
+        let d = defaults;
+        let history = match self.history {
+            Some(h) => HistoryLimits {
+                retention_secs: h.retention_secs,
+                max_transactions: h.max_transactions,
+                max_categories: h.max_categories,
+                max_devices: or_default(h.max_devices, d, "history.max_devices", |d| {
+                    d.history.max_devices
+                })?,
+                max_countries: or_default(h.max_countries, d, "history.max_countries", |d| {
+                    d.history.max_countries
+                })?,
+            },
+            None => or_default(None, d, "history", |d| d.history.clone())?,
+        };
+        let r = self.rules;
+        let rules = Rules {
+            velocity_count: r.velocity_count,
+            velocity_amount: r.velocity_amount,
+            impossible_travel: r.impossible_travel,
+            distinct_cities: r.distinct_cities,
+            amount_anomaly: r.amount_anomaly,
+            new_category: r.new_category,
+            unusual_hour: r.unusual_hour,
+            withdrawal_sequence: r.withdrawal_sequence,
+            new_device: off(r.new_device, d, "rules.new_device", |r| &r.new_device)?,
+            amount_above_usual: off(r.amount_above_usual, d, "rules.amount_above_usual", |r| {
+                &r.amount_above_usual
+            })?,
+            alert_follow_up: off(r.alert_follow_up, d, "rules.alert_follow_up", |r| {
+                &r.alert_follow_up
+            })?,
+            new_country: off(r.new_country, d, "rules.new_country", |r| &r.new_country)?,
+            card_testing: off(r.card_testing, d, "rules.card_testing", |r| &r.card_testing)?,
+        };
+        Ruleset {
+            version: self.version,
+            lateness: or_default(self.lateness, d, "lateness", |d| d.lateness.clone())?,
+            history,
+            decision: self.decision,
+            priority: self.priority,
+            rules: Box::new(rules),
+        }
+        .checked()
+    }
 }
 
 impl<'de> Deserialize<'de> for Ruleset {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Ruleset, D::Error> {
-        let u = Unchecked::deserialize(deserializer)?;
-        Ruleset {
-            version: u.version,
-            lateness: u.lateness,
-            history: u.history,
-            decision: u.decision,
-            priority: u.priority,
-            rules: Box::new(u.rules),
-        }
-        .checked()
-        .map_err(serde::de::Error::custom)
+        Unchecked::deserialize(deserializer)?
+            .resolve(Some(shipped()))
+            .map_err(serde::de::Error::custom)
     }
 }

@@ -17,12 +17,6 @@ pub struct Thresholds {
     pub window_secs: u32,
 }
 
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds { window_secs: 3_600 }
-    }
-}
-
 pub fn evaluate(t: &Thresholds, s: Subject<'_>) -> Option<Finding> {
     let alerted = s.state.last_alert_at()?;
     let gap = (s.tx.timestamp - alerted).num_seconds().unsigned_abs();

@@ -29,16 +29,6 @@ pub struct Thresholds {
     pub min_category_history: u32,
 }
 
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            ratio: 3.0,
-            min_history: 5,
-            min_category_history: 3,
-        }
-    }
-}
-
 pub fn evaluate(t: &Thresholds, s: Subject<'_>) -> Option<Finding> {
     if matches!(
         s.tx.transaction_type,

@@ -30,17 +30,6 @@ pub struct Thresholds {
     pub same_kind: bool,
 }
 
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            sigmas: 4.0,
-            min_history: 10,
-            min_std_dev_ratio: 0.1,
-            same_kind: false,
-        }
-    }
-}
-
 pub fn evaluate(t: &Thresholds, s: Subject<'_>) -> Option<Finding> {
     let (stats, basis) = if !t.same_kind {
         (s.state.amount_stats(), "transactions")

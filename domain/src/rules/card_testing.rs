@@ -27,16 +27,6 @@ pub struct Thresholds {
     pub fresh_secs: u32,
 }
 
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            max_ratio: 0.25,
-            min_history: 5,
-            fresh_secs: 0,
-        }
-    }
-}
-
 pub fn evaluate(t: &Thresholds, s: Subject<'_>) -> Option<Finding> {
     if matches!(
         s.tx.transaction_type,

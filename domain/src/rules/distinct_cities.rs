@@ -16,15 +16,6 @@ pub struct Thresholds {
     pub window_secs: u32,
 }
 
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            max_cities: 2,
-            window_secs: 7_200,
-        }
-    }
-}
-
 pub fn evaluate(t: &Thresholds, s: Subject<'_>) -> Option<Finding> {
     // Only a transaction that names a city can add one.
     let own_city = s.entry.city.as_deref()?;

@@ -37,17 +37,6 @@ pub struct Thresholds {
     pub lookback_secs: u32,
 }
 
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            max_speed_kmh: 900.0,
-            min_distance_km: 50.0,
-            min_interval_secs: 60,
-            lookback_secs: 21_600,
-        }
-    }
-}
-
 /// A trip between two sightings that breaks the speed limit.
 struct Trip {
     km: f64,

@@ -31,16 +31,6 @@ pub struct Thresholds {
     pub min_ratio: f64,
 }
 
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            min_history: 20,
-            categories: Vec::new(),
-            min_ratio: 0.0,
-        }
-    }
-}
-
 pub fn evaluate(t: &Thresholds, s: Subject<'_>) -> Option<Finding> {
     let category = s.tx.merchant_category.as_ref()?;
     let history = s.state.transaction_count();

@@ -22,12 +22,6 @@ pub struct Thresholds {
     pub min_history: u32,
 }
 
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds { min_history: 1 }
-    }
-}
-
 pub fn evaluate(t: &Thresholds, s: Subject<'_>) -> Option<Finding> {
     s.entry.card_present_at?;
     let country = s.entry.country?;

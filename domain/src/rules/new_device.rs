@@ -24,15 +24,6 @@ pub struct Thresholds {
     pub fresh_secs: u32,
 }
 
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            min_history: 5,
-            fresh_secs: 3_600,
-        }
-    }
-}
-
 pub fn evaluate(t: &Thresholds, s: Subject<'_>) -> Option<Finding> {
     let key = DeviceKey::of(s.tx)?;
     let history = s.state.transaction_count();

@@ -35,17 +35,6 @@ pub struct Thresholds {
     pub night: Option<[u8; 2]>,
 }
 
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            min_history: 20,
-            max_prior_at_hour: 0,
-            local_time: false,
-            night: None,
-        }
-    }
-}
-
 pub fn evaluate(t: &Thresholds, s: Subject<'_>) -> Option<Finding> {
     let history = s.state.transaction_count();
     if history < u64::from(t.min_history) {

@@ -17,15 +17,6 @@ pub struct Thresholds {
     pub window_secs: u32,
 }
 
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            max_sum: Amount::from_thousandths(1_000_000),
-            window_secs: 300,
-        }
-    }
-}
-
 pub fn evaluate(t: &Thresholds, s: Subject<'_>) -> Option<Finding> {
     let window = Duration::seconds(t.window_secs.into());
     let own = if s.entry.is_debit() {

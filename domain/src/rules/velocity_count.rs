@@ -14,15 +14,6 @@ pub struct Thresholds {
     pub window_secs: u32,
 }
 
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            max_transactions: 5,
-            window_secs: 600,
-        }
-    }
-}
-
 pub fn evaluate(t: &Thresholds, s: Subject<'_>) -> Option<Finding> {
     let window = Duration::seconds(t.window_secs.into());
     let count = s.state.window().trailing(s.tx.timestamp, window).count() + 1;

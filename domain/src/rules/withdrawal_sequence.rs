@@ -27,18 +27,6 @@ pub struct Thresholds {
     pub international_within_secs: u32,
 }
 
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            withdrawal_over: Amount::from_thousandths(5_000_000),
-            purchase_under: Amount::from_thousandths(50_000),
-            min_purchases: 3,
-            purchases_within_secs: 3_600,
-            international_within_secs: 86_400,
-        }
-    }
-}
-
 pub fn evaluate(t: &Thresholds, s: Subject<'_>) -> Option<Finding> {
     let country = s.entry.country?;
     let now = s.tx.timestamp;

@@ -1,5 +1,5 @@
-//! The ruleset file: the shipped default equals `Ruleset::default()`, and a
-//! bad ruleset cannot be loaded.
+//! The ruleset file: the shipped default is `Ruleset::default()` and fills
+//! what another ruleset leaves out, and a bad ruleset cannot be loaded.
 
 use domain::Ruleset;
 use domain::ruleset::DEFAULT_TOML;
@@ -84,4 +84,28 @@ fn lateness_and_history_may_be_left_out() {
         toml::from_str::<Ruleset>(&without).unwrap(),
         Ruleset::default()
     );
+}
+
+#[test]
+fn a_left_out_later_rule_is_off_with_the_default_files_thresholds() {
+    let start = DEFAULT_TOML.find("[rules.card_testing]").unwrap();
+    let without: Ruleset = toml::from_str(&DEFAULT_TOML[..start]).unwrap();
+    let default = Ruleset::default();
+    assert!(!without.rules.card_testing.enabled);
+    assert_eq!(without.rules.card_testing.weight, 0.0);
+    assert_eq!(
+        without.rules.card_testing.thresholds,
+        default.rules.card_testing.thresholds
+    );
+}
+
+#[test]
+fn left_out_history_bounds_come_from_the_default_file() {
+    let without: Ruleset = toml::from_str(
+        &DEFAULT_TOML
+            .replacen("max_devices = 8", "", 1)
+            .replacen("max_countries = 32", "", 1),
+    )
+    .unwrap();
+    assert_eq!(without, Ruleset::default());
 }

@@ -1,5 +1,6 @@
-//! `fraudctl bench ingest`: the command side over HTTP, with a generated
-//! realistic mix ([`mix`]), beside the raw PostgreSQL ceiling of the same run.
+//! `fraudctl bench ingest`: the command side over HTTP, with the simulator's
+//! traffic ([`crate::simulate::feed`], generated once before anything is
+//! timed), beside the raw PostgreSQL ceiling of the same run.
 //!
 //! Each run: the ceiling (before the service starts, so nothing else runs),
 //! a fresh database, migrations, the command service in-process on
@@ -16,11 +17,11 @@
 
 mod cpu;
 mod load;
-pub mod mix;
 
 use super::ceiling;
 use super::common::{self, Scratch, Table, median};
 use crate::database;
+use crate::simulate::feed::Traffic;
 use command_service::configuration::Settings;
 use command_service::http::auth::Tokens;
 use command_service::startup::Application;
@@ -28,7 +29,6 @@ use cpu::{Cpu, Usage};
 use event_store::EventStore;
 use event_store::postgres::PgEventStore;
 use load::{Endpoint, Figures, OpenLoop};
-use mix::{Mix, Population};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,10 +59,10 @@ pub struct IngestArgs {
     /// is answered.
     #[arg(long, default_value_t = 4)]
     pub batch_clients: usize,
-    /// Customers in the generated population.
+    /// Customers in the simulated population.
     #[arg(long, default_value_t = 100_000)]
     pub customers: u32,
-    /// Share of transactions that come in fraud bursts.
+    /// Share of transactions that are fraud (the simulator's scenarios).
     #[arg(long, default_value_t = 0.03)]
     pub fraud_share: f64,
     /// Seed of the generated traffic (the same seed, the same transactions).
@@ -112,7 +112,12 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
 }
 
 async fn run_on(base_url: &str, args: &IngestArgs) -> anyhow::Result<()> {
-    let population = Arc::new(Population::new(args.seed, args.customers));
+    let traffic = Traffic::generate(args.seed, args.customers, args.fraud_share);
+    eprintln!(
+        "traffic: {} simulated transactions of {} customers",
+        traffic.len(),
+        args.customers
+    );
     let names = Names {
         single: format!("single POST, open loop {}/s", args.rate),
         batch: format!(
@@ -136,7 +141,7 @@ async fn run_on(base_url: &str, args: &IngestArgs) -> anyhow::Result<()> {
         }
         let scratch = Scratch::create(base_url, "ingest", run).await?;
         // Whatever happens, the run's database goes.
-        let measured = one_run(&scratch.url, args, &population, &names).await;
+        let measured = one_run(&scratch.url, args, &traffic, &names).await;
         scratch.drop_database().await?;
         for (name, row) in measured? {
             keep(name, row);
@@ -145,7 +150,7 @@ async fn run_on(base_url: &str, args: &IngestArgs) -> anyhow::Result<()> {
 
     println!();
     println!(
-        "median of {runs} run(s), {} s per case; {} customers, {:.0}% of transactions in fraud bursts, seed {}",
+        "median of {runs} run(s), {} s per case; {} customers, {:.0}% of transactions fraud (the simulator's scenarios), seed {}",
         args.seconds,
         args.customers,
         100.0 * args.fraud_share,
@@ -274,11 +279,11 @@ struct Names {
 async fn one_run(
     url: &str,
     args: &IngestArgs,
-    population: &Arc<Population>,
+    traffic: &Arc<Traffic>,
     names: &Names,
 ) -> anyhow::Result<Vec<(String, Row)>> {
     let service = Service::start(url).await?;
-    let measured = cases(&service, args, population, names).await;
+    let measured = cases(&service, args, traffic, names).await;
     let events = service.stop().await?;
     eprintln!("  the log holds {events} events");
     measured
@@ -287,20 +292,19 @@ async fn one_run(
 async fn cases(
     service: &Service,
     args: &IngestArgs,
-    population: &Arc<Population>,
+    traffic: &Arc<Traffic>,
     names: &Names,
 ) -> anyhow::Result<Vec<(String, Row)>> {
     let seconds = Duration::from_secs(args.seconds.max(1));
     let client = load::client(args.connections.max(args.batch_clients));
     let mut rows = Vec::new();
     if args.only != Some(Only::Batch) {
-        let mix = Mix::new(population.clone(), args.seed, "a", args.fraud_share);
         let schedule = OpenLoop::new(args.rate, seconds);
         let cpu = Cpu::sample();
         let f = load::open_loop(
             client.clone(),
             service.endpoint("/v1/transactions")?,
-            mix,
+            traffic.feed("a"),
             schedule,
             args.connections,
         )
@@ -310,21 +314,12 @@ async fn cases(
         rows.push((names.single.clone(), row));
     }
     if args.only != Some(Only::Single) {
-        let mixes = (0..args.batch_clients.max(1))
-            .map(|c| {
-                Mix::new(
-                    population.clone(),
-                    args.seed,
-                    &format!("b{c}"),
-                    args.fraud_share,
-                )
-            })
-            .collect();
         let cpu = Cpu::sample();
         let f = load::batches(
             client.clone(),
             service.endpoint("/v1/transactions/batch")?,
-            mixes,
+            traffic.feed("b"),
+            args.batch_clients,
             args.batch_size.max(1),
             seconds,
         )

@@ -2,7 +2,7 @@
 //! and how far behind live projection stays under steady ingest.
 //!
 //! Each run seeds a fresh database with `--events` transactions from the
-//! realistic mix (decided by the domain's aggregate, so the log holds real
+//! simulator's traffic (decided by the domain's aggregate, so the log holds real
 //! `TransactionRecorded` and `AlertRaised` events, appended straight to the
 //! event store; the HTTP side is `bench ingest`'s business), then:
 //! (a) baseline: a plain `read_all` scan of the whole log, same run;
@@ -13,8 +13,8 @@
 //! Medians over runs.
 
 use super::common::{self, Scratch, Table, median};
-use super::ingest::mix::{Mix, Population};
 use crate::database;
+use crate::simulate::feed::{Feed, Traffic};
 use chrono::{DateTime, Utc};
 use domain::ingest::{ParseContext, parse_transaction};
 use domain::{CustomerState, DecisionIds, RecordTransaction, Ruleset, decide};
@@ -377,7 +377,7 @@ async fn settle(
 /// Decides generated transactions with the domain's aggregate and appends
 /// the resulting events, as the ingest would (without HTTP).
 pub(super) struct Seeder {
-    mix: Mix,
+    feed: Feed,
     ruleset: Ruleset,
     customers: HashMap<u32, CustomerState>,
     ctx: ParseContext,
@@ -385,12 +385,11 @@ pub(super) struct Seeder {
 
 impl Seeder {
     pub(super) fn new(seed: u64, customers: u32) -> anyhow::Result<Seeder> {
-        let population = Arc::new(Population::new(seed, customers));
         let ruleset = Ruleset::default();
         let usd = domain::money::Currency::parse("USD")
             .map_err(|_| anyhow::anyhow!("USD is not a currency?"))?;
         Ok(Seeder {
-            mix: Mix::new(population, seed, "replay", 0.03),
+            feed: Traffic::generate(seed, customers, 0.03).feed("replay"),
             ruleset,
             customers: HashMap::new(),
             ctx: ParseContext {
@@ -441,14 +440,14 @@ impl Seeder {
     fn decide(&mut self, n: usize, sent: DateTime<Utc>) -> anyhow::Result<Vec<AppendRequest>> {
         self.ctx.now = Utc::now();
         let mut requests = Vec::with_capacity(n);
-        for tx in self.mix.take(n) {
-            let value: serde_json::Value = serde_json::from_slice(&tx.json(sent))?;
+        for send in self.feed.take(n) {
+            let value: serde_json::Value = serde_json::from_slice(&self.feed.json(send, sent))?;
             let Ok(transaction) = parse_transaction(&value, &self.ctx) else {
                 continue;
             };
             let state = self
                 .customers
-                .entry(tx.customer)
+                .entry(self.feed.customer(send))
                 .or_insert_with(|| CustomerState::for_ruleset(&self.ruleset));
             let command = RecordTransaction {
                 transaction,

@@ -3,12 +3,16 @@
 //! - `world`, `persona`, `population`: cities, the four personas, customers;
 //! - `timeline`: each customer's legitimate transactions;
 //! - `fraud`: the injected fraud episodes (eight scenarios);
-//! - `tx`: a transaction's wire JSON and ground-truth row;
-//! - `send`: the open-loop sender to the single or batch endpoint.
+//! - `tx`: a transaction's wire JSON (the one body every generated
+//!   transaction is sent as) and ground-truth row;
+//! - `send`: the open-loop sender to the single or batch endpoint;
+//! - `feed`: the same traffic, endless and dated "just now", for the
+//!   benchmarks (`bench ingest`, `bench replay`).
 //!
 //! Everything but the clock is a function of `--seed`: with the same seed,
 //! customers, `--days` and `--start`, the output is byte for byte the same.
 
+pub mod feed;
 pub mod fraud;
 pub mod persona;
 pub mod population;
@@ -112,6 +116,26 @@ pub struct Config {
 
 /// The whole simulation; pure and deterministic.
 pub fn generate(cfg: &Config) -> Simulation {
+    let txs = transactions(cfg);
+    let width = txs.len().max(1).to_string().len().max(6);
+    let ids = (1..=txs.len())
+        .map(|i| format!("{}-{i:0width$}", cfg.id_prefix))
+        .collect();
+    let speed = if cfg.speed > 0.0 { cfg.speed } else { 1.0 };
+    let timestamps = txs
+        .iter()
+        .map(|t| cfg.start + chrono::Duration::milliseconds((t.at_ms as f64 / speed) as i64))
+        .collect();
+    Simulation {
+        txs,
+        ids,
+        timestamps,
+    }
+}
+
+/// Every transaction of the simulation (legitimate and injected fraud), in
+/// event-time order, before ids and timestamps are given.
+pub fn transactions(cfg: &Config) -> Vec<SimTx> {
     let span_ms = (cfg.days.max(0.0) * 86_400_000.0) as i64;
     let period = Period {
         start: cfg.start,
@@ -131,20 +155,7 @@ pub fn generate(cfg: &Config) -> Simulation {
         cfg.seed,
     ));
     txs.sort_by_key(|t| (t.at_ms, t.customer, t.seq));
-    let width = txs.len().max(1).to_string().len().max(6);
-    let ids = (1..=txs.len())
-        .map(|i| format!("{}-{i:0width$}", cfg.id_prefix))
-        .collect();
-    let speed = if cfg.speed > 0.0 { cfg.speed } else { 1.0 };
-    let timestamps = txs
-        .iter()
-        .map(|t| cfg.start + chrono::Duration::milliseconds((t.at_ms as f64 / speed) as i64))
-        .collect();
-    Simulation {
-        txs,
-        ids,
-        timestamps,
-    }
+    txs
 }
 
 impl Simulation {

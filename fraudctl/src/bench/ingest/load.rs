@@ -6,7 +6,7 @@
 //! so time spent waiting for a free connection (queueing, in the client or
 //! the server) counts: no coordinated omission.
 
-use super::mix::{Mix, Tx, batch_json};
+use crate::simulate::feed::Feed;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::Uri;
@@ -101,7 +101,7 @@ impl OpenLoop {
     }
 }
 
-/// Decisions in the answers, as a check that the mix makes the rules fire.
+/// Decisions in the answers, as a check that the traffic makes the rules fire.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Decisions {
     pub approve: u64,
@@ -286,7 +286,7 @@ fn spinner() -> anyhow::Result<ProgressBar> {
 pub async fn open_loop(
     client: Client,
     to: Endpoint,
-    mut mix: Mix,
+    feed: Feed,
     schedule: OpenLoop,
     connections: usize,
 ) -> anyhow::Result<Figures> {
@@ -301,10 +301,17 @@ pub async fn open_loop(
         let due = schedule.due_by(start.elapsed());
         while next < due {
             let at = start + schedule.due_at(next);
-            let tx = mix.next_tx();
-            let (client, to, tally, slots) =
-                (client.clone(), to.clone(), tally.clone(), slots.clone());
-            tasks.spawn(async move { send_one(&client, &to, tx, at, &tally, &slots).await });
+            let send = feed.next_send();
+            let (client, to, feed, tally, slots) = (
+                client.clone(),
+                to.clone(),
+                feed.clone(),
+                tally.clone(),
+                slots.clone(),
+            );
+            tasks.spawn(
+                async move { send_one(&client, &to, (&feed, send), at, &tally, &slots).await },
+            );
             next += 1;
         }
         tally.sent.store(next, Ordering::Relaxed);
@@ -332,14 +339,14 @@ pub async fn open_loop(
 async fn send_one(
     client: &Client,
     to: &Endpoint,
-    tx: Tx,
+    (feed, send): (&Feed, u64),
     due: Instant,
     tally: &Tally,
     slots: &Semaphore,
 ) {
     let attempt = async {
         let _slot = slots.acquire().await?;
-        post(client, to, tx.json(chrono::Utc::now())).await
+        post(client, to, feed.json(send, chrono::Utc::now())).await
     };
     match tokio::time::timeout_at((due + TIMEOUT).into(), attempt).await {
         Ok(Ok((status, body))) => {
@@ -365,13 +372,14 @@ async fn send_one(
     tally.answered();
 }
 
-/// Batch POSTs of `batch` transactions to `uri` from `clients` concurrent
-/// clients, each sending its next batch when the last is answered, for
-/// `duration`.
+/// Batch POSTs of `batch` transactions from `feed` to `uri` from `clients`
+/// concurrent clients, each sending its next batch when the last is
+/// answered, for `duration`.
 pub async fn batches(
     client: Client,
     to: Endpoint,
-    mixes: Vec<Mix>,
+    feed: Feed,
+    clients: usize,
     batch: usize,
     duration: Duration,
 ) -> anyhow::Result<Figures> {
@@ -380,14 +388,15 @@ pub async fn batches(
     let deadline = start + duration;
     let tally = Arc::new(Tally::new(start));
     let mut tasks = JoinSet::new();
-    for mut mix in mixes {
-        let (client, to, tally) = (client.clone(), to.clone(), tally.clone());
+    for _ in 0..clients.max(1) {
+        let (client, to, feed, tally) = (client.clone(), to.clone(), feed.clone(), tally.clone());
         tasks.spawn(async move {
             while Instant::now() < deadline {
-                let txs = mix.take(batch);
+                let sends = feed.take(batch);
+                let items = sends.end - sends.start;
                 let sent_at = Instant::now();
-                let body = batch_json(&txs, chrono::Utc::now());
-                tally.sent.fetch_add(txs.len() as u64, Ordering::Relaxed);
+                let body = feed.batch_json(sends, chrono::Utc::now());
+                tally.sent.fetch_add(items, Ordering::Relaxed);
                 let result = tokio::time::timeout(TIMEOUT, post(&client, &to, body)).await;
                 tally.answered();
                 match result {
@@ -409,22 +418,22 @@ pub async fn batches(
                             lock(&tally.decisions).merge(&decisions);
                         }
                         Err(e) => {
-                            tally.errors.fetch_add(txs.len() as u64, Ordering::Relaxed);
+                            tally.errors.fetch_add(items, Ordering::Relaxed);
                             tally.problem(|| format!("unreadable batch answer: {e}"));
                         }
                     },
                     Ok(Ok((status, body))) => {
-                        tally.count(status, txs.len() as u64);
+                        tally.count(status, items);
                         tally.problem(|| {
                             format!("batch {status} {}", String::from_utf8_lossy(&body))
                         });
                     }
                     Ok(Err(e)) => {
-                        tally.errors.fetch_add(txs.len() as u64, Ordering::Relaxed);
+                        tally.errors.fetch_add(items, Ordering::Relaxed);
                         tally.problem(|| format!("request failed: {e:#}"));
                     }
                     Err(_) => {
-                        tally.errors.fetch_add(txs.len() as u64, Ordering::Relaxed);
+                        tally.errors.fetch_add(items, Ordering::Relaxed);
                         tally.problem(|| format!("no answer within {TIMEOUT:?}"));
                     }
                 }
