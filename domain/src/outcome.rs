@@ -19,6 +19,8 @@ pub struct Stamped<E> {
 }
 
 /// What `decide` makes of a command it does not refuse.
+// One per command, moved once: boxing the event would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome<D> {
     /// Append this event.
