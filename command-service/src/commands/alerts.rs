@@ -3,7 +3,7 @@
 //! aggregate, folded from that stream, says so. An empty stream is only
 //! decided on once the alert is known to have been raised ([`RaisedAlerts`]).
 
-use super::CommandError;
+use super::error::CommandError;
 use super::pipeline::{Executed, OnStream, Precheck, run};
 use super::raised::RaisedAlerts;
 use domain::alert::{AcknowledgeAlert, AlertLifecycle, AlertRefusal, ResolveAlert};

@@ -2,7 +2,7 @@
 //! stream `label-{transaction_id}` (ADR 0003) unless it repeats what its
 //! source says now (the `domain::label` aggregate decides).
 
-use super::CommandError;
+use super::error::CommandError;
 use super::pipeline::{Executed, NoPrecheck, OnStream, run};
 use domain::events::TransactionLabeled;
 use domain::label::{LabelHistory, LabelTransaction};

@@ -10,7 +10,7 @@
 //! The loop, the expected version and the conflict policy are the same for
 //! all.
 
-use super::CommandError;
+use super::error::{CommandError, StoreFailure};
 use super::events::{new_event, read_from};
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::outcome::{Aggregate, Decide, Outcome};
@@ -30,11 +30,6 @@ pub enum Step<D> {
     /// Nothing to append: this is the result.
     Done(D),
 }
-
-/// The store failed, or other writers kept changing the stream; the text
-/// is for the logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreFailure(pub String);
 
 /// One command on one stream, as [`run`] carries it out.
 pub trait CommandStream: Send {

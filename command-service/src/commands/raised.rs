@@ -2,7 +2,7 @@
 //! has events names an alert that existed when they were written; otherwise
 //! `RaisedAlerts` looks for its `AlertRaised` in the global log.
 
-use super::CommandError;
+use super::error::CommandError;
 use domain::events::{AlertRaised, EventPayload};
 use domain::ids::AlertId;
 use event_store::{EventStore, Position, StoreError};

@@ -20,7 +20,7 @@ use super::app::AppState;
 use super::input::{Expected, content_type};
 use super::meta::request_meta;
 use super::problem::{Problem, store_unavailable};
-use crate::commands::CommandError;
+use crate::commands::error::CommandError;
 use crate::commands::labels;
 use crate::commands::pipeline::Executed;
 use axum::Json;

@@ -17,8 +17,9 @@ pub mod customers;
 pub mod loader;
 pub mod quarantine;
 
+use crate::commands::error::StoreFailure;
 use crate::commands::events::{self, decode, new_event};
-use crate::commands::pipeline::{self, CommandStream, Step, StoreFailure};
+use crate::commands::pipeline::{self, CommandStream, Step};
 use answer::Answer;
 use customers::{Customer, Customers, Remembered};
 use domain::events::{AlertRaised, TransactionRecorded, TransactionRepeated};

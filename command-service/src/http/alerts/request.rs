@@ -3,7 +3,7 @@
 //! refuses the request; an invalid body is quarantined), and afterwards the
 //! outcome as an answer (201 recorded, 200 already done) or a problem.
 
-use crate::commands::CommandError;
+use crate::commands::error::CommandError;
 use crate::commands::pipeline::Executed;
 use crate::http::app::App;
 use crate::http::input::{Expected, content_type};
