@@ -10,6 +10,9 @@
 //! - 404 when no alert has that id;
 //! - 4xx problem, quarantined, when the body is not a valid acknowledgement.
 //!
+//! The rule is `domain::alert`'s, carried out by `crate::commands::alerts`;
+//! this file parses the request and answers.
+//!
 //! Acknowledging is optional: an alert can be resolved without it.
 
 use super::answers::AcknowledgementAnswer;

@@ -9,6 +9,9 @@
 //!   people to settle, not for the last writer to win;
 //! - 404 when no alert has that id;
 //! - 4xx problem, quarantined, when the body is not a valid resolution.
+//!
+//! The rule is `domain::alert`'s, carried out by `crate::commands::alerts`;
+//! this file parses the request and answers.
 
 use super::answers::ResolutionAnswer;
 use super::request::{read_command, respond};
