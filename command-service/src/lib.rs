@@ -6,10 +6,14 @@
 //! event store's group commit; an answer is sent only after the commit.
 //! - `configuration`: settings from the environment;
 //! - `startup`: builds and runs the service;
+//! - `commands/`: the one command pipeline (read, fold, decide, append,
+//!   retry on a version conflict) and the analyst's alert and label
+//!   commands, decided by `domain`;
 //! - `http/`: one module per resource, and `Problem`, the one error type;
 //! - `ingest/`: per-customer state, idempotency, decisions, quarantine;
 //! - `metrics`: Prometheus counters and timings, served at `/metrics`.
 
+pub mod commands;
 pub mod configuration;
 pub mod http;
 pub mod ingest;

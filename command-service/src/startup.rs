@@ -1,6 +1,8 @@
 //! Builds the command service: loads and publishes the ruleset, wires the
 //! ingest to the event store, binds the listener.
 
+use crate::commands::alerts::AlertCommands;
+use crate::commands::events::new_event;
 use crate::configuration::Settings;
 use crate::http::{self, App};
 use crate::ingest::Ingest;
@@ -9,7 +11,7 @@ use anyhow::Context;
 use domain::events::RulesetPublished;
 use domain::money::Currency;
 use domain::{DomainEvent, Ruleset};
-use event_store::{EventStore, ExpectedVersion, NewEvent};
+use event_store::{EventMetadata, EventStore, ExpectedVersion};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,7 +38,8 @@ impl Application {
             .with_context(|| format!("binding {}", settings.listen))?;
         let app = Arc::new(App {
             ingest: Ingest::new(store.clone(), Arc::new(ruleset), settings.ingest.clone()),
-            quarantine: Quarantine::new(store),
+            quarantine: Quarantine::new(store.clone()),
+            alerts: AlertCommands::new(store),
             default_currency,
             settings,
         });
@@ -108,12 +111,7 @@ async fn publish_ruleset(store: &dyn EventStore, ruleset: &Ruleset) -> anyhow::R
         version: ruleset.version.clone(),
         ruleset: ruleset.clone(),
     });
-    let new = NewEvent::new(
-        event.event_type(),
-        event.schema_version(),
-        chrono::Utc::now(),
-        event.to_payload()?,
-    );
+    let new = new_event(&event, chrono::Utc::now(), EventMetadata::default())?;
     let expected = last.map_or(ExpectedVersion::NoStream, |e| {
         ExpectedVersion::Exact(e.stream_version)
     });

@@ -30,13 +30,16 @@
 )]
 
 pub mod aggregate;
+pub mod alert;
 pub mod commands;
 pub mod devices;
 pub mod events;
 pub mod geo;
 pub mod ids;
 pub mod ingest;
+pub mod label;
 pub mod money;
+pub mod outcome;
 pub mod rules;
 pub mod ruleset;
 pub mod scoring;

@@ -1,6 +1,6 @@
 //! `/healthz` (the process answers) and `/readyz` (the event store answers).
 
-use super::AppState;
+use super::app::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

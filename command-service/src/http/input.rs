@@ -5,7 +5,7 @@
 //! reason, to the `quarantine` stream, and the client gets a problem answer
 //! naming every failing field and the quarantine id.
 
-use super::App;
+use super::app::App;
 use super::problem::Problem;
 use crate::ingest::RequestMeta;
 use crate::ingest::quarantine::Rejected;

@@ -9,31 +9,32 @@
 //!   new fact, recorded with 201: the newest label per source is the truth;
 //! - 4xx problem, quarantined, when the body is not a valid label.
 //!
+//! What is a repeat is decided by `domain::label`, carried out by
+//! `crate::commands::labels`; this file parses and answers.
+//!
 //! The transaction need not be known here: labels come from outside
 //! (chargeback files) and may name transactions this service never saw, and
 //! ground truth must not be lost for that.
 
+use super::app::AppState;
 use super::input::{Expected, content_type};
-use super::problem::Problem;
-use super::{AppState, request_meta, store_unavailable};
-use crate::ingest::RequestMeta;
+use super::meta::request_meta;
+use super::problem::{Problem, store_unavailable};
+use crate::commands::error::CommandError;
+use crate::commands::labels;
+use crate::commands::pipeline::Executed;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, SubsecRound, Utc};
-use domain::DomainEvent;
+use chrono::{DateTime, Utc};
 use domain::events::TransactionLabeled;
 use domain::ids::TransactionId;
 use domain::ingest::parse_label;
+use domain::label::LabelTransaction;
 use domain::text::LabelSource;
-use event_store::{AppendError, EventStore, ExpectedVersion, NewEvent};
 use serde::Serialize;
-
-/// Attempts when another writer keeps changing the stream between our read
-/// and our append.
-const MAX_ATTEMPTS: usize = 5;
 
 /// A label as answered: what was recorded, and when.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -61,7 +62,7 @@ impl LabelAnswer {
     post,
     path = "/v1/labels",
     tag = "labels",
-    request_body(content = crate::http::openapi::LabelInput, content_type = "application/json"),
+    request_body(content = crate::http::bodies::LabelInput, content_type = "application/json"),
     // And 400, 401, 403, 413, 415 and 429, which `openapi::document` adds to every /v1 operation.
     responses(
         (status = 201, description = "Recorded", body = LabelAnswer),
@@ -97,78 +98,19 @@ pub async fn post_label(State(app): State<AppState>, headers: HeaderMap, body: B
                 .into_response();
         }
     };
-    match record(&**app.ingest.store(), label, &meta).await {
-        Ok((status, a)) => (status, Json(a)).into_response(),
-        Err(problem) => problem.into_response(),
-    }
-}
-
-/// Appends the label unless it repeats the current one from its source;
-/// 201 or 200 with the label that stands.
-async fn record(
-    store: &dyn EventStore,
-    label: TransactionLabeled,
-    meta: &RequestMeta,
-) -> Result<(StatusCode, LabelAnswer), Problem> {
-    let stream = domain::streams::label(label.transaction_id.as_str());
-    for _ in 0..MAX_ATTEMPTS {
-        let (version, current) = read_current(store, &stream, &label.source).await?;
-        if let Some(stored) = current.filter(|c| c.is_fraud == label.is_fraud) {
-            return Ok((StatusCode::OK, stored));
+    let store = &**app.ingest.store();
+    match labels::label(store, LabelTransaction(label.clone()), meta.metadata()).await {
+        Ok(Executed::Recorded(at)) => {
+            (StatusCode::CREATED, Json(LabelAnswer::of(label, at))).into_response()
         }
-        // Microseconds: what the log keeps, so a repeat answers the same time.
-        let labeled_at = Utc::now().trunc_subsecs(6);
-        let event = DomainEvent::from(label.clone());
-        let payload = event.to_payload().map_err(|e| store_unavailable(&e))?;
-        let new = NewEvent::new(
-            event.event_type(),
-            event.schema_version(),
-            labeled_at,
-            payload,
+        Ok(Executed::Stood(stored)) => (
+            StatusCode::OK,
+            Json(LabelAnswer::of(stored.event, stored.at)),
         )
-        .with_metadata(meta.metadata());
-        let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
-        match store.append(&stream, expected, vec![new]).await {
-            Ok(_) => return Ok((StatusCode::CREATED, LabelAnswer::of(label, labeled_at))),
-            // Another label for this transaction came in meanwhile: look again.
-            Err(AppendError::WrongExpectedVersion { .. }) => continue,
-            Err(e) => return Err(store_unavailable(&e)),
-        }
+            .into_response(),
+        Err(CommandError::Refused(never)) => match never {},
+        Err(CommandError::Store(detail)) => store_unavailable(&detail).into_response(),
+        // Labels do not wait for the log to be read; kept total all the same.
+        Err(CommandError::CatchingUp) => store_unavailable(&"catching up").into_response(),
     }
-    Err(store_unavailable(&"the label stream kept changing"))
-}
-
-/// The stream's version and the newest label from `source`.
-async fn read_current(
-    store: &dyn EventStore,
-    stream: &str,
-    source: &LabelSource,
-) -> Result<(Option<u64>, Option<LabelAnswer>), Problem> {
-    let (mut version, mut current) = (None, None);
-    let mut from = 0;
-    loop {
-        let page = store
-            .read_stream(stream, from, 1000)
-            .await
-            .map_err(|e| store_unavailable(&e))?;
-        let Some(last) = page.last() else { break };
-        from = last.stream_version + 1;
-        version = Some(last.stream_version);
-        for event in &page {
-            match DomainEvent::from_json(
-                &event.event_type,
-                event.schema_version,
-                event.payload.as_str(),
-            ) {
-                Ok(DomainEvent::TransactionLabeled(l)) if &l.source == source => {
-                    current = Some(LabelAnswer::of(l, event.event_time));
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::error!(%stream, position = event.position.0, %error, "skipping an unreadable event");
-                }
-            }
-        }
-    }
-    Ok((version, current))
 }

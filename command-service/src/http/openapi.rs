@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, served at `/openapi.json` with Swagger UI at
 //! `/swagger-ui`: the paths and answers come from the handlers'
 //! `#[utoipa::path]` annotations and the answer types; the request bodies
-//! are written out in `inputs` (they must be exactly as strict as the
+//! are named in `bodies` and written out in `inputs` (they must be exactly as strict as the
 //! domain's parser, which reads raw JSON so that every failing field can be
 //! named at once); and `document` adds what every `/v1` operation shares:
 //! the statuses of a refused body, of authentication and of the rate limit.
@@ -10,6 +10,10 @@
 mod inputs;
 
 use super::alerts::{AcknowledgementAnswer, ResolutionAnswer};
+use super::bodies::{
+    AcknowledgementInput, DeviceInfo, LabelInput, Location, ResolutionInput, TransactionBatch,
+    TransactionInput,
+};
 use super::health::{Health, Readiness};
 use super::labels::LabelAnswer;
 use super::problem::{Problem, ProblemField};
@@ -18,7 +22,7 @@ use crate::configuration::Settings;
 use crate::ingest::answer::{AlertAnswer, Answer, RuleAnswer};
 use serde_json::{Map, Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -62,26 +66,6 @@ impl Modify for BearerAuth {
         );
     }
 }
-
-/// Names the request bodies in the handlers' annotations; what they are is
-/// in `inputs`, which `document` puts in their place.
-macro_rules! described_in_inputs {
-    ($($name:ident),+) => {
-        $(
-            #[derive(ToSchema)]
-            pub struct $name;
-        )+
-    };
-}
-described_in_inputs!(
-    TransactionInput,
-    TransactionBatch,
-    Location,
-    DeviceInfo,
-    AcknowledgementInput,
-    ResolutionInput,
-    LabelInput
-);
 
 /// The document as served: the derived one, with the request bodies from
 /// `inputs` and, on every `/v1` operation, the statuses they all share.

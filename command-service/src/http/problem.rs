@@ -139,3 +139,13 @@ impl IntoResponse for Problem {
         response
     }
 }
+/// The answer when the event store fails: 503, worth a retry.
+pub fn store_unavailable(detail: &dyn std::fmt::Display) -> Problem {
+    tracing::error!(%detail, "event store unavailable");
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store-unavailable",
+        "The event store is unavailable",
+    )
+    .retry_after(2)
+}

@@ -9,9 +9,10 @@
 //! request runs in an `ingest` span (each batch item in an `ingest_item`
 //! span under it) that continues the caller's trace.
 
+use super::app::{App, AppState};
 use super::input::{Expected, content_type};
-use super::{AppState, ingest_span, record_ids, request_meta, store_unavailable};
-use crate::http::problem::Problem;
+use super::meta::{ingest_span, record_ids, request_meta};
+use super::problem::{Problem, store_unavailable};
 use crate::ingest::{IngestError, Outcome, RequestMeta};
 use axum::Json;
 use axum::body::Body;
@@ -29,7 +30,7 @@ use tracing::Instrument;
     post,
     path = "/v1/transactions",
     tag = "transactions",
-    request_body(content = crate::http::openapi::TransactionInput, content_type = "application/json"),
+    request_body(content = crate::http::bodies::TransactionInput, content_type = "application/json"),
     // And 400, 401, 403, 413, 415 and 429, which `openapi::document` adds to every /v1 operation.
     responses(
         (status = 201, description = "Decided and recorded", body = crate::ingest::answer::Answer),
@@ -94,7 +95,7 @@ pub struct BatchAnswer {
     post,
     path = "/v1/transactions/batch",
     tag = "transactions",
-    request_body(content = crate::http::openapi::TransactionBatch, content_type = "application/json"),
+    request_body(content = crate::http::bodies::TransactionBatch, content_type = "application/json"),
     // And 400, 401, 403, 413, 415 and 429, which `openapi::document` adds to every /v1 operation.
     responses(
         (status = 200, description = "One result per item, in order, with the status it would have had alone (a bad item fails alone, 422; an item the store could not take, 503)", body = BatchAnswer),
@@ -219,7 +220,7 @@ async fn batch(app: AppState, headers: HeaderMap, body: Body, meta: RequestMeta)
     (StatusCode::OK, Json(BatchAnswer { results })).into_response()
 }
 
-impl super::App {
+impl App {
     /// Decides and records, as an HTTP outcome.
     async fn record(&self, tx: Transaction, meta: &RequestMeta) -> Result<Outcome, Problem> {
         self.ingest.record(tx, meta).await.map_err(|e| match e {

@@ -9,22 +9,27 @@
 //! `decide`, append with the stream's expected version, and only then fold the
 //! events into the state and answer. A version conflict (another replica
 //! appended) reloads and decides again, so it never reaches the client.
+//! That loop is the command side's one pipeline (`crate::commands::pipeline`);
+//! what is the ingest's own is how a customer is loaded and kept.
 
 pub mod answer;
 pub mod customers;
 pub mod loader;
 pub mod quarantine;
 
+use crate::commands::error::StoreFailure;
+use crate::commands::events::{self, decode, new_event};
+use crate::commands::pipeline::{self, CommandStream, Step};
 use answer::Answer;
 use customers::{Customer, Customers, Remembered};
 use domain::events::{AlertRaised, TransactionRecorded, TransactionRepeated};
 use domain::ids::{AlertId, CustomerId, TransactionId};
 use domain::{
-    CustomerState, DecisionIds, DomainEvent, RecordTransaction, Ruleset, Transaction, decide,
+    CustomerState, DecisionIds, DomainEvent, PendingEvent, RecordTransaction, Ruleset, Transaction,
+    decide,
 };
 use event_store::{
-    AppendError, EventMetadata, EventStore, ExpectedVersion, NewEvent, Payload, RecordedEvent,
-    StoreError, StreamVersion,
+    EventMetadata, EventStore, ExpectedVersion, RecordedEvent, StoreError, StreamVersion,
 };
 use loader::{Loader, LoaderOptions};
 use std::collections::{HashMap, HashSet};
@@ -104,9 +109,6 @@ pub struct Ingest {
     permits: Arc<Semaphore>,
     max_in_flight: usize,
 }
-
-/// Attempts at one transaction when other writers keep winning the stream.
-const MAX_ATTEMPTS: usize = 5;
 
 impl Ingest {
     /// Starts the loader task, so it needs a tokio runtime.
@@ -214,86 +216,36 @@ impl Ingest {
             .entry(&tx.customer_id, || Customer::unloaded(self.fresh_state()));
         let mut customer = entry.lock().await;
 
-        for _ in 0..MAX_ATTEMPTS {
-            if !customer.loaded {
-                self.load(&mut customer, &stream).await?;
+        let mut deciding = Deciding {
+            ingest: self,
+            customer: &mut customer,
+            stream: &stream,
+            tx: &tx,
+            fingerprint,
+            meta,
+            pending: Vec::new(),
+        };
+        match pipeline::run(&*self.store, &mut deciding).await? {
+            Decided::Recorded(answer) => {
+                count_decision(&answer);
+                let remembered = Remembered {
+                    fingerprint,
+                    answer: answer.clone(),
+                    at: tx.timestamp,
+                };
+                customer.remember(
+                    tx.transaction_id.clone(),
+                    remembered,
+                    self.ruleset.history.max_transactions as usize,
+                );
+                Ok(Outcome::Recorded(answer))
             }
-            if let Some(outcome) = self.repeat_of(&customer, &stream, &tx, fingerprint).await? {
+            Decided::Repeat(outcome) => {
                 drop(customer);
                 self.note_repeat(&tx, outcome.is_ok(), meta).await;
-                return outcome;
-            }
-
-            let ids = DecisionIds {
-                transaction_event: Uuid::now_v7(),
-                alert_event: Uuid::now_v7(),
-                alert: AlertId(Uuid::now_v7()),
-            };
-            let command = RecordTransaction {
-                transaction: tx.clone(),
-                ids,
-            };
-            let deciding = std::time::Instant::now();
-            let decided = decide(&customer.state, &command, &self.ruleset);
-            metrics::histogram!("sentinel_decide_duration_seconds")
-                .record(deciding.elapsed().as_secs_f64());
-            let answer = Answer::of(&decided.recorded, decided.alert.as_ref().map(|(_, a)| a));
-            let pending = decided.into_events();
-            let mut events = Vec::with_capacity(pending.len());
-            for p in &pending {
-                let payload = p
-                    .event
-                    .to_json()
-                    .and_then(Payload::from_json)
-                    .map_err(|e| IngestError::Store(e.to_string()))?;
-                events.push(
-                    NewEvent::with_payload(
-                        p.event.event_type(),
-                        p.event.schema_version(),
-                        p.event_time,
-                        payload,
-                    )
-                    .with_id(p.event_id)
-                    .with_metadata(meta.metadata()),
-                );
-            }
-            let expected = customer
-                .version
-                .map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
-            match self.store.append(&stream, expected, events).await {
-                Ok(out) => {
-                    count_decision(&answer);
-                    for p in &pending {
-                        customer.state.apply(&p.event);
-                    }
-                    customer.version = Some(out.last_version);
-                    let remembered = Remembered {
-                        fingerprint,
-                        answer: answer.clone(),
-                        at: tx.timestamp,
-                    };
-                    customer.remember(
-                        tx.transaction_id.clone(),
-                        remembered,
-                        self.ruleset.history.max_transactions as usize,
-                    );
-                    return Ok(Outcome::Recorded(answer));
-                }
-                Err(AppendError::WrongExpectedVersion { .. }) => {
-                    // Another writer (a second replica) got there first.
-                    customer.reset(self.fresh_state());
-                }
-                Err(e) => {
-                    // The append may or may not have committed: only the log
-                    // knows now. A client retry will find out by reloading.
-                    customer.reset(self.fresh_state());
-                    return Err(IngestError::Store(e.to_string()));
-                }
+                outcome
             }
         }
-        Err(IngestError::Store(format!(
-            "stream {stream} kept changing under {MAX_ATTEMPTS} attempts"
-        )))
     }
 
     /// Records that a transaction id came again (for the data-quality
@@ -305,21 +257,13 @@ impl Ingest {
             customer_id: tx.customer_id.clone(),
             same_payload,
         });
-        let appended = match event.to_payload() {
-            Ok(payload) => {
-                let new = NewEvent::new(
-                    event.event_type(),
-                    event.schema_version(),
-                    chrono::Utc::now(),
-                    payload,
-                )
-                .with_metadata(meta.metadata());
-                self.store
-                    .append(domain::streams::REPEATS, ExpectedVersion::Any, vec![new])
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
+        let appended = match new_event(&event, chrono::Utc::now(), meta.metadata()) {
+            Ok(new) => self
+                .store
+                .append(domain::streams::REPEATS, ExpectedVersion::Any, vec![new])
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         metrics::counter!("sentinel_repeats_total", "same_payload" => same_payload.to_string())
@@ -439,32 +383,113 @@ impl Ingest {
     async fn read_from(
         &self,
         stream: &str,
-        mut from: StreamVersion,
+        from: StreamVersion,
     ) -> Result<(Vec<DomainEvent>, Option<StreamVersion>), IngestError> {
-        const PAGE: usize = 1000;
-        let (mut events, mut version) = (Vec::new(), None);
-        loop {
-            let page = self
-                .store
-                .read_stream(stream, from, PAGE)
-                .await
-                .map_err(store_error)?;
-            let Some(last) = page.last() else { break };
-            from = last.stream_version + 1;
-            version = Some(last.stream_version);
-            events.extend(page.iter().filter_map(decode));
-            // A short page is the end (the store's contract): no second
-            // round trip to learn that.
-            if page.len() < PAGE {
-                break;
-            }
-        }
-        Ok((events, version))
+        let (events, version) = events::read_from(&*self.store, stream, from)
+            .await
+            .map_err(store_error)?;
+        Ok((events.into_iter().map(|(e, _)| e).collect(), version))
     }
 }
 
 fn store_error(e: StoreError) -> IngestError {
     IngestError::Store(e.to_string())
+}
+
+impl From<StoreFailure> for IngestError {
+    fn from(failure: StoreFailure) -> Self {
+        IngestError::Store(failure.0)
+    }
+}
+
+/// One transaction through the command pipeline. The customer's state is
+/// the cache's, loaded only on a miss (through the batching loader), and a
+/// repeat of a known transaction id is answered from it; a version
+/// conflict resets it, so the next attempt reloads.
+struct Deciding<'a> {
+    ingest: &'a Ingest,
+    customer: &'a mut Customer,
+    stream: &'a str,
+    tx: &'a Transaction,
+    fingerprint: Uuid,
+    meta: &'a RequestMeta,
+    /// What was decided, folded into the state once it is in the log.
+    pending: Vec<PendingEvent>,
+}
+
+/// What came of a transaction in the pipeline.
+enum Decided {
+    /// Decided and appended now.
+    Recorded(Answer),
+    /// A repeat of a known transaction id: the first answer, or a conflict.
+    Repeat(Result<Outcome, IngestError>),
+}
+
+impl CommandStream for Deciding<'_> {
+    type Done = Decided;
+    type Error = IngestError;
+
+    fn stream(&self) -> &str {
+        self.stream
+    }
+
+    fn version(&self) -> Option<StreamVersion> {
+        self.customer.version
+    }
+
+    async fn load(&mut self) -> Result<(), IngestError> {
+        if !self.customer.loaded {
+            self.ingest.load(self.customer, self.stream).await?;
+        }
+        Ok(())
+    }
+
+    async fn decide(&mut self) -> Result<Step<Decided>, IngestError> {
+        let (ingest, tx) = (self.ingest, self.tx);
+        if let Some(outcome) = ingest
+            .repeat_of(self.customer, self.stream, tx, self.fingerprint)
+            .await?
+        {
+            return Ok(Step::Done(Decided::Repeat(outcome)));
+        }
+        let ids = DecisionIds {
+            transaction_event: Uuid::now_v7(),
+            alert_event: Uuid::now_v7(),
+            alert: AlertId(Uuid::now_v7()),
+        };
+        let command = RecordTransaction {
+            transaction: tx.clone(),
+            ids,
+        };
+        let deciding = std::time::Instant::now();
+        let decided = decide(&self.customer.state, &command, &ingest.ruleset);
+        metrics::histogram!("sentinel_decide_duration_seconds")
+            .record(deciding.elapsed().as_secs_f64());
+        let answer = Answer::of(&decided.recorded, decided.alert.as_ref().map(|(_, a)| a));
+        let pending = decided.into_events();
+        let mut events = Vec::with_capacity(pending.len());
+        for p in &pending {
+            let new = new_event(&p.event, p.event_time, self.meta.metadata())
+                .map_err(|e| IngestError::Store(e.to_string()))?;
+            events.push(new.with_id(p.event_id));
+        }
+        self.pending = pending;
+        Ok(Step::Append {
+            events,
+            then: Decided::Recorded(answer),
+        })
+    }
+
+    fn appended(&mut self, last_version: StreamVersion) {
+        for p in self.pending.drain(..) {
+            self.customer.state.apply(&p.event);
+        }
+        self.customer.version = Some(last_version);
+    }
+
+    fn forget(&mut self) {
+        self.customer.reset(self.ingest.fresh_state());
+    }
 }
 
 /// Decisions, alerts and fired rules, for `/metrics`.
@@ -477,22 +502,6 @@ fn count_decision(answer: &Answer) {
         for rule in &alert.rules {
             metrics::counter!("sentinel_rules_fired_total", "rule" => rule.rule.clone())
                 .increment(1);
-        }
-    }
-}
-
-fn decode(event: &RecordedEvent) -> Option<DomainEvent> {
-    match DomainEvent::from_json(
-        &event.event_type,
-        event.schema_version,
-        event.payload.as_str(),
-    ) {
-        Ok(e) => Some(e),
-        Err(error) => {
-            // One unreadable event must not lock a customer out; it is
-            // reported, and the projection side dead-letters it.
-            tracing::error!(stream = %event.stream_id, position = event.position.0, %error, "skipping an unreadable event");
-            None
         }
     }
 }

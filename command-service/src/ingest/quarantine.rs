@@ -1,11 +1,12 @@
 //! Rejected input is never dropped: it is appended whole, with every reason,
 //! to the `quarantine` stream, and the client is told its quarantine id.
 
+use crate::commands::events::new_event;
 use domain::DomainEvent;
 use domain::events::InputQuarantined;
 use domain::ids::QuarantineId;
 use domain::ingest::FieldError;
-use event_store::{EventMetadata, EventStore, ExpectedVersion, NewEvent};
+use event_store::{EventMetadata, EventStore, ExpectedVersion};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -49,14 +50,7 @@ impl Quarantine {
             batch_index: rejected.batch_index,
             reasons: rejected.reasons,
         });
-        let payload = event.to_payload().map_err(|e| e.to_string())?;
-        let new = NewEvent::new(
-            event.event_type(),
-            event.schema_version(),
-            chrono::Utc::now(),
-            payload,
-        )
-        .with_metadata(metadata);
+        let new = new_event(&event, chrono::Utc::now(), metadata).map_err(|e| e.to_string())?;
         self.store
             .append(domain::streams::QUARANTINE, ExpectedVersion::Any, vec![new])
             .await

@@ -4,6 +4,7 @@
 mod support;
 
 mod alert_follow_up;
+mod alert_lifecycle;
 mod amount_above_usual;
 mod amount_anomaly;
 mod card_testing;
@@ -12,6 +13,7 @@ mod events;
 mod impossible_travel;
 mod ingest;
 mod ingest_fuzz;
+mod labels;
 mod late_events;
 mod new_category;
 mod new_country;

@@ -2,14 +2,13 @@
 //! has events names an alert that existed when they were written; otherwise
 //! `RaisedAlerts` looks for its `AlertRaised` in the global log.
 
-use crate::http::problem::Problem;
-use crate::http::store_unavailable;
-use axum::http::StatusCode;
+use super::error::CommandError;
 use domain::events::{AlertRaised, EventPayload};
 use domain::ids::AlertId;
 use event_store::{EventStore, Position, StoreError};
 use serde::Deserialize;
 use std::collections::HashSet;
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,18 +57,12 @@ impl RaisedAlerts {
         }
     }
 
-    /// `contains` within `CATCH_UP_BUDGET`, failures as the client's answer.
-    pub(super) async fn exists(&self, alert_id: AlertId) -> Result<bool, Problem> {
+    /// `contains` within `CATCH_UP_BUDGET`; past it, `CatchingUp`.
+    pub async fn exists(&self, alert_id: AlertId) -> Result<bool, CommandError<Infallible>> {
         match tokio::time::timeout(CATCH_UP_BUDGET, self.contains(alert_id)).await {
             Ok(Ok(known)) => Ok(known),
-            Ok(Err(e)) => Err(store_unavailable(&e)),
-            Err(_) => Err(Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "alerts-catching-up",
-                "Still reading the log for raised alerts",
-            )
-            .detail("this service is catching up with the event log after a start; retry shortly")
-            .retry_after(5)),
+            Ok(Err(e)) => Err(CommandError::Store(e.to_string())),
+            Err(_) => Err(CommandError::CatchingUp),
         }
     }
 

@@ -1,0 +1,63 @@
+//! The label aggregate: what a transaction's label stream
+//! `label-{transaction_id}` says (the newest label from each source), and
+//! the rule for recording another.
+//!
+//! A label that repeats the current one from its source (a retry) gets the
+//! stored label back and nothing is appended; one that changes what a
+//! source said (a chargeback reversed) is a new fact and is appended: the
+//! newest label per source is the truth. Nothing is refused, and the
+//! transaction need not be known: labels come from outside (chargeback
+//! files) and may name transactions the service never saw, and ground truth
+//! must not be lost for that.
+
+use crate::events::{DomainEvent, TransactionLabeled};
+use crate::outcome::{Aggregate, Decide, Outcome, Stamped};
+use crate::text::LabelSource;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+/// Record ground truth for a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelTransaction(pub TransactionLabeled);
+
+/// The newest label from each source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabelHistory {
+    newest: BTreeMap<LabelSource, Stamped<TransactionLabeled>>,
+}
+
+impl LabelHistory {
+    /// What `source` says now, if anything.
+    pub fn current(&self, source: &LabelSource) -> Option<&Stamped<TransactionLabeled>> {
+        self.newest.get(source)
+    }
+}
+
+impl Aggregate for LabelHistory {
+    fn evolve(mut self, event: &DomainEvent, at: DateTime<Utc>) -> Self {
+        if let DomainEvent::TransactionLabeled(label) = event {
+            let stamped = Stamped {
+                event: label.clone(),
+                at,
+            };
+            self.newest.insert(label.source.clone(), stamped);
+        }
+        self
+    }
+}
+
+impl Decide<LabelTransaction> for LabelHistory {
+    type Done = Stamped<TransactionLabeled>;
+    type Refusal = Infallible;
+
+    fn decide(&self, command: &LabelTransaction) -> Result<Outcome<Self::Done>, Infallible> {
+        let wanted = &command.0;
+        Ok(match self.current(&wanted.source) {
+            Some(stored) if stored.event.is_fraud == wanted.is_fraud => {
+                Outcome::AlreadyDone(stored.clone())
+            }
+            _ => Outcome::Append(wanted.clone().into()),
+        })
+    }
+}
