@@ -10,7 +10,8 @@
 //! - [`query`]: the query API ([`spawn_query`]), a GraphQL client over HTTP
 //!   and a graphql-transport-ws client over a real WebSocket.
 //! - [`http`]: the plain HTTP helpers the clients share; [`metrics`]:
-//!   scraping `/metrics`; [`wait`]: polling until something holds.
+//!   scraping `/metrics`; [`wait`]: polling until something holds;
+//!   [`process`]: for tests that run a service's binary (to kill it).
 //! - [`pg`]: a PostgreSQL cluster of the test's own (the `local-pg` crate
 //!   that `fraudctl pg up` uses).
 //!
@@ -21,12 +22,14 @@
 pub mod command;
 pub mod http;
 pub mod metrics;
+pub mod process;
 pub mod projection;
 pub mod query;
 pub mod wait;
 
 pub use command::{Command, error_fields, spawn_command, spawn_command_with};
 pub use metrics::{metric_names, scrape};
+pub use process::{database_url, free_port};
 pub use projection::{Projection, spawn_projection, spawn_projection_with};
 pub use query::{Query, spawn_query, spawn_query_with};
 

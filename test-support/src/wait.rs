@@ -22,3 +22,22 @@ where
         tokio::time::sleep(every).await;
     }
 }
+
+/// Waits (at most 30 s) until `{base}/readyz` answers 2xx: for services
+/// started as processes, whose start the test cannot await.
+pub async fn ready(http: &reqwest::Client, base: &str) {
+    let url = format!("{base}/readyz");
+    until(
+        "the service did not become ready",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || async {
+            match http.get(&url).send().await {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) => Err(format!("{url} answered {}", r.status())),
+                Err(e) => Err(format!("{url}: {e}")),
+            }
+        },
+    )
+    .await;
+}
