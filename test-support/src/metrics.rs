@@ -19,3 +19,13 @@ pub fn metric_names(text: &str) -> BTreeSet<String> {
         .map(str::to_owned)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_skip_comments_and_labels() {
+        let text = "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"1\"} 3\nb 1\n\n";
+        let names: Vec<String> = super::metric_names(text).into_iter().collect();
+        assert_eq!(names, ["a_total", "b"]);
+    }
+}
