@@ -1,5 +1,8 @@
 //! Settings of the command service, from the environment (`SENTINEL_*`),
 //! each with a default that runs on a laptop.
+//! Read with the workspace's one parser (`settings::var`: unset means the
+//! default, malformed is an error naming the variable) and, for the
+//! secret `SENTINEL_TOKENS`, `access::tokens`, whose errors never quote it.
 
 use crate::http::rate_limit::RateLimit;
 use crate::ingest::IngestOptions;

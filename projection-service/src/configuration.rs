@@ -1,5 +1,7 @@
 //! Settings of the projection service, from the environment (`SENTINEL_*`),
 //! each with a default that runs on a laptop.
+//! Read with the workspace's one parser (`settings::var`: unset means the
+//! default, malformed is an error naming the variable).
 
 use crate::apply::DeadLetterPolicy;
 use crate::partition::Partition;
