@@ -9,7 +9,9 @@
 //!
 //! Tokens are secrets: compared in constant time, never echoed in an error,
 //! and `Debug` shows only how many there are. Nothing here knows HTTP; the
-//! services turn verdicts into 401/403.
+//! services turn verdicts into 401/403. [`tokens`] reads them from the
+//! environment for both services' settings, here rather than with the other
+//! variables (`settings::var`) because its errors must never quote the value.
 
 use std::fmt;
 
@@ -163,6 +165,17 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         diff = std::hint::black_box(diff | u64::from(x ^ y));
     }
     diff == 0
+}
+
+/// The tokens in environment variable `name` (`SENTINEL_TOKENS`); unset
+/// means none (open mode). Unlike `settings::var`, an error never quotes the
+/// value: it is a secret, and error messages end up in logs.
+pub fn tokens(name: &str) -> anyhow::Result<Tokens> {
+    match std::env::var(name) {
+        Ok(text) => Tokens::parse(&text).map_err(|e| anyhow::anyhow!("{name}: {e}")),
+        Err(std::env::VarError::NotPresent) => Ok(Tokens::default()),
+        Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!("{name} is not valid UTF-8"),
+    }
 }
 
 /// The token of an `Authorization` header value, `Bearer <token>` (scheme

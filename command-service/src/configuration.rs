@@ -1,13 +1,16 @@
 //! Settings of the command service, from the environment (`SENTINEL_*`),
 //! each with a default that runs on a laptop.
+//! Read with the workspace's one parser (`settings::var`: unset means the
+//! default, malformed is an error naming the variable) and, for the
+//! secret `SENTINEL_TOKENS`, `access::tokens`, whose errors never quote it.
 
-use crate::http::auth::Tokens;
 use crate::http::rate_limit::RateLimit;
 use crate::ingest::IngestOptions;
+use access::Tokens;
 use anyhow::Context;
+use settings::var;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -78,7 +81,7 @@ impl Settings {
                 concurrent_loads: var("SENTINEL_CONCURRENT_LOADS")?
                     .unwrap_or(d.ingest.concurrent_loads),
             },
-            tokens: tokens("SENTINEL_TOKENS")?,
+            tokens: access::tokens("SENTINEL_TOKENS")?,
             rate_limit: rate_limit()?,
         })
     }
@@ -99,30 +102,5 @@ fn rate_limit() -> anyhow::Result<Option<RateLimit>> {
             };
             Ok(Some(RateLimit { per_sec, burst }))
         }
-    }
-}
-
-/// Bearer tokens. Unlike `var`, an error never quotes the value: it is a
-/// secret, and error messages end up in logs.
-fn tokens(name: &str) -> anyhow::Result<Tokens> {
-    match std::env::var(name) {
-        Ok(text) => Tokens::parse(&text).map_err(|e| anyhow::anyhow!("{name}: {e}")),
-        Err(std::env::VarError::NotPresent) => Ok(Tokens::default()),
-        Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!("{name} is not valid UTF-8"),
-    }
-}
-
-/// An optional variable, parsed; a malformed one is an error, not a default.
-fn var<T: FromStr>(name: &str) -> anyhow::Result<Option<T>>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(text) => text
-            .parse()
-            .map(Some)
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| format!("{name}={text:?} is not valid")),
-        Err(_) => Ok(None),
     }
 }

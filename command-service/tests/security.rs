@@ -22,6 +22,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use test_support::free_port;
 
 const INGEST: &str = "sec-ingest-token-4f1c9a";
 const ANALYST: &str = "sec-analyst-token-7d2e0b";
@@ -207,13 +208,6 @@ fn database_password() -> String {
             (!password.is_empty()).then_some(password)
         })
         .unwrap_or_else(|| format!("pw-{}", uuid::Uuid::new_v4().simple()))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// Runs the binary with `env`, its stdout and stderr appended to `log`.

@@ -1,6 +1,5 @@
 //! Where the database comes from: `DATABASE_URL`, or a private cluster.
 
-use crate::local_pg;
 use anyhow::Context;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;

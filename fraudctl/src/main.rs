@@ -15,7 +15,6 @@ mod demo;
 mod eval;
 mod http;
 mod ingest_csv;
-mod local_pg;
 mod logscan;
 mod offline;
 mod replay;

@@ -7,24 +7,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn database_url(pool: &PgPool) -> String {
-    let o = pool.connect_options();
-    format!(
-        "postgres://{}@{}:{}/{}",
-        o.get_username(),
-        o.get_host(),
-        o.get_port(),
-        o.get_database().unwrap_or("postgres")
-    )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+use test_support::{database_url, free_port};
 
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn the_demo_starts_serves_graphql_and_shuts_down_cleanly(pool: PgPool) {

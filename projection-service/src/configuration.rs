@@ -1,11 +1,12 @@
 //! Settings of the projection service, from the environment (`SENTINEL_*`),
 //! each with a default that runs on a laptop.
+//! Read with the workspace's one parser (`settings::var`: unset means the
+//! default, malformed is an error naming the variable).
 
 use crate::apply::DeadLetterPolicy;
 use crate::partition::Partition;
-use anyhow::Context;
+use settings::var;
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -63,26 +64,14 @@ impl Settings {
         Ok(Settings {
             listen: var("SENTINEL_PROJECTION_ADDR")?.unwrap_or(d.listen),
             partition: var("SENTINEL_PARTITION")?.unwrap_or(d.partition),
-            only: var::<String>("SENTINEL_PROJECTIONS")?.map(|list| {
-                list.split(',')
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            }),
+            only: settings::list("SENTINEL_PROJECTIONS")?,
             dead_letter_policy: var("SENTINEL_DEAD_LETTER_POLICY")?.unwrap_or(d.dead_letter_policy),
             dead_letter_overrides: overrides,
             batch_size: var("SENTINEL_PROJECTION_BATCH")?.unwrap_or(d.batch_size),
             status_interval: var("SENTINEL_STATUS_INTERVAL_MS")?
                 .map(Duration::from_millis)
                 .unwrap_or(d.status_interval),
-            rebuild_on_start: var::<String>("SENTINEL_REBUILD_ON_START")?
-                .map(|list| {
-                    list.split(',')
-                        .map(|s| s.trim().to_owned())
-                        .filter(|s| !s.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
+            rebuild_on_start: settings::list("SENTINEL_REBUILD_ON_START")?.unwrap_or_default(),
         })
     }
 
@@ -99,20 +88,5 @@ impl Settings {
             .iter()
             .find(|(name, _)| name == projection)
             .map_or(self.dead_letter_policy, |(_, p)| *p)
-    }
-}
-
-/// An optional variable, parsed; a malformed one is an error, not a default.
-fn var<T: FromStr>(name: &str) -> anyhow::Result<Option<T>>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(text) => text
-            .parse()
-            .map(Some)
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| format!("{name}={text:?} is not valid")),
-        Err(_) => Ok(None),
     }
 }

@@ -15,17 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use support::*;
-
-fn database_url(pool: &PgPool) -> String {
-    let o = pool.connect_options();
-    format!(
-        "postgres://{}@{}:{}/{}",
-        o.get_username(),
-        o.get_host(),
-        o.get_port(),
-        o.get_database().unwrap_or("postgres")
-    )
-}
+use test_support::database_url;
 
 fn start(url: &str, rebuild: bool) -> Child {
     Command::new(env!("CARGO_BIN_EXE_projection-service"))

@@ -1,10 +1,12 @@
 //! Settings of the query API, from the environment (`SENTINEL_*`), each with
 //! a default that runs on a laptop.
+//! Read with the workspace's one parser (`settings::var`: unset means the
+//! default, malformed is an error naming the variable) and, for the
+//! secret `SENTINEL_TOKENS`, `access::tokens`, whose errors never quote it.
 
-use crate::auth::Tokens;
-use anyhow::Context;
+use access::Tokens;
+use settings::var;
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
 /// The largest page any connection serves, whatever the settings say.
@@ -92,7 +94,7 @@ impl Settings {
         );
         Ok(Settings {
             listen: var("SENTINEL_QUERY_ADDR")?.unwrap_or(d.listen),
-            tokens: tokens("SENTINEL_TOKENS")?,
+            tokens: access::tokens("SENTINEL_TOKENS")?,
             limits: Limits {
                 max_depth: var("SENTINEL_QUERY_MAX_DEPTH")?.unwrap_or(l.max_depth),
                 max_complexity: var("SENTINEL_QUERY_MAX_COMPLEXITY")?.unwrap_or(l.max_complexity),
@@ -112,30 +114,5 @@ impl Settings {
                 .unwrap_or(d.alert_poll_interval),
             expose_query_stats: var("SENTINEL_QUERY_STATS")?.unwrap_or(d.expose_query_stats),
         })
-    }
-}
-
-/// Bearer tokens. Unlike `var`, an error never quotes the value: it is a
-/// secret, and error messages end up in logs.
-fn tokens(name: &str) -> anyhow::Result<Tokens> {
-    match std::env::var(name) {
-        Ok(text) => Tokens::parse(&text).map_err(|e| anyhow::anyhow!("{name}: {e}")),
-        Err(std::env::VarError::NotPresent) => Ok(Tokens::default()),
-        Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!("{name} is not valid UTF-8"),
-    }
-}
-
-/// An optional variable, parsed; a malformed one is an error, not a default.
-fn var<T: FromStr>(name: &str) -> anyhow::Result<Option<T>>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(text) => text
-            .parse()
-            .map(Some)
-            .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| format!("{name}={text:?} is not valid")),
-        Err(_) => Ok(None),
     }
 }

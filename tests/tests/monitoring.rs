@@ -5,13 +5,13 @@
 //! use is on the real services' `/metrics` after some real traffic.
 
 use event_store::{EventStore, ExpectedVersion, NewEvent};
-use sentinel_tests::{metric_names, repo_root, scrape, spawn_command, spawn_projection, tx};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use test_support::{metric_names, repo_root, scrape, spawn_command, spawn_projection, tx};
 
 /// Metrics of the query API, which these tests do not start (it is built
 /// and tested on its own): names the monitoring may use without them being
@@ -320,7 +320,7 @@ async fn every_metric_the_monitoring_uses_is_on_the_services_metrics(pool: PgPoo
         .partition(|n| QUERY_API_METRICS.contains(&n.as_str()));
     assert!(wanted.len() >= 20, "{wanted:?}");
     let (missing, exported) =
-        missing_after_traffic(&command.http, &[&command.base, &projection], &wanted).await;
+        missing_after_traffic(&command.http, &[&command.base, &projection.base], &wanted).await;
     eprintln!(
         "checked {} metric names; not checked (query API): {skipped:?}",
         wanted.len()

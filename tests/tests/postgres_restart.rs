@@ -18,13 +18,13 @@
 //!   count every one of them.
 
 use event_store::postgres::{MIGRATOR, PgEventStore, pool_options};
-use sentinel_tests::private_pg::{PrivatePg, StopMode};
-use sentinel_tests::{spawn_command, spawn_projection, spawn_query, tx};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use test_support::pg::{PrivatePg, StopMode};
+use test_support::{spawn_command, spawn_projection, spawn_query, tx};
 
 const CLIENTS: usize = 32;
 const CUSTOMERS_PER_CLIENT: usize = 16;
@@ -193,7 +193,9 @@ async fn services_ride_out_a_postgres_restart_under_load() {
     )
     .await;
     let query_pool = pool_options(8).connect(&url).await.expect("connect");
-    let query = spawn_query(query_pool.clone(), Arc::new(PgEventStore::new(query_pool))).await;
+    let query = spawn_query(query_pool.clone(), Arc::new(PgEventStore::new(query_pool)))
+        .await
+        .base;
 
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -203,9 +205,9 @@ async fn services_ride_out_a_postgres_restart_under_load() {
     let ready = |base: &str| probe(http.clone(), format!("{base}/readyz"), stop_probes.clone());
     let healthy = |base: &str| probe(http.clone(), format!("{base}/healthz"), stop_probes.clone());
     let command_ready = ready(&command.base);
-    let projection_ready = ready(&projection);
+    let projection_ready = ready(&projection.base);
     let query_ready = ready(&query);
-    let health: Vec<Probes> = [&command.base, &projection, &query]
+    let health: Vec<Probes> = [&command.base, &projection.base, &query]
         .into_iter()
         .map(|b| healthy(b))
         .collect();

@@ -6,10 +6,10 @@
 use event_store::{EventStore, RecordedEvent};
 use opentelemetry::trace::SpanId;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use sentinel_tests::{spawn_command, tx};
 use sqlx::PgPool;
 use std::sync::OnceLock;
 use telemetry::trace::{format_traceparent, parse_traceparent, trace_id_of};
+use test_support::{spawn_command, tx};
 use tracing_subscriber::layer::SubscriberExt;
 
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";

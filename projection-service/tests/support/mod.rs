@@ -1,105 +1,25 @@
-//! Test harness of the projection side: the real command service on port 0
-//! fed with a random but reproducible workload, the projection service on
-//! port 0, and ways to wait for it to catch up and to compare its tables
-//! with a fresh replay.
-#![allow(dead_code)] // each test file uses its own part of it
+//! The projection side's part of the test harness: a random but
+//! reproducible workload fed through the real command service, and a check
+//! that the live tables equal a fresh replay. Spawning the services and
+//! waiting for them to catch up come from the shared harness
+//! (`test-support`), re-exported here under this crate's names.
+#![allow(dead_code, unused_imports)] // each test file uses its own part of it
 
-use command_service::configuration::Settings as CommandSettings;
-use command_service::startup::Application as CommandApp;
+pub use test_support::command::{Command, spawn_command};
+pub use test_support::projection::{
+    Projection, spawn_projection_with as spawn_projection, wait_caught_up,
+};
+
 use event_store::EventStore;
-use event_store::postgres::PgEventStore;
 use projection_service::apply::DeadLetterPolicy;
-use projection_service::configuration::Settings;
 use projection_service::projector::Projector;
 use projection_service::rebuild::{self, Options};
 use projection_service::schema;
-use projection_service::startup::Application;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
-
-pub struct Command {
-    pub base: String,
-    pub http: reqwest::Client,
-    pub store: Arc<PgEventStore>,
-}
-
-pub async fn spawn_command(pool: PgPool) -> Command {
-    let store = Arc::new(PgEventStore::new(pool));
-    let settings = CommandSettings {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        ..CommandSettings::default()
-    };
-    let app = CommandApp::build(settings, store.clone())
-        .await
-        .expect("command side");
-    let addr = app.local_addr().expect("addr");
-    tokio::spawn(app.run_until(std::future::pending()));
-    Command {
-        base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
-        store,
-    }
-}
-
-impl Command {
-    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(body)
-            .send()
-            .await
-            .expect("send");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-}
-
-/// A running projection service; dropping `stop` shuts it down.
-pub struct Projection {
-    pub base: String,
-    pub stop: Option<oneshot::Sender<()>>,
-    pub done: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-pub async fn spawn_projection(
-    pool: PgPool,
-    store: Arc<dyn EventStore>,
-    settings: Settings,
-) -> Projection {
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        status_interval: Duration::from_millis(200),
-        ..settings
-    };
-    let app = Application::build(settings, pool, store)
-        .await
-        .expect("projection side");
-    let addr = app.local_addr().expect("addr");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let done = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
-    Projection {
-        base: format!("http://{addr}"),
-        stop: Some(stop),
-        done,
-    }
-}
-
-impl Projection {
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(20), &mut self.done).await;
-    }
-}
 
 const CITIES: &[(&str, &str, f64, f64)] = &[
     ("Paris", "FR", 48.8566, 2.3522),
@@ -229,36 +149,6 @@ pub async fn drive(command: &Command, workload: &mut Workload, batches: usize, s
                 assert!(s < 300, "label answered {s}: {b}");
             }
         }
-    }
-}
-
-/// Waits until every projector in `names` has applied the whole log.
-pub async fn wait_caught_up(pool: &PgPool, store: &dyn EventStore, names: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let head = store.head_position().await.expect("head").0 as i64;
-        let mut behind = Vec::new();
-        for name in names {
-            let sql = format!(
-                "SELECT coalesce(min(position), 0) FROM {}.checkpoint",
-                schema::serving(name)
-            );
-            let at: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(pool)
-                .await
-                .unwrap_or(-1);
-            if at < head {
-                behind.push(format!("{name} at {at}"));
-            }
-        }
-        if behind.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not caught up with head {head}: {behind:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

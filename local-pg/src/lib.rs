@@ -1,7 +1,12 @@
-//! A private PostgreSQL cluster for development and tests.
+//! A private PostgreSQL cluster for development and tests: the one
+//! implementation, used by `fraudctl` (`pg up/down/status`, `demo` without
+//! `DATABASE_URL`, and so `scripts/test`'s fallback) and, through
+//! [`scratch::PrivatePg`], by the tests that stop and restart a database of
+//! their own. A crate of its own so that fraudctl gets it without linking
+//! any test code, and the tests get it without linking the CLI.
 //!
-//! `fraudctl pg up` (and `fraudctl demo` without `DATABASE_URL`) keeps a whole
-//! PostgreSQL cluster in one folder, `.sentinel/pg` by default:
+//! [`up`] keeps a whole PostgreSQL cluster in one folder (`.sentinel/pg` for
+//! `fraudctl pg up`):
 //!
 //! ```text
 //! <dir>/data/                the cluster (PGDATA), made by initdb on first use
@@ -39,6 +44,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+pub mod scratch;
 
 const DATA_DIR: &str = "data";
 const PORT_FILE: &str = "port";
@@ -136,9 +143,34 @@ pub fn up(dir: &Path) -> anyhow::Result<String> {
     Ok(url(port))
 }
 
+/// How [`stop`] ends the server (`pg_ctl stop -m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// Sessions are disconnected, committed work is checkpointed.
+    Fast,
+    /// Every server process is killed at once, as in a crash: the next
+    /// start runs crash recovery from the WAL.
+    Immediate,
+}
+
+impl StopMode {
+    fn as_arg(self) -> &'static str {
+        match self {
+            StopMode::Fast => "fast",
+            StopMode::Immediate => "immediate",
+        }
+    }
+}
+
 /// Stop the cluster in `dir` (fast shutdown: sessions are disconnected,
 /// committed work is kept). Fine if it does not run or does not exist.
 pub fn down(dir: &Path) -> anyhow::Result<()> {
+    stop(dir, StopMode::Fast)
+}
+
+/// Stop the cluster in `dir` the way `mode` says and wait until it is gone.
+/// Fine if it does not run or does not exist.
+pub fn stop(dir: &Path, mode: StopMode) -> anyhow::Result<()> {
     let dir = absolute_dir(dir, false)?;
     if !dir.join(DATA_DIR).is_dir() {
         eprintln!(
@@ -160,7 +192,7 @@ pub fn down(dir: &Path) -> anyhow::Result<()> {
     cmd.arg("stop")
         .arg("-D")
         .arg(&data)
-        .args(["-m", "fast", "-w", "-t", "120"]);
+        .args(["-m", mode.as_arg(), "-w", "-t", "120"]);
     run(&mut cmd, "pg_ctl stop")?;
     Ok(())
 }
