@@ -1,7 +1,7 @@
 //! `fraudctl bench`: throughput benchmarks that report themselves beside the
 //! raw PostgreSQL ceiling measured in the same run (`scripts/pg-ceiling.sh`).
 //! - `append`: the event store alone;
-//! - `ingest`: the command side over HTTP with a generated realistic mix;
+//! - `ingest`: the command side over HTTP with the simulator's traffic;
 //! - `replay`: read-model rebuild rate and live projection lag;
 //! - `query`: the query API's dashboard and alerts page over a million transactions;
 //! - `common`: a fresh database per run, medians, the figures table.
@@ -23,8 +23,8 @@ pub enum BenchCommand {
     /// Event-store append and catch-up throughput.
     Append(AppendArgs),
     /// The command side over HTTP: single POSTs at a fixed offered rate
-    /// (open loop), then batch POSTs at maximum rate, with a generated
-    /// realistic mix; the service runs in-process on a fresh database.
+    /// (open loop), then batch POSTs at maximum rate, with the
+    /// simulator's traffic; the service runs in-process on a fresh database.
     Ingest(IngestArgs),
     /// Projection: every read model rebuilt from a seeded log (beside a
     /// plain scan of the same log), then live lag under steady appends.

@@ -2,7 +2,7 @@
 //! a 100-row alerts page with a million transactions in the read models.
 //!
 //! The read models are filled the way production fills them: a log seeded
-//! with `--transactions` transactions of the realistic mix (decided by the
+//! with `--transactions` transactions of the simulator's traffic (decided by the
 //! domain's aggregate, as `bench replay` does), then every projection
 //! rebuilt from it (`replay --all`). The query API then runs in-process on
 //! 127.0.0.1:0 and each query is POSTed to `/graphql` over HTTP, one after
