@@ -18,47 +18,11 @@ use chrono::{DateTime, Utc};
 use domain::DomainEvent;
 use domain::events::Verdict;
 use foldhash::{HashMap, HashMapExt};
+use read_models::merchants::MODEL;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 pub struct Merchants;
-
-/// `flagged` is `confirmed_fraud / tx_count > 0.05`, written in the SQL as
-/// `confirmed_fraud * 20 > tx_count` so the threshold is exact, not a
-/// floating-point comparison.
-const DDL: &str = "
-CREATE TABLE merchant_risk (
-    merchant_id text NOT NULL,
-    hour timestamptz NOT NULL,
-    tx_count bigint NOT NULL,
-    amount_sum numeric(24, 3) NOT NULL,
-    alert_count bigint NOT NULL,
-    confirmed_fraud bigint NOT NULL,
-    fraud_rate double precision NOT NULL,
-    flagged boolean NOT NULL,
-    PRIMARY KEY (merchant_id, hour)
-);
--- Riskiest merchants in a time range: a range scan on hour that reads the
--- figures from the index alone. One merchant over time is the primary key.
-CREATE INDEX merchant_risk_hour ON merchant_risk (hour)
-    INCLUDE (merchant_id, tx_count, confirmed_fraud, alert_count, fraud_rate);
-CREATE INDEX merchant_risk_flagged ON merchant_risk (hour, fraud_rate DESC) WHERE flagged;
--- The dashboard's risky merchants: hours with an alert or confirmed fraud,
--- a few per cent of all hours.
-CREATE INDEX merchant_risk_signal ON merchant_risk (hour) INCLUDE (merchant_id)
-    WHERE alert_count > 0 OR confirmed_fraud > 0;
-
-CREATE TABLE merchant_transactions (
-    transaction_id text PRIMARY KEY,
-    merchant_id text NOT NULL,
-    hour timestamptz NOT NULL,
-    alert_id uuid,
-    is_fraud boolean NOT NULL,
-    -- The log position of the latest label or verdict applied to it.
-    signal_position bigint
-);
-CREATE INDEX merchant_transactions_alert ON merchant_transactions (alert_id);
-";
 
 /// What the model keeps about one transaction.
 #[derive(Debug, Clone)]
@@ -109,29 +73,27 @@ fn truncate(ts: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
 #[async_trait::async_trait]
 impl Projector for Merchants {
     fn name(&self) -> &'static str {
-        "merchants"
+        MODEL.name
     }
 
     fn version(&self) -> u32 {
-        // 2: the merchant_risk_signal index.
-        2
+        MODEL.version
     }
 
     fn partitioned(&self) -> bool {
-        false
+        MODEL.partitioned
     }
 
     fn ddl(&self) -> &'static str {
-        DDL
+        MODEL.ddl
     }
 
     fn apply_indexes(&self) -> &'static [&'static str] {
-        // Verdicts name an alert; its transaction is found through this.
-        &["merchant_transactions_alert"]
+        MODEL.apply_indexes
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["merchant_risk", "merchant_transactions"]
+        MODEL.tables
     }
 
     fn fold(&self, fresh: bool) -> Option<Box<dyn Fold>> {

@@ -17,7 +17,7 @@ use super::merchant::{Merchant, MerchantOrder, Scope, top};
 use super::window_cache::{Key, LONG_WINDOW, window_end};
 use async_graphql::{Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use projection_service::models::data_quality::lag_quantile;
+use read_models::data_quality::lag_quantile;
 use std::future::Future;
 use tokio::sync::OnceCell;
 

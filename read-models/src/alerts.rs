@@ -1,0 +1,74 @@
+//! `alerts`: one row per raised alert, with the transaction's merchant,
+//! amount and currency, the rules that fired, and its lifecycle (open,
+//! acknowledged, resolved with a verdict), for the analysts' dashboard.
+//!
+//! The merchant, amount and currency are only in the `TransactionRecorded`
+//! that precedes the `AlertRaised` in the customer's stream, and a batch may
+//! end between the two, so they wait in `alert_context` (keyed by the alert
+//! id the transaction names) until the alert is raised, which removes them.
+//!
+//! The lifecycle only moves forward, and the first word stands: the first
+//! acknowledgement of an open alert, the first resolution. An
+//! acknowledgement of a resolved alert, a second acknowledgement and a
+//! second resolution change nothing here (the command side already refuses
+//! a contrary second verdict; the events stay in the audit history).
+//! Lifecycle events for an alert not raised (yet) are ignored: the command
+//! side accepts them only for raised alerts (ADR 0003), so the log has none.
+//!
+//! The contract: the model's declaration and DDL; the projector (its SQL
+//! fold) is in projection-service `models::alerts`.
+
+use crate::model::Model;
+
+pub const MODEL: Model = Model {
+    name: "alerts",
+    version: 1,
+    partitioned: false,
+    ddl: DDL,
+    tables: &["alerts", "alert_context"],
+    apply_indexes: &[],
+};
+
+pub const DDL: &str = "
+CREATE TABLE alerts (
+    alert_id uuid PRIMARY KEY,
+    transaction_id text NOT NULL,
+    customer_id text NOT NULL,
+    merchant_id text,
+    amount numeric(24, 3),
+    currency text,
+    priority text NOT NULL CHECK (priority IN ('P0', 'P1', 'P2', 'P3')),
+    risk_score double precision NOT NULL,
+    decision text NOT NULL,
+    rules_fired jsonb NOT NULL,
+    rule_names text[] NOT NULL,
+    ruleset_version text NOT NULL,
+    status text NOT NULL CHECK (status IN ('open', 'acknowledged', 'resolved')),
+    raised_at timestamptz NOT NULL,
+    raised_recorded_at timestamptz NOT NULL,
+    raised_position bigint NOT NULL,
+    acknowledged_at timestamptz,
+    acknowledged_by text,
+    acknowledged_note text,
+    resolved_at timestamptz,
+    resolved_by text,
+    verdict text CHECK (verdict IN ('confirmed_fraud', 'false_positive')),
+    resolution_note text,
+    updated_position bigint NOT NULL
+);
+-- The dashboard pages by (raised_at, alert_id), newest first.
+CREATE INDEX alerts_status_priority ON alerts (status, priority, raised_at DESC, alert_id DESC);
+CREATE INDEX alerts_customer ON alerts (customer_id, raised_at DESC, alert_id DESC);
+CREATE INDEX alerts_merchant ON alerts (merchant_id, raised_at DESC, alert_id DESC);
+CREATE INDEX alerts_raised_at ON alerts (raised_at DESC, alert_id DESC);
+CREATE INDEX alerts_transaction ON alerts (transaction_id);
+CREATE INDEX alerts_rule_names ON alerts USING GIN (rule_names);
+
+CREATE TABLE alert_context (
+    alert_id uuid PRIMARY KEY,
+    transaction_id text NOT NULL,
+    merchant_id text,
+    amount_thousandths bigint NOT NULL,
+    currency text
+);
+";
