@@ -16,9 +16,12 @@
 //! side accepts them only for raised alerts (ADR 0003), so the log has none.
 //!
 //! The contract: the model's declaration and DDL; the projector (its SQL
-//! fold) is in projection-service `models::alerts`.
+//! fold) is in projection-service `models::alerts`; the row type and the
+//! look-ups by key the query API runs are here.
 
 use crate::model::Model;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 pub const MODEL: Model = Model {
     name: "alerts",
@@ -72,3 +75,56 @@ CREATE TABLE alert_context (
     currency text
 );
 ";
+
+/// The columns of `alerts` an `AlertRow` reads.
+#[macro_export]
+macro_rules! alert_columns {
+    () => {
+        "alert_id, transaction_id, customer_id, merchant_id, amount::text AS amount, currency, \
+         priority, risk_score, decision, rules_fired::text AS rules_fired, rule_names, \
+         ruleset_version, status, raised_at, raised_recorded_at, raised_position, \
+         acknowledged_at, acknowledged_by, acknowledged_note, resolved_at, resolved_by, \
+         verdict, resolution_note, updated_position"
+    };
+}
+
+pub const ALERTS_BY_ID: &str = concat!(
+    "SELECT ",
+    alert_columns!(),
+    " FROM alerts WHERE alert_id = ANY($1)"
+);
+
+pub const ALERTS_BY_TRANSACTION: &str = concat!(
+    "SELECT ",
+    alert_columns!(),
+    " FROM alerts WHERE transaction_id = ANY($1) ORDER BY raised_position"
+);
+
+/// One row of `alerts`.
+#[derive(sqlx::FromRow, Debug, Clone)]
+pub struct AlertRow {
+    pub alert_id: Uuid,
+    pub transaction_id: String,
+    pub customer_id: String,
+    pub merchant_id: Option<String>,
+    pub amount: Option<String>,
+    pub currency: Option<String>,
+    pub priority: String,
+    pub risk_score: f64,
+    pub decision: String,
+    pub rules_fired: String,
+    pub rule_names: Vec<String>,
+    pub ruleset_version: String,
+    pub status: String,
+    pub raised_at: DateTime<Utc>,
+    pub raised_recorded_at: DateTime<Utc>,
+    pub raised_position: i64,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_note: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<String>,
+    pub verdict: Option<String>,
+    pub resolution_note: Option<String>,
+    pub updated_position: i64,
+}

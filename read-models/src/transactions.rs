@@ -5,9 +5,12 @@
 //! table, so they never wait for the transaction's partition.
 //!
 //! The contract: the model's declaration and DDL; the projector (its SQL
-//! fold) is in projection-service `models::transactions`.
+//! fold) is in projection-service `models::transactions`; the row types and
+//! the look-ups by key the query API runs are here.
 
 use crate::model::Model;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 pub const MODEL: Model = Model {
     name: "transactions",
@@ -57,3 +60,64 @@ CREATE TABLE transaction_labels (
     labeled_at timestamptz NOT NULL
 );
 ";
+
+/// The columns of `transactions` a `TransactionRow` reads.
+#[macro_export]
+macro_rules! transaction_columns {
+    () => {
+        "transaction_id, customer_id, merchant_id, merchant_category, event_time, \
+         recorded_time, position, amount::text AS amount, currency, transaction_type, \
+         payment_method, device_type, city, country, latitude, longitude, decision, \
+         risk_score, rules_fired::text AS rules_fired, ruleset_version, late, alert_id, \
+         input_schema"
+    };
+}
+
+pub const TRANSACTIONS_BY_ID: &str = concat!(
+    "SELECT ",
+    transaction_columns!(),
+    " FROM transactions WHERE transaction_id = ANY($1)"
+);
+
+pub const LABELS_BY_TRANSACTION: &str = "SELECT transaction_id, is_fraud, source, position, labeled_at \
+     FROM transaction_labels WHERE transaction_id = ANY($1)";
+
+/// One row of `transactions`.
+#[derive(sqlx::FromRow, Debug, Clone)]
+pub struct TransactionRow {
+    pub transaction_id: String,
+    pub customer_id: String,
+    pub merchant_id: Option<String>,
+    pub merchant_category: Option<String>,
+    pub event_time: DateTime<Utc>,
+    pub recorded_time: DateTime<Utc>,
+    pub position: i64,
+    pub amount: String,
+    pub currency: Option<String>,
+    pub transaction_type: Option<String>,
+    pub payment_method: Option<String>,
+    pub device_type: Option<String>,
+    pub city: Option<String>,
+    pub country: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub decision: String,
+    pub risk_score: f64,
+    pub rules_fired: String,
+    pub ruleset_version: String,
+    pub late: bool,
+    pub alert_id: Option<Uuid>,
+    pub input_schema: i16,
+}
+
+/// The latest label (ground truth) of a transaction.
+#[derive(sqlx::FromRow, Debug, Clone)]
+pub struct LabelRow {
+    pub transaction_id: String,
+    pub is_fraud: bool,
+    /// Who said so, e.g. `chargeback`.
+    pub source: String,
+    /// The log position of the label.
+    pub position: i64,
+    pub labeled_at: DateTime<Utc>,
+}

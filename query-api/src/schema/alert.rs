@@ -10,27 +10,17 @@ use super::common::{
     AlertStatus, Decimal, Decision, Priority, RuleHit, Verdict, db, list_cost, loader,
     null_because, page_size, rule_hits, shared, sql_failed,
 };
-use super::customer::Customer;
 use super::events::{LogEvent, event_at, whole_stream};
-use super::transaction::Transaction;
+use super::nodes::{Alert, Customer, Transaction};
 use crate::error::not_found;
 use crate::loaders::{AlertKey, TransactionKey};
 use crate::page::{PageInfo, parse_time_uuid_cursor, time_cursor};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use read_models::alert_columns;
+use read_models::alerts::AlertRow;
 use std::sync::Arc;
 use uuid::Uuid;
-
-/// The columns of `alerts` an `AlertRow` reads.
-macro_rules! alert_columns {
-    () => {
-        "alert_id, transaction_id, customer_id, merchant_id, amount::text AS amount, currency, \
-         priority, risk_score, decision, rules_fired::text AS rules_fired, rule_names, \
-         ruleset_version, status, raised_at, raised_recorded_at, raised_position, \
-         acknowledged_at, acknowledged_by, acknowledged_note, resolved_at, resolved_by, \
-         verdict, resolution_note, updated_position"
-    };
-}
 
 /// The filter every alert list shares; a null argument folds away.
 macro_rules! alert_filter {
@@ -45,18 +35,6 @@ macro_rules! alert_filter {
     };
 }
 
-pub(crate) const ALERTS_BY_ID: &str = concat!(
-    "SELECT ",
-    alert_columns!(),
-    " FROM alerts WHERE alert_id = ANY($1)"
-);
-
-pub(crate) const ALERTS_BY_TRANSACTION: &str = concat!(
-    "SELECT ",
-    alert_columns!(),
-    " FROM alerts WHERE transaction_id = ANY($1) ORDER BY raised_position"
-);
-
 const ALERT_PAGE: &str = concat!(
     "SELECT ",
     alert_columns!(),
@@ -68,39 +46,6 @@ const ALERT_PAGE: &str = concat!(
 );
 
 const ALERT_COUNT: &str = concat!("SELECT count(*) FROM alerts", alert_filter!());
-
-/// One row of `alerts`.
-#[derive(sqlx::FromRow, Debug, Clone)]
-pub struct AlertRow {
-    pub alert_id: Uuid,
-    pub transaction_id: String,
-    pub customer_id: String,
-    pub merchant_id: Option<String>,
-    pub amount: Option<String>,
-    pub currency: Option<String>,
-    pub priority: String,
-    pub risk_score: f64,
-    pub decision: String,
-    pub rules_fired: String,
-    pub rule_names: Vec<String>,
-    pub ruleset_version: String,
-    pub status: String,
-    pub raised_at: DateTime<Utc>,
-    pub raised_recorded_at: DateTime<Utc>,
-    pub raised_position: i64,
-    pub acknowledged_at: Option<DateTime<Utc>>,
-    pub acknowledged_by: Option<String>,
-    pub acknowledged_note: Option<String>,
-    pub resolved_at: Option<DateTime<Utc>>,
-    pub resolved_by: Option<String>,
-    pub verdict: Option<String>,
-    pub resolution_note: Option<String>,
-    pub updated_position: i64,
-}
-
-/// An alert raised by a transaction, and where it is in its lifecycle.
-#[derive(Clone)]
-pub struct Alert(pub Arc<AlertRow>);
 
 #[Object]
 impl Alert {
