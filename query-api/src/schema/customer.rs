@@ -123,7 +123,7 @@ impl Customer {
     /// Profile, velocity and geo as they were once the log reached
     /// `position` (inclusive), or at `time` (recorded time: what the service
     /// knew then), computed by replaying this customer's stream from the
-    /// log with the projectors' own folds, in memory, not read from the read models.
+    /// log with the projectors' own code, not read from the read models.
     /// Give exactly one of the two. A replay costs 1,000 towards the
     /// complexity limit.
     #[graphql(complexity = "1000 + child_complexity")]

@@ -51,6 +51,7 @@ const COUNT_CUSTOMER_TRANSACTIONS: &str = "SELECT count(*) FROM transactions \
 /// The latest label (ground truth) of a transaction.
 pub struct TransactionLabel(pub Arc<LabelRow>);
 
+/// The latest label (ground truth) of a transaction.
 #[Object]
 impl TransactionLabel {
     async fn is_fraud(&self) -> bool {
