@@ -210,3 +210,94 @@ fn add(into: &mut Minute, m: &Minute) {
     into.sum += m.sum;
     into.max = into.max.max(m.max);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn thousandths_print_as_numeric_3() {
+        assert_eq!(thousandths_text(0), "0.000");
+        assert_eq!(thousandths_text(12_050), "12.050");
+        assert_eq!(thousandths_text(-5), "-0.005");
+    }
+
+    /// The view's three kinds, computed from the same minutes.
+    #[test]
+    fn windows_are_the_views() {
+        let mut minutes = Minutes::new();
+        minutes.insert(
+            at("2026-01-01T10:09:00Z"),
+            Minute {
+                count: 2,
+                sum: 3_000,
+                max: 2_000,
+            },
+        );
+        minutes.insert(
+            at("2026-01-01T10:11:00Z"),
+            Minute {
+                count: 1,
+                sum: 500,
+                max: 500,
+            },
+        );
+        let rows = windows(&minutes, 500);
+        let kind = |k: &str| -> Vec<(DateTime<Utc>, i64, String, String)> {
+            rows.iter()
+                .filter(|r| r.window_kind == k)
+                .map(|r| {
+                    (
+                        r.window_start,
+                        r.tx_count,
+                        r.amount_sum.clone(),
+                        r.amount_max.clone(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            kind(TUMBLING_10M),
+            vec![
+                (
+                    at("2026-01-01T10:10:00Z"),
+                    1,
+                    "0.500".into(),
+                    "0.500".into()
+                ),
+                (
+                    at("2026-01-01T10:00:00Z"),
+                    2,
+                    "3.000".into(),
+                    "2.000".into()
+                ),
+            ]
+        );
+        assert_eq!(
+            kind(TUMBLING_1H),
+            vec![(
+                at("2026-01-01T10:00:00Z"),
+                3,
+                "3.500".into(),
+                "2.000".into()
+            )]
+        );
+        let sliding = kind(SLIDING_5M);
+        // 10:05..=10:11 start a window holding one of the minutes.
+        assert_eq!(sliding.len(), 7);
+        assert_eq!(sliding[0].0, at("2026-01-01T10:11:00Z"));
+        let both = sliding
+            .iter()
+            .find(|w| w.0 == at("2026-01-01T10:08:00Z"))
+            .map(|w| w.1);
+        assert_eq!(both, Some(3));
+        assert!(rows.iter().all(|r| r.window_end > r.window_start));
+        assert_eq!(windows(&minutes, 1).len(), 3, "the limit is per kind");
+    }
+}
