@@ -10,9 +10,13 @@
 //! The contract: the model's declaration and DDL; the projector (its SQL
 //! fold) is in projection-service `models::data_quality`; the lag histogram's
 //! buckets and percentiles are here, shared by the projector and the
-//! query API's dashboard.
+//! query API's dashboard, and the pure fold of the intake counts (`Intake`).
 
 use crate::model::Model;
+use chrono::{DateTime, Utc};
+use domain::DomainEvent;
+use domain::scoring::Decision;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const MODEL: Model = Model {
     name: "data_quality",
@@ -116,4 +120,92 @@ pub fn lag_quantile(buckets: &[i64], samples: i64, max_ms: f64, q: f64) -> f64 {
         }
     }
     max_ms
+}
+
+/// The counters one batch adds to a minute.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub accepted: i64,
+    pub late: i64,
+    pub quarantined: i64,
+    pub repeats: i64,
+    pub conflicting_repeats: i64,
+    pub approved: i64,
+    pub reviewed: i64,
+    pub declined: i64,
+    pub alerts: i64,
+}
+
+impl Counts {
+    pub fn is_zero(&self) -> bool {
+        self.accepted == 0
+            && self.late == 0
+            && self.quarantined == 0
+            && self.repeats == 0
+            && self.conflicting_repeats == 0
+            && self.approved == 0
+            && self.reviewed == 0
+            && self.declined == 0
+            && self.alerts == 0
+    }
+}
+
+/// The minute of recorded time an event counts in.
+pub fn minute_of(ts: DateTime<Utc>) -> DateTime<Utc> {
+    let s = ts.timestamp();
+    DateTime::from_timestamp(s - s.rem_euclid(60), 0).unwrap_or(ts)
+}
+
+/// The intake counts of a run of events, per minute of recorded time: the
+/// pure part of the model's fold (the quarantined inputs are rows of their
+/// own, the lag a measure of the run).
+#[derive(Debug, Default)]
+pub struct Intake {
+    pub counts: BTreeMap<DateTime<Utc>, Counts>,
+    /// (minute, field, reason) -> inputs quarantined for it, each counted
+    /// once however often it repeats the pair.
+    pub reasons: BTreeMap<(DateTime<Utc>, String, &'static str), i64>,
+}
+
+impl Intake {
+    /// Folds one event, recorded at `recorded_time`.
+    pub fn apply(&mut self, recorded_time: DateTime<Utc>, event: &DomainEvent) {
+        let minute = minute_of(recorded_time);
+        match event {
+            DomainEvent::TransactionRecorded(r) => {
+                let c = self.counts.entry(minute).or_default();
+                c.accepted += 1;
+                c.late += i64::from(r.late);
+                match r.decision {
+                    Decision::Approve => c.approved += 1,
+                    Decision::Review => c.reviewed += 1,
+                    Decision::Decline => c.declined += 1,
+                }
+            }
+            DomainEvent::AlertRaised(_) => self.counts.entry(minute).or_default().alerts += 1,
+            DomainEvent::TransactionRepeated(r) => {
+                let c = self.counts.entry(minute).or_default();
+                if r.same_payload {
+                    c.repeats += 1;
+                } else {
+                    c.conflicting_repeats += 1;
+                }
+            }
+            DomainEvent::InputQuarantined(q) => {
+                self.counts.entry(minute).or_default().quarantined += 1;
+                let distinct: BTreeSet<(&str, &'static str)> = q
+                    .reasons
+                    .iter()
+                    .map(|r| (r.field.as_str(), r.reason.code()))
+                    .collect();
+                for (field, reason) in distinct {
+                    *self
+                        .reasons
+                        .entry((minute, field.to_owned(), reason))
+                        .or_default() += 1;
+                }
+            }
+            _ => {}
+        }
+    }
 }

@@ -6,44 +6,21 @@
 //! Minutes are of recorded time, not event time, so the figures describe the
 //! intake as it happened and are reproducible from the log alone. The lag is
 //! the exception: see `projection_lag`.
+//!
+//! The DDL, the lag buckets and the pure fold of the intake counts
+//! (`Intake`) are the contract's (`read_models::data_quality`); this file
+//! writes them, the quarantined inputs and the lag.
 
 use crate::projector::{ProjectedEvent, Projector};
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
-use domain::scoring::Decision;
-use read_models::data_quality::{LAG_BUCKETS, MODEL, lag_bucket, lag_quantile};
+use read_models::data_quality::{
+    Counts, Intake, LAG_BUCKETS, MODEL, lag_bucket, lag_quantile, minute_of,
+};
 use sqlx::PgConnection;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 pub struct DataQuality;
-
-/// The counters one batch adds to a minute.
-#[derive(Debug, Default)]
-struct Counts {
-    accepted: i64,
-    late: i64,
-    quarantined: i64,
-    repeats: i64,
-    conflicting_repeats: i64,
-    approved: i64,
-    reviewed: i64,
-    declined: i64,
-    alerts: i64,
-}
-
-impl Counts {
-    fn is_zero(&self) -> bool {
-        self.accepted == 0
-            && self.late == 0
-            && self.quarantined == 0
-            && self.repeats == 0
-            && self.conflicting_repeats == 0
-            && self.approved == 0
-            && self.reviewed == 0
-            && self.declined == 0
-            && self.alerts == 0
-    }
-}
 
 /// One minute's lag histogram.
 #[derive(Debug, Clone)]
@@ -61,11 +38,6 @@ impl Default for Lag {
             buckets: vec![0; LAG_BUCKETS],
         }
     }
-}
-
-fn minute_of(ts: DateTime<Utc>) -> DateTime<Utc> {
-    let s = ts.timestamp();
-    DateTime::from_timestamp(s - s.rem_euclid(60), 0).unwrap_or(ts)
 }
 
 #[async_trait::async_trait]
@@ -99,48 +71,15 @@ impl Projector for DataQuality {
         conn: &mut PgConnection,
         events: &[ProjectedEvent],
     ) -> Result<(), sqlx::Error> {
-        let mut counts: BTreeMap<DateTime<Utc>, Counts> = BTreeMap::new();
-        let mut reasons: BTreeMap<(DateTime<Utc>, String, &'static str), i64> = BTreeMap::new();
+        let mut intake = Intake::default();
         let mut quarantine = QuarantineRows::default();
         for e in events {
-            let minute = minute_of(e.recorded_time);
-            match &e.event {
-                DomainEvent::TransactionRecorded(r) => {
-                    let c = counts.entry(minute).or_default();
-                    c.accepted += 1;
-                    c.late += i64::from(r.late);
-                    match r.decision {
-                        Decision::Approve => c.approved += 1,
-                        Decision::Review => c.reviewed += 1,
-                        Decision::Decline => c.declined += 1,
-                    }
-                }
-                DomainEvent::AlertRaised(_) => counts.entry(minute).or_default().alerts += 1,
-                DomainEvent::TransactionRepeated(r) => {
-                    let c = counts.entry(minute).or_default();
-                    if r.same_payload {
-                        c.repeats += 1;
-                    } else {
-                        c.conflicting_repeats += 1;
-                    }
-                }
-                DomainEvent::InputQuarantined(q) => {
-                    counts.entry(minute).or_default().quarantined += 1;
-                    let distinct: BTreeSet<(&str, &'static str)> = q
-                        .reasons
-                        .iter()
-                        .map(|r| (r.field.as_str(), r.reason.code()))
-                        .collect();
-                    for (field, reason) in distinct {
-                        *reasons
-                            .entry((minute, field.to_owned(), reason))
-                            .or_default() += 1;
-                    }
-                    quarantine.push(e, q);
-                }
-                _ => {}
+            intake.apply(e.recorded_time, &e.event);
+            if let DomainEvent::InputQuarantined(q) = &e.event {
+                quarantine.push(e, q);
             }
         }
+        let Intake { counts, reasons } = intake;
         write_counts(conn, &counts).await?;
         write_reasons(conn, &reasons).await?;
         quarantine.write(conn).await?;
