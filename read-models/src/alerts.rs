@@ -128,3 +128,30 @@ pub struct AlertRow {
     pub resolution_note: Option<String>,
     pub updated_position: i64,
 }
+
+/// The filter every alert list shares; a null argument folds away.
+macro_rules! alert_filter {
+    () => {
+        " WHERE ($1::text[] IS NULL OR priority = ANY($1)) \
+           AND ($2::text[] IS NULL OR status = ANY($2)) \
+           AND ($3::text IS NULL OR rule_names @> ARRAY[$3::text]) \
+           AND ($4::text IS NULL OR customer_id = $4) \
+           AND ($5::text IS NULL OR merchant_id = $5) \
+           AND ($6::timestamptz IS NULL OR raised_at >= $6) \
+           AND ($7::timestamptz IS NULL OR raised_at < $7)"
+    };
+}
+
+/// A page of alerts, newest first, filtered.
+pub const ALERT_PAGE: &str = concat!(
+    "SELECT ",
+    alert_columns!(),
+    " FROM alerts",
+    alert_filter!(),
+    " AND ($8::timestamptz IS NULL OR (raised_at, alert_id) < ($8, $9::uuid)) \
+     ORDER BY raised_at DESC, alert_id DESC \
+     LIMIT $10"
+);
+
+/// How many alerts the filter matches.
+pub const ALERT_COUNT: &str = concat!("SELECT count(*) FROM alerts", alert_filter!());

@@ -10,7 +10,8 @@
 //! The contract: the model's declaration and DDL; the projector (its SQL
 //! fold) is in projection-service `models::data_quality`; the lag histogram's
 //! buckets and percentiles are here, shared by the projector and the
-//! query API's dashboard, and the pure fold of the intake counts (`Intake`).
+//! query API's dashboard, the pure fold of the intake counts (`Intake`),
+//! and the quarantine page the query API reads.
 
 use crate::model::Model;
 use chrono::{DateTime, Utc};
@@ -209,3 +210,12 @@ impl Intake {
         }
     }
 }
+
+/// A page of quarantined inputs, newest first.
+pub const QUARANTINE_PAGE: &str = "SELECT quarantine_id, position, received_at, raw_body, content_type, \
+       batch_index, reasons::text AS reasons \
+     FROM quarantine WHERE ($1::bigint IS NULL OR position < $1) \
+     ORDER BY position DESC LIMIT $2";
+
+/// How many inputs are quarantined.
+pub const QUARANTINE_COUNT: &str = "SELECT count(*) FROM quarantine";

@@ -6,7 +6,7 @@
 //!
 //! The contract: the model's declaration and DDL; the projector (its SQL
 //! fold) is in projection-service `models::transactions`; the row types and
-//! the look-ups by key the query API runs are here.
+//! the queries the query API runs (by key, and its pages) are here.
 
 use crate::model::Model;
 use chrono::{DateTime, Utc};
@@ -121,3 +121,36 @@ pub struct LabelRow {
     pub position: i64,
     pub labeled_at: DateTime<Utc>,
 }
+
+/// A customer's transactions, newest by event time first, filtered; the
+/// filters that are null fold away (custom plans, see `db`), and the page
+/// walks `transactions_customer (customer_id, event_time DESC)`.
+pub const CUSTOMER_TRANSACTIONS: &str = concat!(
+    "SELECT ",
+    transaction_columns!(),
+    " FROM transactions \
+     WHERE customer_id = $1 \
+       AND ($2::text[] IS NULL OR decision = ANY($2)) \
+       AND ($3::timestamptz IS NULL OR event_time >= $3) \
+       AND ($4::timestamptz IS NULL OR event_time < $4) \
+       AND ($5::text IS NULL OR merchant_id = $5) \
+       AND ($6::float8 IS NULL OR amount >= $6::numeric) \
+       AND ($7::float8 IS NULL OR amount <= $7::numeric) \
+       AND ($8::bool IS NULL OR late = $8) \
+       AND ($9::bool IS NULL OR (alert_id IS NOT NULL) = $9) \
+       AND ($10::timestamptz IS NULL OR (event_time, transaction_id) < ($10, $11::text)) \
+     ORDER BY event_time DESC, transaction_id DESC \
+     LIMIT $12"
+);
+
+/// How many of a customer's transactions the filter matches.
+pub const COUNT_CUSTOMER_TRANSACTIONS: &str = "SELECT count(*) FROM transactions \
+     WHERE customer_id = $1 \
+       AND ($2::text[] IS NULL OR decision = ANY($2)) \
+       AND ($3::timestamptz IS NULL OR event_time >= $3) \
+       AND ($4::timestamptz IS NULL OR event_time < $4) \
+       AND ($5::text IS NULL OR merchant_id = $5) \
+       AND ($6::float8 IS NULL OR amount >= $6::numeric) \
+       AND ($7::float8 IS NULL OR amount <= $7::numeric) \
+       AND ($8::bool IS NULL OR late = $8) \
+       AND ($9::bool IS NULL OR (alert_id IS NOT NULL) = $9)";

@@ -17,35 +17,9 @@ use crate::loaders::{AlertKey, TransactionKey};
 use crate::page::{PageInfo, parse_time_uuid_cursor, time_cursor};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use read_models::alert_columns;
-use read_models::alerts::AlertRow;
+use read_models::alerts::{ALERT_COUNT, ALERT_PAGE, AlertRow};
 use std::sync::Arc;
 use uuid::Uuid;
-
-/// The filter every alert list shares; a null argument folds away.
-macro_rules! alert_filter {
-    () => {
-        " WHERE ($1::text[] IS NULL OR priority = ANY($1)) \
-           AND ($2::text[] IS NULL OR status = ANY($2)) \
-           AND ($3::text IS NULL OR rule_names @> ARRAY[$3::text]) \
-           AND ($4::text IS NULL OR customer_id = $4) \
-           AND ($5::text IS NULL OR merchant_id = $5) \
-           AND ($6::timestamptz IS NULL OR raised_at >= $6) \
-           AND ($7::timestamptz IS NULL OR raised_at < $7)"
-    };
-}
-
-const ALERT_PAGE: &str = concat!(
-    "SELECT ",
-    alert_columns!(),
-    " FROM alerts",
-    alert_filter!(),
-    " AND ($8::timestamptz IS NULL OR (raised_at, alert_id) < ($8, $9::uuid)) \
-     ORDER BY raised_at DESC, alert_id DESC \
-     LIMIT $10"
-);
-
-const ALERT_COUNT: &str = concat!("SELECT count(*) FROM alerts", alert_filter!());
 
 #[Object]
 impl Alert {

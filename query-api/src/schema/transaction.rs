@@ -11,42 +11,11 @@ use crate::page::PageInfo;
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use event_store::RecordedEvent;
-use read_models::transaction_columns;
-use read_models::transactions::{LabelRow, TransactionRow};
+use read_models::transactions::{
+    COUNT_CUSTOMER_TRANSACTIONS, CUSTOMER_TRANSACTIONS, LabelRow, TransactionRow,
+};
 use std::sync::Arc;
 use uuid::Uuid;
-
-/// A customer's transactions, newest by event time first, filtered; the
-/// filters that are null fold away (custom plans, see `db`), and the page
-/// walks `transactions_customer (customer_id, event_time DESC)`.
-const CUSTOMER_TRANSACTIONS: &str = concat!(
-    "SELECT ",
-    transaction_columns!(),
-    " FROM transactions \
-     WHERE customer_id = $1 \
-       AND ($2::text[] IS NULL OR decision = ANY($2)) \
-       AND ($3::timestamptz IS NULL OR event_time >= $3) \
-       AND ($4::timestamptz IS NULL OR event_time < $4) \
-       AND ($5::text IS NULL OR merchant_id = $5) \
-       AND ($6::float8 IS NULL OR amount >= $6::numeric) \
-       AND ($7::float8 IS NULL OR amount <= $7::numeric) \
-       AND ($8::bool IS NULL OR late = $8) \
-       AND ($9::bool IS NULL OR (alert_id IS NOT NULL) = $9) \
-       AND ($10::timestamptz IS NULL OR (event_time, transaction_id) < ($10, $11::text)) \
-     ORDER BY event_time DESC, transaction_id DESC \
-     LIMIT $12"
-);
-
-const COUNT_CUSTOMER_TRANSACTIONS: &str = "SELECT count(*) FROM transactions \
-     WHERE customer_id = $1 \
-       AND ($2::text[] IS NULL OR decision = ANY($2)) \
-       AND ($3::timestamptz IS NULL OR event_time >= $3) \
-       AND ($4::timestamptz IS NULL OR event_time < $4) \
-       AND ($5::text IS NULL OR merchant_id = $5) \
-       AND ($6::float8 IS NULL OR amount >= $6::numeric) \
-       AND ($7::float8 IS NULL OR amount <= $7::numeric) \
-       AND ($8::bool IS NULL OR late = $8) \
-       AND ($9::bool IS NULL OR (alert_id IS NOT NULL) = $9)";
 
 /// The latest label (ground truth) of a transaction.
 pub struct TransactionLabel(pub Arc<LabelRow>);
