@@ -1,5 +1,8 @@
 //! What a projector is: a named, versioned fold of the event log into tables
-//! of its own, applied in log order one batch at a time.
+//! of its own, applied in log order one batch at a time. The models' names,
+//! versions, DDL and tables are declared by the read-model contract
+//! (`read_models::Model`, see `read_models::ALL`); a projector adds how rows
+//! are loaded, folded and written.
 //!
 //! The runtime (see `live` and `rebuild`) owns transactions, checkpoints,
 //! partitions and dead letters; a projector only turns decoded events into

@@ -4,36 +4,17 @@
 //! checkpoint lives in its own schema, so the swap moves read models and
 //! checkpoint together.
 //!
+//! The names themselves are the read-model contract's (`read_models::schema`).
 //! Names are built only from a projector's `name()` (checked to be
 //! `[a-z_]+`), which is why formatting them into SQL is safe.
 
 use crate::projector::Projector;
 use sqlx::{AssertSqlSafe, PgConnection};
 
-/// The schema that serves queries.
-pub fn serving(name: &str) -> String {
-    format!("rm_{name}")
-}
-
-/// The schema a rebuild writes into.
-pub fn next(name: &str) -> String {
-    format!("rm_{name}__next")
-}
+pub use read_models::schema::{check_name, next, serving};
 
 fn retired(name: &str) -> String {
     format!("rm_{name}__old")
-}
-
-/// Refuses names that could not be a bare SQL identifier.
-pub fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 40
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("projector name {name:?} must be 1..=40 of [a-z_]"))
-    }
 }
 
 /// Points unqualified names at `schema` until the transaction ends.

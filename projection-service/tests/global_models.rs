@@ -17,12 +17,13 @@ use domain::text::{Analyst, LabelSource, Note};
 use domain::{Decision, DomainEvent, Priority, Transaction};
 use event_store::Position;
 use projection_service::models::alerts::Alerts;
-use projection_service::models::data_quality::{self, DataQuality};
+use projection_service::models::data_quality::DataQuality;
 use projection_service::models::merchants::Merchants;
 use projection_service::projector::{ProjectedEvent, Projector};
 use projection_service::schema;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use read_models::data_quality;
 use sqlx::{AssertSqlSafe, PgPool, Row};
 use uuid::Uuid;
 

@@ -4,17 +4,17 @@
 //! database) with settings of its own, passed as connection start-up
 //! options so they cost no round trip:
 //! - `search_path`: every projector's serving schema (`rm_{name}`, built
-//!   from `projection_service::models::all()`), then `public`, so SQL names
+//!   from the contract, `read_models::ALL`), then `public`, so SQL names
 //!   tables bare and a blue/green swap (ADR 0005) is picked up by name;
 //! - `plan_cache_mode = force_custom_plan`: the filters are written
 //!   `($n IS NULL OR column = $n)`; planned with the actual values, the
 //!   unused ones fold away and the indexes of the used ones apply;
 //! - `default_transaction_read_only = on`: the API only reads (time travel
-//!   asks for a read-write transaction explicitly, and rolls it back);
+//!   included: it folds in memory), so its role needs only SELECT;
 //! - `statement_timeout`: a runaway query is cancelled.
 
 use crate::configuration::Settings;
-use projection_service::{models, schema};
+use read_models::schema;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use std::sync::Arc;
@@ -24,9 +24,9 @@ use std::time::Duration;
 /// `rm_transactions,rm_velocity,...,public`.
 pub fn search_path() -> anyhow::Result<String> {
     let mut schemas = Vec::new();
-    for p in models::all() {
-        schema::check_name(p.name()).map_err(anyhow::Error::msg)?;
-        schemas.push(schema::serving(p.name()));
+    for m in read_models::ALL {
+        schema::check_name(m.name).map_err(anyhow::Error::msg)?;
+        schemas.push(schema::serving(m.name));
     }
     schemas.push("public".to_owned());
     Ok(schemas.join(","))
@@ -68,16 +68,6 @@ impl Db {
     /// The pool, for one SQL statement: call it once per statement.
     pub fn pool(&self) -> &PgPool {
         self.statements.fetch_add(1, Ordering::Relaxed);
-        &self.pool
-    }
-
-    /// Counts `n` statements run on a connection taken from [`Db::raw`].
-    pub fn count(&self, n: usize) {
-        self.statements.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// The pool, uncounted (for a transaction that counts its statements).
-    pub fn raw(&self) -> &PgPool {
         &self.pool
     }
 

@@ -12,9 +12,9 @@
 //! tick); after a jump of more than `MAX_BACKLOG` events (a rebuild, an
 //! outage) it skips ahead: subscribers want what is new, not a backlog.
 
-use crate::schema::alert::{ALERTS_BY_ID, AlertRow};
 use event_store::{EventStore, Position};
-use projection_service::schema;
+use read_models::alerts::{ALERTS_BY_ID, AlertRow};
+use read_models::schema;
 use serde::Deserialize;
 use sqlx::{AssertSqlSafe, PgPool};
 use std::sync::Arc;
@@ -162,8 +162,7 @@ impl AlertFeed {
 /// API uses (the rest go through `search_path`), built from the checked
 /// projector name.
 fn checkpoint_sql() -> anyhow::Result<String> {
-    let name = projection_service::models::alerts::Alerts;
-    let name = projection_service::projector::Projector::name(&name);
+    let name = read_models::alerts::MODEL.name;
     schema::check_name(name).map_err(anyhow::Error::msg)?;
     Ok(format!(
         "SELECT coalesce(min(position), 0)::bigint FROM {}.checkpoint",

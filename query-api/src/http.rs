@@ -228,9 +228,9 @@ async fn healthz() -> Json<Value> {
 /// Ready when PostgreSQL answers, every serving read-model schema exists
 /// and the log answers.
 async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<Value>) {
-    let schemas: Vec<String> = projection_service::models::all()
+    let schemas: Vec<String> = read_models::ALL
         .iter()
-        .map(|p| projection_service::schema::serving(p.name()))
+        .map(|m| read_models::schema::serving(m.name))
         .collect();
     let check = async {
         let present: Vec<String> = sqlx::query_scalar(

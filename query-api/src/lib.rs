@@ -3,12 +3,14 @@
 //! from the event log, and live alerts over WebSocket.
 //!
 //! - `schema`: the GraphQL types and resolvers, one file per area;
+//!   rows, read queries and schema names are the read-model contract's
+//!   (`read_models`): the query side links no projection code;
 //! - `loaders`: batched look-ups (DataLoader), so a page of rows costs a
 //!   bounded number of SQL statements, not one per row;
 //! - `db`: the query pool (its `search_path` names the serving read-model
 //!   schemas) and the per-request statement counter;
-//! - `time_travel`: a customer's state replayed from the log by the real
-//!   projectors inside a transaction that is rolled back;
+//! - `time_travel`: a customer's state replayed from the log in memory by
+//!   the read models' own folds (`read_models`);
 //! - `feed`: the one background poller that pushes newly projected alerts to
 //!   every subscriber;
 //! - `observe`: error codes on every error, request metrics;

@@ -4,15 +4,18 @@
 //! page of 100 alerts with their customers' profiles and their transactions
 //! costs one statement per kind of row, not one per row. Each request gets
 //! its own loader (created with its [`Db`]), whose cache lives as long as
-//! the request.
+//! the request. The rows and the queries are the read-model contract's
+//! (`read_models`), so this file depends on nothing else of the crate but
+//! the pool.
 
 use crate::db::Db;
-use crate::schema::alert::{ALERTS_BY_ID, ALERTS_BY_TRANSACTION, AlertRow};
-use crate::schema::customer::{GEO_BY_ID, GeoRow, PROFILES_BY_ID, ProfileRow};
-use crate::schema::transaction::{
-    LABELS_BY_TRANSACTION, TRANSACTIONS_BY_ID, TransactionLabel, TransactionRow,
-};
 use async_graphql::dataloader::{DataLoader, HashMapCache};
+use read_models::alerts::{ALERTS_BY_ID, ALERTS_BY_TRANSACTION, AlertRow};
+use read_models::geo::{GEO_BY_ID, GeoRow};
+use read_models::profiles::{PROFILES_BY_ID, ProfileRow};
+use read_models::transactions::{
+    LABELS_BY_TRANSACTION, LabelRow, TRANSACTIONS_BY_ID, TransactionRow,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -109,14 +112,11 @@ impl async_graphql::dataloader::Loader<TransactionKey> for ReadModels {
 }
 
 impl async_graphql::dataloader::Loader<LabelKey> for ReadModels {
-    type Value = Arc<TransactionLabel>;
+    type Value = Arc<LabelRow>;
     type Error = Failed;
 
-    async fn load(
-        &self,
-        keys: &[LabelKey],
-    ) -> Result<HashMap<LabelKey, Arc<TransactionLabel>>, Failed> {
-        let rows: Vec<TransactionLabel> = sqlx::query_as(LABELS_BY_TRANSACTION)
+    async fn load(&self, keys: &[LabelKey]) -> Result<HashMap<LabelKey, Arc<LabelRow>>, Failed> {
+        let rows: Vec<LabelRow> = sqlx::query_as(LABELS_BY_TRANSACTION)
             .bind(texts(keys.iter().map(|k| &k.0)))
             .fetch_all(self.db.pool())
             .await?;

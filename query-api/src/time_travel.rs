@@ -2,28 +2,20 @@
 //! a past point of the log, computed from the log, not the read tables.
 //!
 //! The customer's stream is read up to the point asked for (a prefix: every
-//! event at or before the position, or recorded at or before the time), and
-//! the real projectors (`velocity`, `geo`, `profiles`) apply it to fresh,
-//! empty copies of their tables, each in a throw-away schema `tt_<random>_*`
-//! created inside one transaction. The rows are read back with the same SQL
-//! the live fields use, and the transaction is rolled back: nothing
-//! persists, and the semantics are the projectors' own, exactly. (DDL needs
-//! a writable primary, not a read replica.)
+//! event at or before the position, or recorded at or before the time) and
+//! folded in memory by the read models' own pure folds
+//! (`read_models::{velocity, geo, profiles}`), the code the projectors run;
+//! the fold state is turned into the row types the live fields read. So the
+//! semantics are the projectors' own, exactly, and nothing is written: the
+//! query API's database role needs only SELECT.
 
-use crate::db::Db;
-use crate::error::{OrInternal, bad_input, internal};
-use crate::schema::customer::{
-    GEO_BY_ID, GeoRow, PROFILES_BY_ID, ProfileRow, TRIPS, TripRow, VELOCITY_WINDOWS, VelocityRow,
-    VelocityWindowKind,
-};
+use crate::error::{OrInternal, bad_input};
 use chrono::{DateTime, Utc};
+use domain::DomainEvent;
 use event_store::{EventStore, RecordedEvent};
-use projection_service::apply::Decoded;
-use projection_service::models::{geo::Geo, profiles::Profiles, velocity::Velocity};
-use projection_service::partition::Partition;
-use projection_service::projector::Projector;
-use projection_service::schema;
-use sqlx::PgConnection;
+use read_models::geo::{self, GeoRow, TripRow};
+use read_models::profiles::{self, Profile, ProfileRow};
+use read_models::velocity::{self, Minutes, VelocityRow};
 use std::sync::Arc;
 
 /// The point of the log a state is asked for.
@@ -58,11 +50,10 @@ pub struct Snapshot {
 }
 
 /// Most velocity windows and trips a snapshot keeps per kind.
-const MAX_ROWS: i64 = 500;
+const MAX_ROWS: usize = 500;
 
 /// Replays `stream` (the customer `customer_id`'s) up to `as_of`.
 pub async fn replay(
-    db: &Db,
     store: &dyn EventStore,
     stream: &str,
     customer_id: &str,
@@ -70,29 +61,102 @@ pub async fn replay(
     max_events: usize,
 ) -> async_graphql::Result<Snapshot> {
     let events = read_prefix(store, stream, as_of, max_events).await?;
-    let decoded = Decoded::of(&events, Partition::ALL);
     let mut snapshot = Snapshot {
         last_position: events.last().map(|e| e.position.0),
         last_recorded_time: events.last().map(|e| e.recorded_time),
-        events_applied: decoded.events.len(),
-        events_skipped: decoded.dead.len(),
         ..Snapshot::default()
     };
-
-    let mut tx = db.raw().begin().await.or_internal("starting time travel")?;
-    // The pool's transactions are read-only by default (see `db`).
-    sqlx::query("SET TRANSACTION READ WRITE")
-        .execute(&mut *tx)
-        .await
-        .or_internal("starting time travel")?;
-    let base = format!("tt_{}", uuid::Uuid::new_v4().simple());
-    let replayed = fold(&mut tx, db, &base, customer_id, &decoded, &mut snapshot).await;
-    // Whatever happened, nothing stays.
-    let rolled_back = tx.rollback().await;
-    db.count(2);
-    replayed.map_err(|e| internal("time travel", &e))?;
-    rolled_back.or_internal("ending time travel")?;
+    let mut fold = Fold::new(customer_id);
+    for e in &events {
+        match decode(e) {
+            Some(event) => {
+                snapshot.events_applied += 1;
+                fold.apply(e.position.0, &event);
+            }
+            None => snapshot.events_skipped += 1,
+        }
+    }
+    fold.into_rows(&mut snapshot)
+        .or_internal("turning time travel into rows")?;
     Ok(snapshot)
+}
+
+/// The event as the projectors see it; `None` for what they dead-letter
+/// (an event that failed to upcast or to decode).
+fn decode(e: &RecordedEvent) -> Option<DomainEvent> {
+    if e.upcast_error.is_some() {
+        return None;
+    }
+    DomainEvent::from_json(&e.event_type, e.schema_version, e.payload.as_str()).ok()
+}
+
+/// One customer's velocity, geo and profile folds.
+struct Fold<'a> {
+    customer: &'a str,
+    minutes: Minutes,
+    geo_rules: geo::Rules,
+    geo: Option<geo::State>,
+    trips: Vec<geo::Detection>,
+    max_categories: usize,
+    profile: Option<Profile>,
+}
+
+impl<'a> Fold<'a> {
+    fn new(customer: &'a str) -> Fold<'a> {
+        Fold {
+            customer,
+            minutes: Minutes::new(),
+            geo_rules: geo::Rules::default(),
+            geo: None,
+            trips: Vec::new(),
+            max_categories: profiles::max_categories(),
+            profile: None,
+        }
+    }
+
+    /// What each projector does with the event, for this customer's rows.
+    fn apply(&mut self, position: u64, event: &DomainEvent) {
+        if let DomainEvent::TransactionRecorded(r) = event {
+            let t = &r.transaction;
+            if t.customer_id.as_str() == self.customer {
+                velocity::record(&mut self.minutes, t);
+                self.geo_rules
+                    .apply(&mut self.geo, position, t, &mut self.trips);
+            }
+        }
+        if profiles::customer_of(event) == Some(self.customer) {
+            self.profile.get_or_insert_with(Profile::default).apply(
+                position,
+                event,
+                self.max_categories,
+            );
+        }
+    }
+
+    /// The rows the live fields would have read: as many, in the same order.
+    fn into_rows(self, snapshot: &mut Snapshot) -> Result<(), serde_json::Error> {
+        snapshot.velocity = velocity::windows(&self.minutes, MAX_ROWS);
+        snapshot.geo = self
+            .geo
+            .map(|s| s.to_row(self.customer))
+            .transpose()?
+            .map(Arc::new);
+        let mut trips: Vec<TripRow> = self.trips.iter().map(geo::Detection::to_row).collect();
+        // `ORDER BY event_time DESC, position DESC`, as `geo::TRIPS`.
+        trips.sort_by(|a, b| {
+            b.event_time
+                .cmp(&a.event_time)
+                .then_with(|| b.position.cmp(&a.position))
+        });
+        trips.truncate(MAX_ROWS);
+        snapshot.trips = Arc::new(trips);
+        snapshot.profile = self
+            .profile
+            .map(|p| p.to_row(self.customer))
+            .transpose()?
+            .map(Arc::new);
+        Ok(())
+    }
 }
 
 async fn read_prefix(
@@ -125,66 +189,4 @@ async fn read_prefix(
             return Ok(events);
         }
     }
-}
-
-/// Applies the events with each projector in its own throw-away schema and
-/// reads the rows back.
-async fn fold(
-    conn: &mut PgConnection,
-    db: &Db,
-    base: &str,
-    customer_id: &str,
-    decoded: &Decoded,
-    snapshot: &mut Snapshot,
-) -> Result<(), sqlx::Error> {
-    let customers = vec![customer_id.to_owned()];
-    let projectors: [&dyn Projector; 3] = [&Velocity, &Geo, &Profiles];
-    for projector in projectors {
-        // `base` is `tt_` and 32 hex digits, `name()` is `[a-z_]+`: a bare
-        // identifier, as `schema::create` requires.
-        let name = format!("{base}_{}", projector.name());
-        schema::create(conn, &name, projector).await?;
-        db.count(4);
-        if !decoded.events.is_empty() {
-            projector.apply(conn, &decoded.events).await?;
-            db.count(3);
-        }
-        match projector.name() {
-            "velocity" => {
-                for kind in VelocityWindowKind::ALL {
-                    let rows: Vec<VelocityRow> = sqlx::query_as(VELOCITY_WINDOWS)
-                        .bind(customer_id)
-                        .bind(kind.as_db())
-                        .bind(MAX_ROWS)
-                        .fetch_all(&mut *conn)
-                        .await?;
-                    db.count(1);
-                    snapshot.velocity.extend(rows);
-                }
-            }
-            "geo" => {
-                let row: Option<GeoRow> = sqlx::query_as(GEO_BY_ID)
-                    .bind(&customers)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                let trips: Vec<TripRow> = sqlx::query_as(TRIPS)
-                    .bind(customer_id)
-                    .bind(MAX_ROWS)
-                    .fetch_all(&mut *conn)
-                    .await?;
-                db.count(2);
-                snapshot.geo = row.map(Arc::new);
-                snapshot.trips = Arc::new(trips);
-            }
-            _ => {
-                let row: Option<ProfileRow> = sqlx::query_as(PROFILES_BY_ID)
-                    .bind(&customers)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                db.count(1);
-                snapshot.profile = row.map(Arc::new);
-            }
-        }
-    }
-    Ok(())
 }

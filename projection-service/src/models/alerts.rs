@@ -19,55 +19,12 @@ use crate::projector::{ProjectedEvent, Projector};
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
 use domain::events::Verdict;
+use read_models::alerts::MODEL;
 use sqlx::PgConnection;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 pub struct Alerts;
-
-const DDL: &str = "
-CREATE TABLE alerts (
-    alert_id uuid PRIMARY KEY,
-    transaction_id text NOT NULL,
-    customer_id text NOT NULL,
-    merchant_id text,
-    amount numeric(24, 3),
-    currency text,
-    priority text NOT NULL CHECK (priority IN ('P0', 'P1', 'P2', 'P3')),
-    risk_score double precision NOT NULL,
-    decision text NOT NULL,
-    rules_fired jsonb NOT NULL,
-    rule_names text[] NOT NULL,
-    ruleset_version text NOT NULL,
-    status text NOT NULL CHECK (status IN ('open', 'acknowledged', 'resolved')),
-    raised_at timestamptz NOT NULL,
-    raised_recorded_at timestamptz NOT NULL,
-    raised_position bigint NOT NULL,
-    acknowledged_at timestamptz,
-    acknowledged_by text,
-    acknowledged_note text,
-    resolved_at timestamptz,
-    resolved_by text,
-    verdict text CHECK (verdict IN ('confirmed_fraud', 'false_positive')),
-    resolution_note text,
-    updated_position bigint NOT NULL
-);
--- The dashboard pages by (raised_at, alert_id), newest first.
-CREATE INDEX alerts_status_priority ON alerts (status, priority, raised_at DESC, alert_id DESC);
-CREATE INDEX alerts_customer ON alerts (customer_id, raised_at DESC, alert_id DESC);
-CREATE INDEX alerts_merchant ON alerts (merchant_id, raised_at DESC, alert_id DESC);
-CREATE INDEX alerts_raised_at ON alerts (raised_at DESC, alert_id DESC);
-CREATE INDEX alerts_transaction ON alerts (transaction_id);
-CREATE INDEX alerts_rule_names ON alerts USING GIN (rule_names);
-
-CREATE TABLE alert_context (
-    alert_id uuid PRIMARY KEY,
-    transaction_id text NOT NULL,
-    merchant_id text,
-    amount_thousandths bigint NOT NULL,
-    currency text
-);
-";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -194,23 +151,27 @@ type LifecycleRow = (
 #[async_trait::async_trait]
 impl Projector for Alerts {
     fn name(&self) -> &'static str {
-        "alerts"
+        MODEL.name
     }
 
     fn version(&self) -> u32 {
-        1
+        MODEL.version
     }
 
     fn partitioned(&self) -> bool {
-        false
+        MODEL.partitioned
     }
 
     fn ddl(&self) -> &'static str {
-        DDL
+        MODEL.ddl
+    }
+
+    fn apply_indexes(&self) -> &'static [&'static str] {
+        MODEL.apply_indexes
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["alerts", "alert_context"]
+        MODEL.tables
     }
 
     async fn apply(

@@ -19,327 +19,19 @@
 //! batch-size invariant): times are cut to microseconds, what `timestamptz`
 //! keeps; floats in jsonb are read back with Rust's correctly rounded parser,
 //! as serde_json's default float parsing may be one ulp off.
+//!
+//! The DDL and the pure fold (`Rules::apply`, `check_travel`, `trip`) are
+//! the contract's (`read_models::geo`); this file loads and writes the rows.
 
 use crate::fold::{self, Fold, WRITE_CHUNK};
 use crate::projector::{ProjectedEvent, Projector};
-use chrono::{DateTime, Duration, Utc};
 use domain::DomainEvent;
-use domain::Ruleset;
-use domain::rules::impossible_travel::Thresholds as TravelThresholds;
-use domain::transaction::Transaction;
 use foldhash::{HashMap, HashMapExt};
-use serde::{Deserialize, Serialize};
+use read_models::geo::{Detection, MODEL, Rules, Seen, State};
 use sqlx::{PgConnection, Row};
 use std::collections::BTreeMap;
 
 pub struct Geo;
-
-const DDL: &str = "
-CREATE TABLE geo_state (
-    customer_id text PRIMARY KEY,
-    -- The located transaction with the latest event time (ties: the later
-    -- in the log), so a late event never moves it backwards.
-    last_transaction_id text NOT NULL,
-    last_city text NOT NULL,
-    last_country text NOT NULL,
-    last_latitude double precision NOT NULL,
-    last_longitude double precision NOT NULL,
-    last_seen timestamptz NOT NULL,
-    -- Distinct cities (lower-cased name within country, as the rule counts
-    -- them) in the distinct_cities window (2 h) ending at last_seen.
-    distinct_cities integer NOT NULL,
-    -- Those cities, each with its latest sighting in the window, oldest
-    -- first: [{at, transaction_id, city, country, lat, lon}], at most 64.
-    recent_cities jsonb NOT NULL,
-    -- The latest card-present sightings by event time, oldest first:
-    -- [{at, transaction_id, city, country, lat, lon}], at most 32.
-    card_present_sightings jsonb NOT NULL,
-    -- The newest sighting dropped from that list: a card-present transaction
-    -- at or before it is not checked for travel (its neighbours are gone).
-    sightings_forgotten_until timestamptz,
-    impossible_travel_count bigint NOT NULL,
-    -- The log position of the last event that changed the row.
-    last_position bigint NOT NULL
-);
-CREATE INDEX geo_state_last_seen ON geo_state (last_seen DESC);
-CREATE INDEX geo_state_travellers ON geo_state (impossible_travel_count DESC)
-    WHERE impossible_travel_count > 0;
-CREATE INDEX geo_state_distinct_cities ON geo_state (distinct_cities DESC);
-
-CREATE TABLE impossible_travel (
-    -- The transaction that revealed the trip: one detection per event.
-    position bigint PRIMARY KEY,
-    customer_id text NOT NULL,
-    transaction_id text NOT NULL,
-    event_time timestamptz NOT NULL,
-    -- The neighbouring sighting it was compared with.
-    other_transaction_id text NOT NULL,
-    -- The trip in event-time order: from the earlier sighting to the later.
-    from_time timestamptz NOT NULL,
-    from_city text NOT NULL,
-    from_country text NOT NULL,
-    from_latitude double precision NOT NULL,
-    from_longitude double precision NOT NULL,
-    to_time timestamptz NOT NULL,
-    to_city text NOT NULL,
-    to_country text NOT NULL,
-    to_latitude double precision NOT NULL,
-    to_longitude double precision NOT NULL,
-    distance_km double precision NOT NULL,
-    -- Whole seconds between the two, at least the rule's minimum interval,
-    -- in hours: speed_kmh = distance_km / hours, as the rule computes it.
-    hours double precision NOT NULL,
-    speed_kmh double precision NOT NULL
-);
-CREATE INDEX impossible_travel_customer ON impossible_travel (customer_id, event_time DESC);
-CREATE INDEX impossible_travel_event_time ON impossible_travel (event_time DESC);
-";
-
-/// Cities remembered per customer; past it the oldest go (and the count
-/// stops growing): far beyond anything the 2-hour window sees in practice.
-const MAX_CITIES: usize = 64;
-/// Card-present sightings remembered per customer: enough neighbours for
-/// out-of-order transactions, bounded for runaway customers.
-const MAX_SIGHTINGS: usize = 32;
-
-/// Floats in jsonb, read back exactly: written by serde_json (shortest
-/// round-trip form), kept digit for digit by jsonb's numeric, parsed by
-/// `str::parse`, which rounds correctly where serde_json's default may not.
-pub(super) mod exact_f64 {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use serde_json::value::RawValue;
-
-    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(*x)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        let raw = <&RawValue>::deserialize(d)?;
-        raw.get().parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// Cut to what `timestamptz` keeps, so the fold compares the same times
-/// whether they came from the batch or from the table.
-pub(super) fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
-}
-
-/// `-0.0` would print as `-0` from a float8 column but `0` from jsonb.
-fn no_negative_zero(x: f64) -> f64 {
-    x + 0.0
-}
-
-/// A located transaction, as the jsonb lists keep it (flat, for readers).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Seen {
-    at: DateTime<Utc>,
-    transaction_id: String,
-    city: String,
-    country: String,
-    #[serde(with = "exact_f64")]
-    lat: f64,
-    #[serde(with = "exact_f64")]
-    lon: f64,
-}
-
-impl Seen {
-    fn of(t: &Transaction) -> Option<Seen> {
-        let l = t.location.as_ref()?;
-        Some(Seen {
-            at: micros(t.timestamp),
-            transaction_id: t.transaction_id.as_str().to_owned(),
-            city: l.city.as_str().to_owned(),
-            country: l.country.as_str().to_owned(),
-            lat: no_negative_zero(l.coordinates.lat()),
-            lon: no_negative_zero(l.coordinates.lon()),
-        })
-    }
-
-    /// A city as `distinct_cities` counts it: lower-cased name within country.
-    fn key(&self) -> (String, String) {
-        (self.country.clone(), self.city.to_lowercase())
-    }
-
-    fn distance_km(&self, other: &Seen) -> f64 {
-        match (
-            domain::geo::Coordinates::new(self.lat, self.lon),
-            domain::geo::Coordinates::new(other.lat, other.lon),
-        ) {
-            (Ok(a), Ok(b)) => a.distance_km(&b),
-            // Only valid coordinates are ever stored.
-            _ => 0.0,
-        }
-    }
-}
-
-/// One customer's row.
-#[derive(Debug, Clone)]
-struct State {
-    /// The latest located transaction (`last.at` is `last_seen`).
-    last: Seen,
-    /// Each city's latest sighting in the window, oldest first.
-    cities: Vec<Seen>,
-    /// Card-present sightings, by event time then arrival.
-    sightings: Vec<Seen>,
-    forgotten_until: Option<DateTime<Utc>>,
-    travel_count: i64,
-    last_position: i64,
-}
-
-struct Detection {
-    position: i64,
-    customer: String,
-    transaction_id: String,
-    event_time: DateTime<Utc>,
-    other_transaction_id: String,
-    from: Seen,
-    to: Seen,
-    distance_km: f64,
-    hours: f64,
-    speed_kmh: f64,
-}
-
-/// A trip over the speed limit, to or from a neighbouring sighting.
-struct Trip<'a> {
-    other: &'a Seen,
-    km: f64,
-    hours: f64,
-    kmh: f64,
-}
-
-/// The trip between two sightings if it breaks the limit, computed as the
-/// domain rule computes it: whole seconds, at least `min_interval_secs`.
-fn trip<'a>(t: &TravelThresholds, here: &Seen, other: &'a Seen) -> Option<Trip<'a>> {
-    let km = here.distance_km(other);
-    let secs = (here.at - other.at).num_seconds().unsigned_abs();
-    let hours = secs.max(t.min_interval_secs.into()) as f64 / 3600.0;
-    let kmh = km / hours;
-    (km >= t.min_distance_km && kmh > t.max_speed_kmh).then_some(Trip {
-        other,
-        km,
-        hours,
-        kmh,
-    })
-}
-
-struct Rules {
-    travel: TravelThresholds,
-    city_window: Duration,
-}
-
-impl Rules {
-    fn apply(
-        &self,
-        state: &mut Option<State>,
-        e: &ProjectedEvent,
-        t: &Transaction,
-        detections: &mut Vec<Detection>,
-    ) {
-        let Some(seen) = Seen::of(t) else {
-            return;
-        };
-        let position = e.position.0 as i64;
-        let s = state.get_or_insert_with(|| State {
-            last: seen.clone(),
-            cities: Vec::new(),
-            sightings: Vec::new(),
-            forgotten_until: None,
-            travel_count: 0,
-            last_position: position,
-        });
-        s.last_position = position;
-        if seen.at >= s.last.at {
-            s.last = seen.clone();
-        }
-        self.note_city(s, &seen);
-        if t.is_card_present() {
-            self.check_travel(s, position, t, seen, detections);
-        }
-    }
-
-    /// Keeps each city's latest sighting inside the window before
-    /// `last_seen`: the distinct count is then exact whatever the order the
-    /// sightings came in (a pruned city can only come back with a sighting
-    /// newer than everything it had).
-    fn note_city(&self, s: &mut State, seen: &Seen) {
-        let horizon = s
-            .last
-            .at
-            .checked_sub_signed(self.city_window)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let key = seen.key();
-        if seen.at >= horizon {
-            match s.cities.iter_mut().find(|c| c.key() == key) {
-                Some(c) if seen.at >= c.at => *c = seen.clone(),
-                Some(_) => {}
-                None => s.cities.push(seen.clone()),
-            }
-        }
-        s.cities.retain(|c| c.at >= horizon);
-        s.cities.sort_by_cached_key(|c| (c.at, c.key()));
-        if s.cities.len() > MAX_CITIES {
-            let excess = s.cities.len() - MAX_CITIES;
-            s.cities.drain(..excess);
-        }
-    }
-
-    fn check_travel(
-        &self,
-        s: &mut State,
-        position: i64,
-        t: &Transaction,
-        here: Seen,
-        detections: &mut Vec<Detection>,
-    ) {
-        if s.forgotten_until.is_some_and(|f| here.at <= f) {
-            return;
-        }
-        // After every sighting at the same or an earlier time, as the
-        // domain's window inserts.
-        let split = s.sightings.partition_point(|x| x.at <= here.at);
-        let before = split
-            .checked_sub(1)
-            .and_then(|i| s.sightings.get(i))
-            .and_then(|b| trip(&self.travel, &here, b));
-        let after = s
-            .sightings
-            .get(split)
-            .and_then(|a| trip(&self.travel, &here, a));
-        // The faster trip, the one before on a tie, as the rule reports;
-        // `from` is always the earlier sighting.
-        let worst = match (before, after) {
-            (Some(b), Some(a)) if a.kmh > b.kmh => Some((a, false)),
-            (Some(b), _) => Some((b, true)),
-            (None, a) => a.map(|a| (a, false)),
-        };
-        if let Some((trip, other_first)) = worst {
-            let (from, to) = if other_first {
-                (trip.other.clone(), here.clone())
-            } else {
-                (here.clone(), trip.other.clone())
-            };
-            detections.push(Detection {
-                position,
-                customer: t.customer_id.as_str().to_owned(),
-                transaction_id: here.transaction_id.clone(),
-                event_time: here.at,
-                other_transaction_id: trip.other.transaction_id.clone(),
-                from,
-                to,
-                distance_km: trip.km,
-                hours: trip.hours,
-                speed_kmh: trip.kmh,
-            });
-            s.travel_count += 1;
-        }
-        s.sightings.insert(split, here);
-        while s.sightings.len() > MAX_SIGHTINGS {
-            let gone = s.sightings.remove(0);
-            s.forgotten_until = Some(s.forgotten_until.map_or(gone.at, |f| f.max(gone.at)));
-        }
-    }
-}
 
 fn decode_error(e: serde_json::Error) -> sqlx::Error {
     sqlx::Error::Decode(Box::new(e))
@@ -408,13 +100,13 @@ async fn store(
     for (c, s) in states {
         let Some(s) = s else { continue };
         customer.push(c);
+        distinct.push(s.distinct_cities());
         last_tx.push(s.last.transaction_id);
         city.push(s.last.city);
         country.push(s.last.country);
         lat.push(s.last.lat);
         lon.push(s.last.lon);
         seen.push(s.last.at);
-        distinct.push(i32::try_from(s.cities.len()).unwrap_or(i32::MAX));
         cities.push(serde_json::to_string(&s.cities).map_err(encode_error)?);
         sightings.push(serde_json::to_string(&s.sightings).map_err(encode_error)?);
         forgotten.push(s.forgotten_until);
@@ -578,7 +270,8 @@ impl Fold for GeoFold {
                 Some(s) => s,
                 None => self.states.entry(customer.to_owned()).or_default(),
             };
-            self.rules.apply(state, e, t, &mut self.detections);
+            self.rules
+                .apply(state, e.position.0, t, &mut self.detections);
         }
         Ok(())
     }
@@ -614,13 +307,9 @@ impl Fold for GeoFold {
 
 impl Geo {
     fn geo_fold(fresh: bool) -> GeoFold {
-        let rules = Ruleset::default().rules;
         GeoFold {
             fresh,
-            rules: Rules {
-                travel: rules.impossible_travel.thresholds,
-                city_window: Duration::seconds(rules.distinct_cities.thresholds.window_secs.into()),
-            },
+            rules: Rules::default(),
             states: HashMap::new(),
             detections: Vec::new(),
         }
@@ -630,23 +319,27 @@ impl Geo {
 #[async_trait::async_trait]
 impl Projector for Geo {
     fn name(&self) -> &'static str {
-        "geo"
+        MODEL.name
     }
 
     fn version(&self) -> u32 {
-        1
+        MODEL.version
     }
 
     fn partitioned(&self) -> bool {
-        true
+        MODEL.partitioned
     }
 
     fn ddl(&self) -> &'static str {
-        DDL
+        MODEL.ddl
+    }
+
+    fn apply_indexes(&self) -> &'static [&'static str] {
+        MODEL.apply_indexes
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["geo_state", "impossible_travel"]
+        MODEL.tables
     }
 
     fn fold(&self, fresh: bool) -> Option<Box<dyn Fold>> {

@@ -10,67 +10,21 @@
 //! (no merchant, a v1 transaction, never recorded, or recorded later in the
 //! log) are ignored: they are not kept waiting for a transaction that may
 //! never come. Not partitioned: a label has no customer to route it by.
+//!
+//! The DDL and the pure fold (`Merchant::apply`) are the contract's
+//! (`read_models::merchants`); this file loads what earlier batches left
+//! and writes the rows.
 
 use crate::copy::CopyIn;
 use crate::fold::{self, Fold, WRITE_CHUNK};
 use crate::projector::{ProjectedEvent, Projector};
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
-use domain::events::Verdict;
-use foldhash::{HashMap, HashMapExt};
+use read_models::merchants::{Delta, Known, MODEL, Merchant};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 pub struct Merchants;
-
-/// `flagged` is `confirmed_fraud / tx_count > 0.05`, written in the SQL as
-/// `confirmed_fraud * 20 > tx_count` so the threshold is exact, not a
-/// floating-point comparison.
-const DDL: &str = "
-CREATE TABLE merchant_risk (
-    merchant_id text NOT NULL,
-    hour timestamptz NOT NULL,
-    tx_count bigint NOT NULL,
-    amount_sum numeric(24, 3) NOT NULL,
-    alert_count bigint NOT NULL,
-    confirmed_fraud bigint NOT NULL,
-    fraud_rate double precision NOT NULL,
-    flagged boolean NOT NULL,
-    PRIMARY KEY (merchant_id, hour)
-);
--- Riskiest merchants in a time range: a range scan on hour that reads the
--- figures from the index alone. One merchant over time is the primary key.
-CREATE INDEX merchant_risk_hour ON merchant_risk (hour)
-    INCLUDE (merchant_id, tx_count, confirmed_fraud, alert_count, fraud_rate);
-CREATE INDEX merchant_risk_flagged ON merchant_risk (hour, fraud_rate DESC) WHERE flagged;
--- The dashboard's risky merchants: hours with an alert or confirmed fraud,
--- a few per cent of all hours.
-CREATE INDEX merchant_risk_signal ON merchant_risk (hour) INCLUDE (merchant_id)
-    WHERE alert_count > 0 OR confirmed_fraud > 0;
-
-CREATE TABLE merchant_transactions (
-    transaction_id text PRIMARY KEY,
-    merchant_id text NOT NULL,
-    hour timestamptz NOT NULL,
-    alert_id uuid,
-    is_fraud boolean NOT NULL,
-    -- The log position of the latest label or verdict applied to it.
-    signal_position bigint
-);
-CREATE INDEX merchant_transactions_alert ON merchant_transactions (alert_id);
-";
-
-/// What the model keeps about one transaction.
-#[derive(Debug, Clone)]
-struct Known {
-    merchant_id: String,
-    hour: DateTime<Utc>,
-    alert_id: Option<Uuid>,
-    is_fraud: bool,
-    signal_position: Option<i64>,
-    /// Needs writing at the end of the batch.
-    dirty: bool,
-}
 
 /// A `merchant_transactions` row as read back.
 type KnownRow = (
@@ -82,56 +36,30 @@ type KnownRow = (
     Option<i64>,
 );
 
-/// The change one batch makes to one merchant-hour.
-#[derive(Debug, Default)]
-struct Delta {
-    tx_count: i64,
-    amount_thousandths: i128,
-    alert_count: i64,
-    confirmed_fraud: i64,
-}
-
-impl Delta {
-    fn is_zero(&self) -> bool {
-        self.tx_count == 0
-            && self.amount_thousandths == 0
-            && self.alert_count == 0
-            && self.confirmed_fraud == 0
-    }
-}
-
-/// `ts` cut down to a whole number of `secs` since the epoch.
-fn truncate(ts: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
-    let s = ts.timestamp();
-    DateTime::from_timestamp(s - s.rem_euclid(secs), 0).unwrap_or(ts)
-}
-
 #[async_trait::async_trait]
 impl Projector for Merchants {
     fn name(&self) -> &'static str {
-        "merchants"
+        MODEL.name
     }
 
     fn version(&self) -> u32 {
-        // 2: the merchant_risk_signal index.
-        2
+        MODEL.version
     }
 
     fn partitioned(&self) -> bool {
-        false
+        MODEL.partitioned
     }
 
     fn ddl(&self) -> &'static str {
-        DDL
+        MODEL.ddl
     }
 
     fn apply_indexes(&self) -> &'static [&'static str] {
-        // Verdicts name an alert; its transaction is found through this.
-        &["merchant_transactions_alert"]
+        MODEL.apply_indexes
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["merchant_risk", "merchant_transactions"]
+        MODEL.tables
     }
 
     fn fold(&self, fresh: bool) -> Option<Box<dyn Fold>> {
@@ -151,18 +79,14 @@ impl Projector for Merchants {
 /// folded in memory.
 struct MerchantsFold {
     fresh: bool,
-    known: HashMap<String, Known>,
-    by_alert: HashMap<Uuid, String>,
-    deltas: HashMap<(String, DateTime<Utc>), Delta>,
+    state: Merchant,
 }
 
 impl MerchantsFold {
     fn new(fresh: bool) -> MerchantsFold {
         MerchantsFold {
             fresh,
-            known: HashMap::new(),
-            by_alert: HashMap::new(),
-            deltas: HashMap::new(),
+            state: Merchant::default(),
         }
     }
 
@@ -180,14 +104,14 @@ impl MerchantsFold {
                 DomainEvent::TransactionRecorded(r) => r.transaction.transaction_id.as_str(),
                 DomainEvent::TransactionLabeled(l) => l.transaction_id.as_str(),
                 DomainEvent::AlertResolved(r) => {
-                    if !self.by_alert.contains_key(&r.alert_id.0) {
+                    if !self.state.by_alert.contains_key(&r.alert_id.0) {
                         alert_ids.push(r.alert_id.0);
                     }
                     continue;
                 }
                 _ => continue,
             };
-            if !self.known.contains_key(id) {
+            if !self.state.known.contains_key(id) {
                 tx_ids.push(id.to_owned());
             }
         }
@@ -204,13 +128,13 @@ impl MerchantsFold {
         .fetch_all(&mut *conn)
         .await?;
         for (id, merchant_id, hour, alert_id, is_fraud, signal_position) in loaded {
-            if self.known.contains_key(&id) {
+            if self.state.known.contains_key(&id) {
                 continue;
             }
             if let Some(a) = alert_id {
-                self.by_alert.insert(a, id.clone());
+                self.state.by_alert.insert(a, id.clone());
             }
-            self.known.insert(
+            self.state.known.insert(
                 id,
                 Known {
                     merchant_id,
@@ -236,72 +160,20 @@ impl Fold for MerchantsFold {
         if !self.fresh {
             self.load(conn, events).await?;
         }
-        let (known, by_alert, deltas) = (&mut self.known, &mut self.by_alert, &mut self.deltas);
         for e in events {
-            let position = e.position.0 as i64;
-            match &e.event {
-                DomainEvent::TransactionRecorded(r) => {
-                    let t = &r.transaction;
-                    let Some(merchant) = &t.merchant_id else {
-                        continue;
-                    };
-                    let id = t.transaction_id.as_str();
-                    // Recorded once per id by the ingest; a repeat changes nothing.
-                    if known.contains_key(id) {
-                        continue;
-                    }
-                    let hour = truncate(t.timestamp, 3600);
-                    let d = deltas
-                        .entry((merchant.as_str().to_owned(), hour))
-                        .or_default();
-                    d.tx_count += 1;
-                    d.amount_thousandths += i128::from(t.amount.thousandths());
-                    let alert_id = r.alert_id.map(|a| a.0);
-                    if let Some(a) = alert_id {
-                        d.alert_count += 1;
-                        by_alert.insert(a, id.to_owned());
-                    }
-                    known.insert(
-                        id.to_owned(),
-                        Known {
-                            merchant_id: merchant.as_str().to_owned(),
-                            hour,
-                            alert_id,
-                            is_fraud: false,
-                            signal_position: None,
-                            dirty: true,
-                        },
-                    );
-                }
-                DomainEvent::TransactionLabeled(l) => {
-                    set_fraud(
-                        known,
-                        deltas,
-                        l.transaction_id.as_str(),
-                        l.is_fraud,
-                        position,
-                    );
-                }
-                DomainEvent::AlertResolved(r) => {
-                    if let Some(id) = by_alert.get(&r.alert_id.0) {
-                        let is_fraud = r.verdict == Verdict::ConfirmedFraud;
-                        set_fraud(known, deltas, id, is_fraud, position);
-                    }
-                }
-                _ => {}
-            }
+            self.state.apply(e.position.0, &e.event);
         }
         Ok(())
     }
 
     async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        let known = std::mem::take(&mut self.known);
-        self.by_alert.clear();
+        let known = std::mem::take(&mut self.state.known);
+        self.state.by_alert.clear();
         let mut dirty: Vec<(String, Known)> = known.into_iter().filter(|(_, k)| k.dirty).collect();
         // Row order does not change the result; sorted so every run issues
         // the same statements.
         dirty.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let deltas = std::mem::take(&mut self.deltas);
+        let deltas = std::mem::take(&mut self.state.deltas);
         let mut deltas: Vec<_> = deltas.into_iter().filter(|(_, d)| !d.is_zero()).collect();
         deltas.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         if std::mem::take(&mut self.fresh) {
@@ -319,29 +191,8 @@ impl Fold for MerchantsFold {
     }
 
     fn held(&self) -> usize {
-        self.known.len() + self.deltas.len()
+        self.state.known.len() + self.state.deltas.len()
     }
-}
-
-/// Sets the fraud state of a known transaction, counting a flip once in its
-/// hour; a transaction the model does not know is ignored.
-fn set_fraud(
-    known: &mut HashMap<String, Known>,
-    deltas: &mut HashMap<(String, DateTime<Utc>), Delta>,
-    id: &str,
-    is_fraud: bool,
-    position: i64,
-) {
-    let Some(k) = known.get_mut(id) else {
-        return;
-    };
-    if k.is_fraud != is_fraud {
-        let d = deltas.entry((k.merchant_id.clone(), k.hour)).or_default();
-        d.confirmed_fraud += if is_fraud { 1 } else { -1 };
-        k.is_fraud = is_fraud;
-    }
-    k.signal_position = Some(position);
-    k.dirty = true;
 }
 
 async fn write_transactions(

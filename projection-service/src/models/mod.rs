@@ -1,4 +1,5 @@
-//! The read models, one projector each. `all()` is the registry the service,
+//! The read models, one projector each (the models themselves are declared
+//! in `read_models`). `all()` is the registry the service,
 //! `fraudctl replay` and the tests share.
 
 pub mod alerts;
@@ -28,4 +29,21 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
 /// The projector called `name`.
 pub fn by_name(name: &str) -> Option<Arc<dyn Projector>> {
     all().into_iter().find(|p| p.name() == name)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The projectors are the contract's models, in the contract's order.
+    #[test]
+    fn every_declared_model_has_its_projector() {
+        let projectors: Vec<_> = super::all()
+            .iter()
+            .map(|p| (p.name(), p.version(), p.partitioned(), p.ddl(), p.tables()))
+            .collect();
+        let declared: Vec<_> = read_models::ALL
+            .iter()
+            .map(|m| (m.name, m.version, m.partitioned, m.ddl, m.tables))
+            .collect();
+        assert_eq!(projectors, declared);
+    }
 }

@@ -19,231 +19,19 @@
 //! - `high`: any P0 or P1 alert, or more than 10 % of transactions declined;
 //! - `medium`: any P2 or P3 alert, any decline, or more than 20 % reviewed;
 //! - `low`: otherwise.
+//!
+//! The DDL and the pure fold (`Profile::apply`) are the contract's
+//! (`read_models::profiles`); this file loads and writes the rows.
 
-use super::geo::{exact_f64, micros};
 use crate::fold::{self, Fold, WRITE_CHUNK};
 use crate::projector::{ProjectedEvent, Projector};
 use chrono::{DateTime, Utc};
-use domain::stats::HourHistogram;
-use domain::{Decision, DomainEvent, Priority, Ruleset, Transaction};
 use foldhash::{HashMap, HashMapExt};
-use serde::{Deserialize, Serialize};
+use read_models::profiles::{self, MODEL, Profile, customer_of};
 use sqlx::{PgConnection, Row};
 use std::collections::BTreeMap;
 
 pub struct Profiles;
-
-const DDL: &str = "
-CREATE TABLE customer_profiles (
-    customer_id text PRIMARY KEY,
-    -- Event times; null only for a customer known from an alert alone.
-    first_seen timestamptz,
-    last_seen timestamptz,
-    tx_count bigint NOT NULL,
-    total_amount numeric(24, 3) NOT NULL,
-    -- Welford over every amount (its count is tx_count): the mean, the sum
-    -- of squared deviations, and the sample standard deviation (n - 1; 0
-    -- below two transactions), as the amount_anomaly rule sees them.
-    amount_mean double precision NOT NULL,
-    amount_m2 double precision NOT NULL,
-    amount_stddev double precision NOT NULL,
-    -- The most frequent city (among equals the most recently seen, then the
-    -- first by country and name), with the mean of its coordinates.
-    home_city text,
-    home_country text,
-    home_latitude double precision,
-    home_longitude double precision,
-    home_tx_count bigint,
-    -- [{city, country, count, lat, lon, last_at}] by count, at most 64.
-    cities jsonb NOT NULL,
-    -- {name: count}; categories capped at 512 like the domain's.
-    merchant_categories jsonb NOT NULL,
-    devices jsonb NOT NULL,
-    -- Transactions per UTC hour of day, index 1 = 00:00-00:59.
-    hour_histogram integer[] NOT NULL,
-    approve_count bigint NOT NULL,
-    review_count bigint NOT NULL,
-    decline_count bigint NOT NULL,
-    alerts_p0 bigint NOT NULL,
-    alerts_p1 bigint NOT NULL,
-    alerts_p2 bigint NOT NULL,
-    alerts_p3 bigint NOT NULL,
-    risk_level text NOT NULL CHECK (risk_level IN ('low', 'medium', 'high')),
-    -- The log position of the last event that changed the row.
-    last_position bigint NOT NULL
-);
-CREATE INDEX customer_profiles_risk ON customer_profiles (risk_level, last_seen DESC);
-CREATE INDEX customer_profiles_last_seen ON customer_profiles (last_seen DESC);
-";
-
-/// Cities tallied per customer; past it the least used one makes room.
-const MAX_CITIES: usize = 64;
-
-/// One city's tally, as kept in `cities`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct CityTally {
-    city: String,
-    country: String,
-    count: i64,
-    /// Running means of the coordinates seen there.
-    #[serde(with = "exact_f64")]
-    lat: f64,
-    #[serde(with = "exact_f64")]
-    lon: f64,
-    last_at: DateTime<Utc>,
-}
-
-impl CityTally {
-    /// A city as the domain counts cities: lower-cased name within country.
-    fn key(&self) -> (String, String) {
-        (self.country.clone(), self.city.to_lowercase())
-    }
-}
-
-/// One customer's row, as the fold needs it.
-#[derive(Debug, Clone, Default)]
-struct Profile {
-    first_seen: Option<DateTime<Utc>>,
-    last_seen: Option<DateTime<Utc>>,
-    tx_count: i64,
-    /// Thousandths.
-    total: i128,
-    mean: f64,
-    m2: f64,
-    cities: Vec<CityTally>,
-    categories: BTreeMap<String, i64>,
-    devices: BTreeMap<String, i64>,
-    hours: [i32; 24],
-    approve: i64,
-    review: i64,
-    decline: i64,
-    alerts: [i64; 4],
-    last_position: i64,
-}
-
-impl Profile {
-    fn record(&mut self, t: &Transaction, decision: Decision, max_categories: usize) {
-        let at = micros(t.timestamp);
-        self.first_seen = Some(self.first_seen.map_or(at, |f| f.min(at)));
-        self.last_seen = Some(self.last_seen.map_or(at, |l| l.max(at)));
-        self.tx_count += 1;
-        self.total += i128::from(t.amount.thousandths());
-        // Welford, step for step as `domain::stats::RunningStats::push`.
-        let x = t.amount.as_f64();
-        let delta = x - self.mean;
-        self.mean += delta / self.tx_count as f64;
-        self.m2 += delta * (x - self.mean);
-        if let Some(c) = &t.merchant_category {
-            let known = self.categories.contains_key(c.as_str());
-            if known || self.categories.len() < max_categories {
-                *self.categories.entry(c.as_str().to_owned()).or_default() += 1;
-            }
-        }
-        if let Some(d) = &t.device_info {
-            *self
-                .devices
-                .entry(d.device_type.as_str().to_owned())
-                .or_default() += 1;
-        }
-        let hour = &mut self.hours[HourHistogram::hour_of(t.timestamp) % 24];
-        *hour = hour.saturating_add(1);
-        match decision {
-            Decision::Approve => self.approve += 1,
-            Decision::Review => self.review += 1,
-            Decision::Decline => self.decline += 1,
-        }
-        if let Some(l) = &t.location {
-            self.tally_city(
-                l.city.as_str(),
-                l.country.as_str(),
-                l.coordinates.lat(),
-                l.coordinates.lon(),
-                at,
-            );
-        }
-    }
-
-    fn tally_city(&mut self, city: &str, country: &str, lat: f64, lon: f64, at: DateTime<Utc>) {
-        let key = (country.to_owned(), city.to_lowercase());
-        let i = match self.cities.iter().position(|c| c.key() == key) {
-            Some(i) => i,
-            None => {
-                if self.cities.len() >= MAX_CITIES {
-                    // The list is kept sorted, so the least used is last.
-                    self.cities.pop();
-                }
-                self.cities.push(CityTally {
-                    city: city.to_owned(),
-                    country: country.to_owned(),
-                    count: 0,
-                    lat: 0.0,
-                    lon: 0.0,
-                    last_at: at,
-                });
-                self.cities.len() - 1
-            }
-        };
-        if let Some(c) = self.cities.get_mut(i) {
-            c.count += 1;
-            let n = c.count as f64;
-            // `+ 0.0`: no -0.0, which float8 and jsonb print differently.
-            c.lat += (lat - c.lat) / n + 0.0;
-            c.lon += (lon - c.lon) / n + 0.0;
-            if at >= c.last_at {
-                // The latest spelling names the city.
-                c.city = city.to_owned();
-                c.last_at = at;
-            }
-        }
-        // Most used first; among equals the most recent, then by name: the
-        // first entry is the home city.
-        self.cities.sort_by_cached_key(|c| {
-            (
-                std::cmp::Reverse(c.count),
-                std::cmp::Reverse(c.last_at),
-                c.key(),
-            )
-        });
-    }
-
-    fn std_dev(&self) -> f64 {
-        if self.tx_count < 2 {
-            0.0
-        } else {
-            (self.m2.max(0.0) / (self.tx_count - 1) as f64).sqrt()
-        }
-    }
-
-    fn risk_level(&self) -> &'static str {
-        let decided = self.approve + self.review + self.decline;
-        let [p0, p1, p2, p3] = self.alerts;
-        if p0 + p1 > 0 || self.decline * 10 > decided {
-            "high"
-        } else if p2 + p3 > 0 || self.decline > 0 || self.review * 5 > decided {
-            "medium"
-        } else {
-            "low"
-        }
-    }
-}
-
-/// The customer an event is about, if it is one this model reads.
-fn customer_of(e: &ProjectedEvent) -> Option<&str> {
-    match &e.event {
-        DomainEvent::TransactionRecorded(r) => Some(r.transaction.customer_id.as_str()),
-        DomainEvent::AlertRaised(a) => Some(a.customer_id.as_str()),
-        _ => None,
-    }
-}
-
-fn priority_index(p: Priority) -> usize {
-    match p {
-        Priority::P0 => 0,
-        Priority::P1 => 1,
-        Priority::P2 => 2,
-        Priority::P3 => 3,
-    }
-}
 
 fn json_error(e: serde_json::Error) -> sqlx::Error {
     sqlx::Error::Decode(Box::new(e))
@@ -465,7 +253,7 @@ impl Fold for ProfilesFold {
         if !self.fresh {
             let mut missing: Vec<String> = events
                 .iter()
-                .filter_map(customer_of)
+                .filter_map(|e| customer_of(&e.event))
                 .filter(|c| !self.profiles.contains_key(*c))
                 .map(str::to_owned)
                 .collect();
@@ -476,21 +264,14 @@ impl Fold for ProfilesFold {
             }
         }
         for e in events {
-            let Some(customer) = customer_of(e) else {
+            let Some(customer) = customer_of(&e.event) else {
                 continue;
             };
             let p = match self.profiles.get_mut(customer) {
                 Some(p) => p,
                 None => self.profiles.entry(customer.to_owned()).or_default(),
             };
-            p.last_position = e.position.0 as i64;
-            match &e.event {
-                DomainEvent::TransactionRecorded(r) => {
-                    p.record(&r.transaction, r.decision, self.max_categories);
-                }
-                DomainEvent::AlertRaised(a) => p.alerts[priority_index(a.priority)] += 1,
-                _ => {}
-            }
+            p.apply(e.position.0, &e.event, self.max_categories);
         }
         Ok(())
     }
@@ -523,8 +304,7 @@ impl Profiles {
     fn profiles_fold(fresh: bool) -> ProfilesFold {
         ProfilesFold {
             fresh,
-            max_categories: usize::try_from(Ruleset::default().history.max_categories)
-                .unwrap_or(usize::MAX),
+            max_categories: profiles::max_categories(),
             profiles: HashMap::new(),
         }
     }
@@ -533,23 +313,27 @@ impl Profiles {
 #[async_trait::async_trait]
 impl Projector for Profiles {
     fn name(&self) -> &'static str {
-        "profiles"
+        MODEL.name
     }
 
     fn version(&self) -> u32 {
-        1
+        MODEL.version
     }
 
     fn partitioned(&self) -> bool {
-        true
+        MODEL.partitioned
     }
 
     fn ddl(&self) -> &'static str {
-        DDL
+        MODEL.ddl
+    }
+
+    fn apply_indexes(&self) -> &'static [&'static str] {
+        MODEL.apply_indexes
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["customer_profiles"]
+        MODEL.tables
     }
 
     fn fold(&self, fresh: bool) -> Option<Box<dyn Fold>> {

@@ -9,50 +9,11 @@ use crate::fold::Fold;
 use crate::projector::{ProjectedEvent, Projector};
 use domain::DomainEvent;
 use domain::events::TransactionRecorded;
+use read_models::transactions::MODEL;
 use sqlx::PgConnection;
 use std::collections::HashMap;
 
 pub struct Transactions;
-
-const DDL: &str = "
-CREATE TABLE transactions (
-    transaction_id text PRIMARY KEY,
-    customer_id text NOT NULL,
-    merchant_id text,
-    merchant_category text,
-    event_time timestamptz NOT NULL,
-    recorded_time timestamptz NOT NULL,
-    position bigint NOT NULL,
-    amount numeric(24, 3) NOT NULL,
-    currency text,
-    transaction_type text,
-    payment_method text,
-    device_type text,
-    city text,
-    country text,
-    latitude double precision,
-    longitude double precision,
-    decision text NOT NULL,
-    risk_score double precision NOT NULL,
-    rules_fired jsonb NOT NULL,
-    ruleset_version text NOT NULL,
-    late boolean NOT NULL,
-    alert_id uuid,
-    input_schema smallint NOT NULL
-);
-CREATE INDEX transactions_customer ON transactions (customer_id, event_time DESC);
-CREATE INDEX transactions_merchant ON transactions (merchant_id, event_time DESC);
-CREATE INDEX transactions_event_time ON transactions (event_time);
-CREATE INDEX transactions_recorded_time ON transactions (recorded_time);
-
-CREATE TABLE transaction_labels (
-    transaction_id text PRIMARY KEY,
-    is_fraud boolean NOT NULL,
-    source text NOT NULL,
-    position bigint NOT NULL,
-    labeled_at timestamptz NOT NULL
-);
-";
 
 /// Column arrays for one multi-row insert.
 #[derive(Default)]
@@ -159,23 +120,27 @@ fn collect(events: &[ProjectedEvent]) -> (Rows, HashMap<String, Label>) {
 #[async_trait::async_trait]
 impl Projector for Transactions {
     fn name(&self) -> &'static str {
-        "transactions"
+        MODEL.name
     }
 
     fn version(&self) -> u32 {
-        1
+        MODEL.version
     }
 
     fn partitioned(&self) -> bool {
-        true
+        MODEL.partitioned
     }
 
     fn ddl(&self) -> &'static str {
-        DDL
+        MODEL.ddl
+    }
+
+    fn apply_indexes(&self) -> &'static [&'static str] {
+        MODEL.apply_indexes
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["transactions", "transaction_labels"]
+        MODEL.tables
     }
 
     fn fold(&self, fresh: bool) -> Option<Box<dyn Fold>> {

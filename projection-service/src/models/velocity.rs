@@ -21,80 +21,22 @@
 //! them). The view's branches each group by `customer_id`, so a
 //! `WHERE customer_id = $1` is pushed into every branch and answered from the
 //! primary key.
+//!
+//! The DDL and the pure fold (`record`) are the contract's
+//! (`read_models::velocity`); this file loads nothing (minutes add up) and
+//! writes the folded minutes.
 
 use crate::copy::CopyIn;
 use crate::fold::{self, Fold, WRITE_CHUNK};
 use crate::projector::{ProjectedEvent, Projector};
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
-use domain::transaction::TransactionType;
 use foldhash::HashMap;
+use read_models::velocity::{self, MODEL, Minute};
 use sqlx::PgConnection;
 use std::collections::BTreeMap;
 
 pub struct Velocity;
-
-const DDL: &str = "
-CREATE TABLE velocity_minutes (
-    customer_id text NOT NULL,
-    minute timestamptz NOT NULL,
-    tx_count bigint NOT NULL,
-    amount_sum numeric(24, 3) NOT NULL,
-    amount_max numeric(24, 3) NOT NULL,
-    PRIMARY KEY (customer_id, minute)
-);
--- Cross-customer dashboards (the busiest customers of the last hour).
-CREATE INDEX velocity_minutes_minute ON velocity_minutes (minute);
-
-CREATE VIEW velocity_windows AS
-SELECT customer_id, 'tumbling_10m'::text AS window_kind,
-       date_bin('10 minutes', minute, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS window_start,
-       date_bin('10 minutes', minute, TIMESTAMPTZ '2000-01-01 00:00:00+00')
-         + interval '10 minutes' AS window_end,
-       sum(tx_count)::bigint AS tx_count,
-       sum(amount_sum)::numeric(24, 3) AS amount_sum,
-       max(amount_max) AS amount_max
-FROM velocity_minutes
-GROUP BY customer_id, 3
-UNION ALL
-SELECT customer_id, 'tumbling_1h'::text,
-       date_bin('1 hour', minute, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
-       date_bin('1 hour', minute, TIMESTAMPTZ '2000-01-01 00:00:00+00') + interval '1 hour',
-       sum(tx_count)::bigint,
-       sum(amount_sum)::numeric(24, 3),
-       max(amount_max)
-FROM velocity_minutes
-GROUP BY customer_id, 3
-UNION ALL
--- Each minute belongs to the five 5-minute windows that start 0..4 minutes
--- before it; only windows holding at least one minute appear.
-SELECT m.customer_id, 'sliding_5m'::text,
-       m.minute - k.back,
-       m.minute - k.back + interval '5 minutes',
-       sum(m.tx_count)::bigint,
-       sum(m.amount_sum)::numeric(24, 3),
-       max(m.amount_max)
-FROM velocity_minutes m
-CROSS JOIN (VALUES (interval '0 minutes'), (interval '1 minute'), (interval '2 minutes'),
-                   (interval '3 minutes'), (interval '4 minutes')) AS k(back)
-GROUP BY m.customer_id, 3;
-";
-
-/// One minute of one customer, folded from the batches.
-#[derive(Default)]
-struct Minute {
-    count: i64,
-    /// Thousandths; i128 because a minute of maximal amounts would overflow
-    /// i64 after a few thousand transactions, and the column holds 10^21.
-    sum: i128,
-    max: u64,
-}
-
-fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
-    let secs = at.timestamp().div_euclid(60) * 60;
-    // Flooring to a minute never leaves chrono's range.
-    DateTime::from_timestamp(secs, 0).unwrap_or(at)
-}
 
 /// The minutes the batches touched, per customer, folded in memory. Minutes
 /// add up, so nothing is ever read back: a flush adds them to the rows (or,
@@ -123,14 +65,8 @@ impl Fold for VelocityFold {
                 Some(m) => m,
                 None => self.minutes.entry(customer.to_owned()).or_default(),
             };
-            let m = minutes.entry(minute_of(t.timestamp)).or_insert_with(|| {
+            if velocity::record(minutes, t) {
                 self.held += 1;
-                Minute::default()
-            });
-            m.count += 1;
-            if t.transaction_type != Some(TransactionType::Refund) {
-                m.sum += i128::from(t.amount.thousandths());
-                m.max = m.max.max(t.amount.thousandths());
             }
         }
         Ok(())
@@ -226,23 +162,27 @@ async fn store(
 #[async_trait::async_trait]
 impl Projector for Velocity {
     fn name(&self) -> &'static str {
-        "velocity"
+        MODEL.name
     }
 
     fn version(&self) -> u32 {
-        1
+        MODEL.version
     }
 
     fn partitioned(&self) -> bool {
-        true
+        MODEL.partitioned
     }
 
     fn ddl(&self) -> &'static str {
-        DDL
+        MODEL.ddl
+    }
+
+    fn apply_indexes(&self) -> &'static [&'static str] {
+        MODEL.apply_indexes
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["velocity_minutes"]
+        MODEL.tables
     }
 
     fn fold(&self, fresh: bool) -> Option<Box<dyn Fold>> {

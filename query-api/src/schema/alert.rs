@@ -10,97 +10,16 @@ use super::common::{
     AlertStatus, Decimal, Decision, Priority, RuleHit, Verdict, db, list_cost, loader,
     null_because, page_size, rule_hits, shared, sql_failed,
 };
-use super::customer::Customer;
 use super::events::{LogEvent, event_at, whole_stream};
-use super::transaction::Transaction;
+use super::nodes::{Alert, Customer, Transaction};
 use crate::error::not_found;
 use crate::loaders::{AlertKey, TransactionKey};
 use crate::page::{PageInfo, parse_time_uuid_cursor, time_cursor};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use read_models::alerts::{ALERT_COUNT, ALERT_PAGE, AlertRow};
 use std::sync::Arc;
 use uuid::Uuid;
-
-/// The columns of `alerts` an `AlertRow` reads.
-macro_rules! alert_columns {
-    () => {
-        "alert_id, transaction_id, customer_id, merchant_id, amount::text AS amount, currency, \
-         priority, risk_score, decision, rules_fired::text AS rules_fired, rule_names, \
-         ruleset_version, status, raised_at, raised_recorded_at, raised_position, \
-         acknowledged_at, acknowledged_by, acknowledged_note, resolved_at, resolved_by, \
-         verdict, resolution_note, updated_position"
-    };
-}
-
-/// The filter every alert list shares; a null argument folds away.
-macro_rules! alert_filter {
-    () => {
-        " WHERE ($1::text[] IS NULL OR priority = ANY($1)) \
-           AND ($2::text[] IS NULL OR status = ANY($2)) \
-           AND ($3::text IS NULL OR rule_names @> ARRAY[$3::text]) \
-           AND ($4::text IS NULL OR customer_id = $4) \
-           AND ($5::text IS NULL OR merchant_id = $5) \
-           AND ($6::timestamptz IS NULL OR raised_at >= $6) \
-           AND ($7::timestamptz IS NULL OR raised_at < $7)"
-    };
-}
-
-pub(crate) const ALERTS_BY_ID: &str = concat!(
-    "SELECT ",
-    alert_columns!(),
-    " FROM alerts WHERE alert_id = ANY($1)"
-);
-
-pub(crate) const ALERTS_BY_TRANSACTION: &str = concat!(
-    "SELECT ",
-    alert_columns!(),
-    " FROM alerts WHERE transaction_id = ANY($1) ORDER BY raised_position"
-);
-
-const ALERT_PAGE: &str = concat!(
-    "SELECT ",
-    alert_columns!(),
-    " FROM alerts",
-    alert_filter!(),
-    " AND ($8::timestamptz IS NULL OR (raised_at, alert_id) < ($8, $9::uuid)) \
-     ORDER BY raised_at DESC, alert_id DESC \
-     LIMIT $10"
-);
-
-const ALERT_COUNT: &str = concat!("SELECT count(*) FROM alerts", alert_filter!());
-
-/// One row of `alerts`.
-#[derive(sqlx::FromRow, Debug, Clone)]
-pub struct AlertRow {
-    pub alert_id: Uuid,
-    pub transaction_id: String,
-    pub customer_id: String,
-    pub merchant_id: Option<String>,
-    pub amount: Option<String>,
-    pub currency: Option<String>,
-    pub priority: String,
-    pub risk_score: f64,
-    pub decision: String,
-    pub rules_fired: String,
-    pub rule_names: Vec<String>,
-    pub ruleset_version: String,
-    pub status: String,
-    pub raised_at: DateTime<Utc>,
-    pub raised_recorded_at: DateTime<Utc>,
-    pub raised_position: i64,
-    pub acknowledged_at: Option<DateTime<Utc>>,
-    pub acknowledged_by: Option<String>,
-    pub acknowledged_note: Option<String>,
-    pub resolved_at: Option<DateTime<Utc>>,
-    pub resolved_by: Option<String>,
-    pub verdict: Option<String>,
-    pub resolution_note: Option<String>,
-    pub updated_position: i64,
-}
-
-/// An alert raised by a transaction, and where it is in its lifecycle.
-#[derive(Clone)]
-pub struct Alert(pub Arc<AlertRow>);
 
 #[Object]
 impl Alert {

@@ -9,6 +9,7 @@ use super::common::{
     page_size, shared, sql_failed,
 };
 use super::events::{EventConnection, stream_page};
+use super::nodes::Customer;
 use super::transaction::{TransactionConnection, TransactionFilter, customer_page};
 use crate::error::{OrInternal, bad_input, not_found};
 use crate::loaders::{GeoKey, ProfileKey};
@@ -16,58 +17,11 @@ use crate::page::{parse_plain_cursor, parse_time_cursor};
 use crate::time_travel::{self, AsOf, Snapshot};
 use async_graphql::{Context, Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use domain::ids::CustomerId;
+use read_models::geo::{GeoRow, TRIPS, TripRow};
+use read_models::profiles::ProfileRow;
+use read_models::velocity::{self, VELOCITY_WINDOWS, VelocityRow};
 use serde::Deserialize;
 use std::sync::Arc;
-
-pub(crate) const PROFILES_BY_ID: &str = "SELECT customer_id, first_seen, last_seen, tx_count, \
-       total_amount::text AS total_amount, amount_mean, amount_stddev, home_city, home_country, \
-       home_latitude, home_longitude, home_tx_count, cities::text AS cities, \
-       merchant_categories::text AS merchant_categories, devices::text AS devices, \
-       hour_histogram, approve_count, review_count, decline_count, alerts_p0, alerts_p1, \
-       alerts_p2, alerts_p3, risk_level, last_position \
-     FROM customer_profiles WHERE customer_id = ANY($1)";
-
-pub(crate) const GEO_BY_ID: &str = "SELECT customer_id, last_transaction_id, last_city, \
-       last_country, last_latitude, last_longitude, last_seen, distinct_cities, \
-       recent_cities::text AS recent_cities, card_present_sightings::text AS card_present_sightings, \
-       sightings_forgotten_until, impossible_travel_count, last_position \
-     FROM geo_state WHERE customer_id = ANY($1)";
-
-/// A customer's windows, newest first; the view's branches group by
-/// customer, so the customer filter is pushed into each and the kind filter
-/// prunes the others.
-pub(crate) const VELOCITY_WINDOWS: &str = "SELECT window_kind, window_start, window_end, \
-       tx_count, amount_sum::text AS amount_sum, amount_max::text AS amount_max \
-     FROM velocity_windows \
-     WHERE customer_id = $1 AND ($2::text IS NULL OR window_kind = $2) \
-     ORDER BY window_start DESC, window_kind \
-     LIMIT $3";
-
-pub(crate) const TRIPS: &str = "SELECT position, transaction_id, event_time, \
-       other_transaction_id, from_time, from_city, from_country, from_latitude, from_longitude, \
-       to_time, to_city, to_country, to_latitude, to_longitude, distance_km, hours, speed_kmh \
-     FROM impossible_travel WHERE customer_id = $1 \
-     ORDER BY event_time DESC, position DESC LIMIT $2";
-
-/// A customer: what the read models know, and its stream in the log.
-pub struct Customer {
-    id: String,
-    /// The profile when the caller already loaded it.
-    profile: Option<Option<Arc<ProfileRow>>>,
-}
-
-impl Customer {
-    /// A customer some row names (an alert, a transaction).
-    pub fn known(id: String) -> Customer {
-        Customer { id, profile: None }
-    }
-
-    fn stream(&self) -> async_graphql::Result<String> {
-        let id = CustomerId::parse(&self.id).map_err(|e| bad_input(e.to_string()))?;
-        Ok(domain::streams::customer(&id))
-    }
-}
 
 #[Object]
 impl Customer {
@@ -188,7 +142,6 @@ impl Customer {
         };
         let shared = shared(ctx)?;
         let snapshot = time_travel::replay(
-            db(ctx)?,
             &*shared.store,
             &self.stream()?,
             &self.id,
@@ -198,36 +151,6 @@ impl Customer {
         .await?;
         Ok(CustomerSnapshot(Arc::new(snapshot)))
     }
-}
-
-/// One row of `customer_profiles`.
-#[derive(sqlx::FromRow, Debug, Clone)]
-pub struct ProfileRow {
-    pub customer_id: String,
-    pub first_seen: Option<DateTime<Utc>>,
-    pub last_seen: Option<DateTime<Utc>>,
-    pub tx_count: i64,
-    pub total_amount: String,
-    pub amount_mean: f64,
-    pub amount_stddev: f64,
-    pub home_city: Option<String>,
-    pub home_country: Option<String>,
-    pub home_latitude: Option<f64>,
-    pub home_longitude: Option<f64>,
-    pub home_tx_count: Option<i64>,
-    pub cities: String,
-    pub merchant_categories: String,
-    pub devices: String,
-    pub hour_histogram: Vec<i32>,
-    pub approve_count: i64,
-    pub review_count: i64,
-    pub decline_count: i64,
-    pub alerts_p0: i64,
-    pub alerts_p1: i64,
-    pub alerts_p2: i64,
-    pub alerts_p3: i64,
-    pub risk_level: String,
-    pub last_position: i64,
 }
 
 /// What the profile says about a customer.
@@ -381,16 +304,16 @@ pub enum VelocityWindowKind {
 impl VelocityWindowKind {
     pub fn as_db(self) -> &'static str {
         match self {
-            VelocityWindowKind::Tumbling10m => "tumbling_10m",
-            VelocityWindowKind::Tumbling1h => "tumbling_1h",
-            VelocityWindowKind::Sliding5m => "sliding_5m",
+            VelocityWindowKind::Tumbling10m => velocity::TUMBLING_10M,
+            VelocityWindowKind::Tumbling1h => velocity::TUMBLING_1H,
+            VelocityWindowKind::Sliding5m => velocity::SLIDING_5M,
         }
     }
 
     fn from_db(text: &str) -> VelocityWindowKind {
         match text {
-            "tumbling_1h" => VelocityWindowKind::Tumbling1h,
-            "sliding_5m" => VelocityWindowKind::Sliding5m,
+            velocity::TUMBLING_1H => VelocityWindowKind::Tumbling1h,
+            velocity::SLIDING_5M => VelocityWindowKind::Sliding5m,
             _ => VelocityWindowKind::Tumbling10m,
         }
     }
@@ -400,17 +323,6 @@ impl VelocityWindowKind {
         VelocityWindowKind::Tumbling1h,
         VelocityWindowKind::Sliding5m,
     ];
-}
-
-/// One row of `velocity_windows`.
-#[derive(sqlx::FromRow, Debug, Clone)]
-pub struct VelocityRow {
-    pub window_kind: String,
-    pub window_start: DateTime<Utc>,
-    pub window_end: DateTime<Utc>,
-    pub tx_count: i64,
-    pub amount_sum: String,
-    pub amount_max: String,
 }
 
 /// One window of event time: `[start, end)`.
@@ -443,46 +355,6 @@ impl VelocityWindow {
     async fn amount_max(&self) -> Decimal {
         Decimal(self.0.amount_max.clone())
     }
-}
-
-/// One row of `geo_state`.
-#[derive(sqlx::FromRow, Debug, Clone)]
-pub struct GeoRow {
-    pub customer_id: String,
-    pub last_transaction_id: String,
-    pub last_city: String,
-    pub last_country: String,
-    pub last_latitude: f64,
-    pub last_longitude: f64,
-    pub last_seen: DateTime<Utc>,
-    pub distinct_cities: i32,
-    pub recent_cities: String,
-    pub card_present_sightings: String,
-    pub sightings_forgotten_until: Option<DateTime<Utc>>,
-    pub impossible_travel_count: i64,
-    pub last_position: i64,
-}
-
-/// One row of `impossible_travel`.
-#[derive(sqlx::FromRow, Debug, Clone)]
-pub struct TripRow {
-    pub position: i64,
-    pub transaction_id: String,
-    pub event_time: DateTime<Utc>,
-    pub other_transaction_id: String,
-    pub from_time: DateTime<Utc>,
-    pub from_city: String,
-    pub from_country: String,
-    pub from_latitude: f64,
-    pub from_longitude: f64,
-    pub to_time: DateTime<Utc>,
-    pub to_city: String,
-    pub to_country: String,
-    pub to_latitude: f64,
-    pub to_longitude: f64,
-    pub distance_km: f64,
-    pub hours: f64,
-    pub speed_kmh: f64,
 }
 
 /// A located transaction.

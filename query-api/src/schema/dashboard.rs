@@ -12,12 +12,12 @@
 //! | projection lag | `projection_status`, and `projection_lag` (minute, primary key) |
 
 use super::common::{Decision, Priority, TimeWindow, db, list_cost, page_size, shared, sql_failed};
-use super::customer::Customer;
 use super::merchant::{Merchant, MerchantOrder, Scope, top};
+use super::nodes::Customer;
 use super::window_cache::{Key, LONG_WINDOW, window_end};
 use async_graphql::{Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use projection_service::models::data_quality::lag_quantile;
+use read_models::data_quality::lag_quantile;
 use std::future::Future;
 use tokio::sync::OnceCell;
 

@@ -1,4 +1,6 @@
-//! The GraphQL schema: one file per area, merged into one `Query` root.
+//! The GraphQL schema: one file per area, merged into one `Query` root;
+//! `nodes` declares the objects the areas share, so no two areas import
+//! each other both ways.
 //!
 //! Every top-level field, with an example, is in `docs/graphql.md`; the SDL
 //! is checked in as `query-api/schema.graphql` (a test fails when it drifts).
@@ -9,6 +11,7 @@ pub mod customer;
 pub mod dashboard;
 pub mod events;
 pub mod merchant;
+pub mod nodes;
 pub mod projections;
 pub mod quarantine;
 pub mod subscription;

@@ -52,9 +52,9 @@ impl ProjectionsQuery {
             .fetch_all(db(ctx)?.pool())
             .await
             .map_err(sql_failed)?;
-        let missing: Vec<_> = projection_service::models::all()
+        let missing: Vec<_> = read_models::ALL
             .into_iter()
-            .filter(|p| !rows.iter().any(|r| r.projection == p.name()))
+            .filter(|m| !rows.iter().any(|r| r.projection == m.name))
             .collect();
         if !missing.is_empty() {
             let head = shared(ctx)?
@@ -65,11 +65,11 @@ impl ProjectionsQuery {
                 .0 as i64;
             for p in missing {
                 rows.push(Projection {
-                    projection: p.name().to_owned(),
+                    projection: p.name.to_owned(),
                     role: "live".to_owned(),
                     partition_index: 0,
                     partition_count: 1,
-                    version: p.version() as i32,
+                    version: p.version as i32,
                     state: "unknown".to_owned(),
                     checkpoint: 0,
                     head,

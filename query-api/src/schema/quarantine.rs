@@ -7,15 +7,9 @@ use crate::error::OrInternal;
 use crate::page::{PageInfo, number_cursor, parse_number_cursor};
 use async_graphql::{Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use read_models::data_quality::{QUARANTINE_COUNT, QUARANTINE_PAGE};
 use serde::Deserialize;
 use uuid::Uuid;
-
-const PAGE: &str = "SELECT quarantine_id, position, received_at, raw_body, content_type, \
-       batch_index, reasons::text AS reasons \
-     FROM quarantine WHERE ($1::bigint IS NULL OR position < $1) \
-     ORDER BY position DESC LIMIT $2";
-
-const COUNT: &str = "SELECT count(*) FROM quarantine";
 
 #[derive(sqlx::FromRow, Debug, Clone)]
 pub struct QuarantineRow {
@@ -103,7 +97,7 @@ impl QuarantineConnection {
 
     /// How many inputs are quarantined (run only when asked for).
     async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        sqlx::query_scalar(COUNT)
+        sqlx::query_scalar(QUARANTINE_COUNT)
             .fetch_one(db(ctx)?.pool())
             .await
             .map_err(sql_failed)
@@ -128,7 +122,7 @@ impl QuarantineQuery {
             .as_deref()
             .map(|c| parse_number_cursor('q', c))
             .transpose()?;
-        let mut rows: Vec<QuarantineRow> = sqlx::query_as(PAGE)
+        let mut rows: Vec<QuarantineRow> = sqlx::query_as(QUARANTINE_PAGE)
             .bind(after)
             .bind(first as i64 + 1)
             .fetch_all(db(ctx)?.pool())

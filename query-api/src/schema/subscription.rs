@@ -3,8 +3,8 @@
 //! or above a priority. Served over WebSocket (graphql-transport-ws) at
 //! `/graphql/ws` (and `/graphql`).
 
-use super::alert::Alert;
 use super::common::{Priority, shared};
+use super::nodes::Alert;
 use async_graphql::{Context, Subscription as SubscriptionObject};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;

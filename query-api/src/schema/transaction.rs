@@ -2,115 +2,45 @@
 //! with their observed values, alerts, ruleset version, label, and its audit
 //! trail from the log; and the customer's transaction pages.
 
-use super::alert::Alert;
 use super::common::{Decimal, Decision, db, loader, null_because, rule_hits, shared, sql_failed};
-use super::customer::Customer;
 use super::events::{LogEvent, event_at, whole_stream};
+use super::nodes::{Alert, Customer, Transaction};
 use crate::error::{OrInternal, not_found};
 use crate::loaders::{AlertKey, AlertsOfTransaction, LabelKey, TransactionKey};
 use crate::page::PageInfo;
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use event_store::RecordedEvent;
+use read_models::transactions::{
+    COUNT_CUSTOMER_TRANSACTIONS, CUSTOMER_TRANSACTIONS, LabelRow, TransactionRow,
+};
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// The columns of `transactions` a `TransactionRow` reads.
-macro_rules! transaction_columns {
-    () => {
-        "transaction_id, customer_id, merchant_id, merchant_category, event_time, \
-         recorded_time, position, amount::text AS amount, currency, transaction_type, \
-         payment_method, device_type, city, country, latitude, longitude, decision, \
-         risk_score, rules_fired::text AS rules_fired, ruleset_version, late, alert_id, \
-         input_schema"
-    };
-}
-
-pub(crate) const TRANSACTIONS_BY_ID: &str = concat!(
-    "SELECT ",
-    transaction_columns!(),
-    " FROM transactions WHERE transaction_id = ANY($1)"
-);
-
-pub(crate) const LABELS_BY_TRANSACTION: &str = "SELECT transaction_id, is_fraud, source, position, labeled_at \
-     FROM transaction_labels WHERE transaction_id = ANY($1)";
-
-/// A customer's transactions, newest by event time first, filtered; the
-/// filters that are null fold away (custom plans, see `db`), and the page
-/// walks `transactions_customer (customer_id, event_time DESC)`.
-const CUSTOMER_TRANSACTIONS: &str = concat!(
-    "SELECT ",
-    transaction_columns!(),
-    " FROM transactions \
-     WHERE customer_id = $1 \
-       AND ($2::text[] IS NULL OR decision = ANY($2)) \
-       AND ($3::timestamptz IS NULL OR event_time >= $3) \
-       AND ($4::timestamptz IS NULL OR event_time < $4) \
-       AND ($5::text IS NULL OR merchant_id = $5) \
-       AND ($6::float8 IS NULL OR amount >= $6::numeric) \
-       AND ($7::float8 IS NULL OR amount <= $7::numeric) \
-       AND ($8::bool IS NULL OR late = $8) \
-       AND ($9::bool IS NULL OR (alert_id IS NOT NULL) = $9) \
-       AND ($10::timestamptz IS NULL OR (event_time, transaction_id) < ($10, $11::text)) \
-     ORDER BY event_time DESC, transaction_id DESC \
-     LIMIT $12"
-);
-
-const COUNT_CUSTOMER_TRANSACTIONS: &str = "SELECT count(*) FROM transactions \
-     WHERE customer_id = $1 \
-       AND ($2::text[] IS NULL OR decision = ANY($2)) \
-       AND ($3::timestamptz IS NULL OR event_time >= $3) \
-       AND ($4::timestamptz IS NULL OR event_time < $4) \
-       AND ($5::text IS NULL OR merchant_id = $5) \
-       AND ($6::float8 IS NULL OR amount >= $6::numeric) \
-       AND ($7::float8 IS NULL OR amount <= $7::numeric) \
-       AND ($8::bool IS NULL OR late = $8) \
-       AND ($9::bool IS NULL OR (alert_id IS NOT NULL) = $9)";
-
-/// One row of `transactions`.
-#[derive(sqlx::FromRow, Debug, Clone)]
-pub struct TransactionRow {
-    pub transaction_id: String,
-    pub customer_id: String,
-    pub merchant_id: Option<String>,
-    pub merchant_category: Option<String>,
-    pub event_time: DateTime<Utc>,
-    pub recorded_time: DateTime<Utc>,
-    pub position: i64,
-    pub amount: String,
-    pub currency: Option<String>,
-    pub transaction_type: Option<String>,
-    pub payment_method: Option<String>,
-    pub device_type: Option<String>,
-    pub city: Option<String>,
-    pub country: Option<String>,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-    pub decision: String,
-    pub risk_score: f64,
-    pub rules_fired: String,
-    pub ruleset_version: String,
-    pub late: bool,
-    pub alert_id: Option<Uuid>,
-    pub input_schema: i16,
-}
+/// The latest label (ground truth) of a transaction.
+pub struct TransactionLabel(pub Arc<LabelRow>);
 
 /// The latest label (ground truth) of a transaction.
-#[derive(sqlx::FromRow, SimpleObject, Debug, Clone)]
-pub struct TransactionLabel {
-    #[graphql(skip)]
-    pub transaction_id: String,
-    pub is_fraud: bool,
-    /// Who said so, e.g. `chargeback`.
-    pub source: String,
-    /// The log position of the label.
-    pub position: i64,
-    pub labeled_at: DateTime<Utc>,
-}
+#[Object]
+impl TransactionLabel {
+    async fn is_fraud(&self) -> bool {
+        self.0.is_fraud
+    }
 
-/// A decided transaction.
-#[derive(Clone)]
-pub struct Transaction(pub Arc<TransactionRow>);
+    /// Who said so, e.g. `chargeback`.
+    async fn source(&self) -> &str {
+        &self.0.source
+    }
+
+    /// The log position of the label.
+    async fn position(&self) -> i64 {
+        self.0.position
+    }
+
+    async fn labeled_at(&self) -> DateTime<Utc> {
+        self.0.labeled_at
+    }
+}
 
 #[Object]
 impl Transaction {
@@ -245,7 +175,7 @@ impl Transaction {
         loader(ctx)?
             .load_one(LabelKey(self.0.transaction_id.clone()))
             .await
-            .map(|l| l.map(|l| (*l).clone()))
+            .map(|l| l.map(TransactionLabel))
             .map_err(sql_failed)
     }
 
