@@ -124,3 +124,22 @@ fn the_lookback_is_inclusive_and_zero_means_the_neighbour_only() {
         .when(tx().at(at(11, 20, 0)).in_city(NEW_YORK).pos())
         .then_does_not_fire(ImpossibleTravel);
 }
+
+#[test]
+fn new_york_then_london_three_times_fires_three_times() {
+    // The card is in New York at 10:00, then in London 30, 40 and 50 minutes
+    // later: the second and third London purchases are a short hop from the
+    // first, but each is impossible against New York (issue 16: the geo
+    // read model counts these three too, with the same computation).
+    let mut scenario = given(history([tx().at(at(10, 0, 0)).in_city(NEW_YORK).pos()]));
+    for minutes in [30, 40, 50] {
+        let then = scenario.when(tx().at(at(10, minutes, 0)).in_city(LONDON).pos());
+        let hit = then.then_fires(ImpossibleTravel);
+        assert!(
+            hit.detail.contains(&format!("in {minutes} min")),
+            "{}",
+            hit.detail
+        );
+        scenario = then.and_then();
+    }
+}
