@@ -4,12 +4,19 @@
 //! card-present sightings, how many impossible trips were seen);
 //! `impossible_travel` holds one row per detected trip.
 //!
-//! Detection follows the domain's `impossible_travel` rule with the default
-//! ruleset's thresholds (speed limit, minimum distance, minimum interval) and
-//! its card-present notion: a card-present transaction is compared with its
-//! neighbouring card-present sightings in event time (the one before, and
-//! for an out-of-order one also the one after) and the faster trip over the
-//! limit is recorded. The thresholds are the default ruleset's, not the one
+//! Detection is the domain's own computation,
+//! `domain::rules::impossible_travel::worst_trip`, with the default ruleset's
+//! thresholds, on the remembered card-present sightings: a card-present
+//! transaction is compared with the sighting before it and the one after it
+//! in event time, and with every one within the rule's lookback (6 h) on
+//! either side; the fastest trip over the limit is recorded, so the count
+//! is the number of transactions the rule fires on. The last 32 sightings
+//! are remembered, which covers the lookback of any customer with fewer card-
+//! present transactions in 6 h. Past that the oldest is forgotten, and a
+//! transaction whose comparisons could reach a forgotten sighting (within
+//! the lookback after it, or earlier than every remembered one) is not
+//! checked: a runaway customer's count may stay under the rule's, never
+//! from a wrong trip. The thresholds are the default ruleset's, not the one
 //! in force when the event was decided: the read model must be a pure
 //! function of the log, and a rebuild (new `version()`) is how it follows a
 //! change of defaults. The rule's own verdict is in `transactions`.
@@ -25,8 +32,10 @@ use crate::projector::{ProjectedEvent, Projector};
 use chrono::{DateTime, Duration, Utc};
 use domain::DomainEvent;
 use domain::Ruleset;
-use domain::rules::impossible_travel::Thresholds as TravelThresholds;
+use domain::geo::Coordinates;
+use domain::rules::impossible_travel::{SightingEntry, Thresholds as TravelThresholds, worst_trip};
 use domain::transaction::Transaction;
+use domain::window::Sighting;
 use foldhash::{HashMap, HashMapExt};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Row};
@@ -55,7 +64,10 @@ CREATE TABLE geo_state (
     -- [{at, transaction_id, city, country, lat, lon}], at most 32.
     card_present_sightings jsonb NOT NULL,
     -- The newest sighting dropped from that list: a card-present transaction
-    -- at or before it is not checked for travel (its neighbours are gone).
+    -- at or before it is neither checked for travel nor remembered; one
+    -- within the lookback after it, or earlier than every remembered
+    -- sighting, is remembered but not checked (what it would be compared
+    -- with may be gone).
     sightings_forgotten_until timestamptz,
     impossible_travel_count bigint NOT NULL,
     -- The log position of the last event that changed the row.
@@ -72,7 +84,7 @@ CREATE TABLE impossible_travel (
     customer_id text NOT NULL,
     transaction_id text NOT NULL,
     event_time timestamptz NOT NULL,
-    -- The neighbouring sighting it was compared with.
+    -- The sighting at the other end of the fastest trip.
     other_transaction_id text NOT NULL,
     -- The trip in event-time order: from the earlier sighting to the later.
     from_time timestamptz NOT NULL,
@@ -98,8 +110,8 @@ CREATE INDEX impossible_travel_event_time ON impossible_travel (event_time DESC)
 /// Cities remembered per customer; past it the oldest go (and the count
 /// stops growing): far beyond anything the 2-hour window sees in practice.
 const MAX_CITIES: usize = 64;
-/// Card-present sightings remembered per customer: enough neighbours for
-/// out-of-order transactions, bounded for runaway customers.
+/// Card-present sightings remembered per customer: the whole lookback of
+/// all but runaway customers, and neighbours for out-of-order transactions.
 const MAX_SIGHTINGS: usize = 32;
 
 /// Floats in jsonb, read back exactly: written by serde_json (shortest
@@ -160,16 +172,17 @@ impl Seen {
     fn key(&self) -> (String, String) {
         (self.country.clone(), self.city.to_lowercase())
     }
+}
 
-    fn distance_km(&self, other: &Seen) -> f64 {
-        match (
-            domain::geo::Coordinates::new(self.lat, self.lon),
-            domain::geo::Coordinates::new(other.lat, other.lon),
-        ) {
-            (Ok(a), Ok(b)) => a.distance_km(&b),
-            // Only valid coordinates are ever stored.
-            _ => 0.0,
-        }
+/// Only card-present transactions enter the sighting list that is searched.
+impl SightingEntry for Seen {
+    fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+
+    fn card_present_at(&self) -> Option<Coordinates> {
+        // Only valid coordinates are ever stored.
+        Coordinates::new(self.lat, self.lon).ok()
     }
 }
 
@@ -198,29 +211,6 @@ struct Detection {
     distance_km: f64,
     hours: f64,
     speed_kmh: f64,
-}
-
-/// A trip over the speed limit, to or from a neighbouring sighting.
-struct Trip<'a> {
-    other: &'a Seen,
-    km: f64,
-    hours: f64,
-    kmh: f64,
-}
-
-/// The trip between two sightings if it breaks the limit, computed as the
-/// domain rule computes it: whole seconds, at least `min_interval_secs`.
-fn trip<'a>(t: &TravelThresholds, here: &Seen, other: &'a Seen) -> Option<Trip<'a>> {
-    let km = here.distance_km(other);
-    let secs = (here.at - other.at).num_seconds().unsigned_abs();
-    let hours = secs.max(t.min_interval_secs.into()) as f64 / 3600.0;
-    let kmh = km / hours;
-    (km >= t.min_distance_km && kmh > t.max_speed_kmh).then_some(Trip {
-        other,
-        km,
-        hours,
-        kmh,
-    })
 }
 
 struct Rules {
@@ -284,6 +274,9 @@ impl Rules {
         }
     }
 
+    /// Records the fastest impossible trip between `here` and the
+    /// remembered sightings, when none it would be compared with is
+    /// forgotten; then remembers it.
     fn check_travel(
         &self,
         s: &mut State,
@@ -295,26 +288,14 @@ impl Rules {
         if s.forgotten_until.is_some_and(|f| here.at <= f) {
             return;
         }
-        // After every sighting at the same or an earlier time, as the
-        // domain's window inserts.
-        let split = s.sightings.partition_point(|x| x.at <= here.at);
-        let before = split
-            .checked_sub(1)
-            .and_then(|i| s.sightings.get(i))
-            .and_then(|b| trip(&self.travel, &here, b));
-        let after = s
-            .sightings
-            .get(split)
-            .and_then(|a| trip(&self.travel, &here, a));
-        // The faster trip, the one before on a tie, as the rule reports;
-        // `from` is always the earlier sighting.
-        let worst = match (before, after) {
-            (Some(b), Some(a)) if a.kmh > b.kmh => Some((a, false)),
-            (Some(b), _) => Some((b, true)),
-            (None, a) => a.map(|a| (a, false)),
-        };
-        if let Some((trip, other_first)) = worst {
-            let (from, to) = if other_first {
+        let known: &[Seen] = &s.sightings;
+        let worst = here
+            .card_present_at()
+            .filter(|_| self.nothing_forgotten_near(s, here.at))
+            .and_then(|place| worst_trip(&self.travel, Sighting { at: here.at, place }, &known));
+        if let Some(trip) = worst {
+            // `from` is the earlier sighting (the other on a tie: it came first).
+            let (from, to) = if trip.other.at <= here.at {
                 (trip.other.clone(), here.clone())
             } else {
                 (here.clone(), trip.other.clone())
@@ -328,16 +309,34 @@ impl Rules {
                 from,
                 to,
                 distance_km: trip.km,
-                hours: trip.hours,
+                hours: trip.hours(),
                 speed_kmh: trip.kmh,
             });
             s.travel_count += 1;
         }
+        // After every sighting at the same or an earlier time, as the
+        // domain's window inserts.
+        let split = s.sightings.partition_point(|x| x.at <= here.at);
         s.sightings.insert(split, here);
         while s.sightings.len() > MAX_SIGHTINGS {
             let gone = s.sightings.remove(0);
             s.forgotten_until = Some(s.forgotten_until.map_or(gone.at, |f| f.max(gone.at)));
         }
+    }
+
+    /// Whether every sighting the computation would compare a sighting at
+    /// `at` with is still remembered: the forgotten ones (all at or before
+    /// `forgotten_until`) are out of its lookback, and one remembered at or
+    /// before it is a nearer neighbour than any of them.
+    fn nothing_forgotten_near(&self, s: &State, at: DateTime<Utc>) -> bool {
+        let Some(forgotten) = s.forgotten_until else {
+            return true;
+        };
+        let lookback = Duration::seconds(self.travel.lookback_secs.into());
+        forgotten
+            .checked_add_signed(lookback)
+            .is_some_and(|edge| at > edge)
+            && s.sightings.first().is_some_and(|x| x.at <= at)
     }
 }
 
@@ -634,7 +633,8 @@ impl Projector for Geo {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: the domain's computation, with the rule's lookback (issue 16).
+        2
     }
 
     fn partitioned(&self) -> bool {
