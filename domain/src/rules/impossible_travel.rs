@@ -19,8 +19,9 @@
 //! [`Transaction::is_card_present`](crate::transaction::Transaction::is_card_present).
 //!
 //! [`worst_trip`] is the one home of this computation: the rule calls it on
-//! the customer's event-time window, and the geo read model calls it on the
-//! sightings it remembers (a slice of [`SightingEntry`]), so the two cannot drift.
+//! the customer's event-time window, and the geo read model on the sightings
+//! it remembers (a sorted slice of [`SightingEntry`]), so the two cannot
+//! drift apart.
 
 use super::{Comparison, Finding, Subject};
 use crate::geo::Coordinates;

@@ -4,19 +4,21 @@
 //! card-present sightings, how many impossible trips were seen);
 //! `impossible_travel` holds one row per detected trip.
 //!
-//! Detection is the domain's own computation,
-//! `domain::rules::impossible_travel::worst_trip`, with the default ruleset's
-//! thresholds, on the remembered card-present sightings: a card-present
-//! transaction is compared with the sighting before it and the one after it
-//! in event time, and with every one within the rule's lookback (6 h) on
-//! either side; the fastest trip over the limit is recorded, so the count
-//! is the number of transactions the rule fires on. The last 32 sightings
-//! are remembered, which covers the lookback of any customer with fewer card-
-//! present transactions in 6 h. Past that the oldest is forgotten, and a
-//! transaction whose comparisons could reach a forgotten sighting (within
-//! the lookback after it, or earlier than every remembered one) is not
-//! checked: a runaway customer's count may stay under the rule's, never
-//! from a wrong trip. The thresholds are the default ruleset's, not the one
+//! Detection is the domain's own computation
+//! (`domain::rules::impossible_travel::worst_trip`, which the rule calls
+//! too) with the default ruleset's thresholds, on the remembered card-present
+//! sightings: a card-present transaction is compared with the sighting
+//! before it and the one after it in event time and with every one within
+//! the lookback (6 h) on either side, and the fastest trip over the limit is
+//! recorded; the count is the number of transactions the rule fires on.
+//! The latest 32 sightings by event time are remembered, which covers a
+//! transaction's whole lookback unless 32 or more card-present transactions
+//! lie between its lookback's start and the newest sighting (a runaway
+//! customer, or a very late event). Past 32 the oldest is forgotten, and a
+//! transaction that could be compared with a forgotten sighting (it is
+//! within the lookback after it, or earlier than every remembered one) is
+//! not checked: the count may then stay under the rule's, but no trip is
+//! wrong. The thresholds are the default ruleset's, not the one
 //! in force when the event was decided: the read model must be a pure
 //! function of the log, and a rebuild (new `version()`) is how it follows a
 //! change of defaults. The rule's own verdict is in `transactions`.
