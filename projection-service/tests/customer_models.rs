@@ -513,6 +513,103 @@ async fn geo_detects_impossible_travel_with_the_rules_speed(pool: PgPool) {
     assert_eq!(ids, ["g1", "g2", "g5", "g4"]);
 }
 
+// The command side's harness, for the test that goes through it.
+mod support;
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn geo_counts_every_transaction_the_travel_rule_fires_on(pool: PgPool) {
+    use event_store::EventStore;
+    // Given a card paid card-present in New York, then in London 30, 40 and
+    // 50 minutes later, posted through the command side,
+    let command = support::spawn_command(pool.clone()).await;
+    let base = Utc::now() - Duration::hours(3);
+    let visits = [
+        (0, "New York", "US", NEW_YORK),
+        (30, "London", "GB", LONDON),
+        (40, "London", "GB", LONDON),
+        (50, "London", "GB", LONDON),
+    ];
+    for (i, (minutes, city, country, (lat, lon))) in visits.into_iter().enumerate() {
+        let body = json!({
+            "transaction_id": format!("ny-ldn-{i}"),
+            "timestamp": (base + Duration::minutes(minutes)).to_rfc3339(),
+            "user_id": "traveller",
+            "merchant_id": "m-1",
+            "amount": 25.0,
+            "currency": "USD",
+            "transaction_type": "purchase",
+            "payment_method": "credit_card",
+            "merchant_category": "grocery",
+            "location": {"city": city, "country": country, "coordinates": [lat, lon]},
+            "device_info": {"device_type": "pos"},
+        });
+        let (status, answer) = command.post("/v1/transactions", &body).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    let events: Vec<ProjectedEvent> = command
+        .store
+        .read_all(Position(0), 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| projection_service::apply::decode(e).unwrap())
+        .collect();
+
+    // (the rule fired on the three London ones),
+    let fired: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            DomainEvent::TransactionRecorded(r)
+                if r.rules_fired
+                    .iter()
+                    .any(|h| h.rule == domain::rules::RuleId::ImpossibleTravel) =>
+            {
+                Some(r.transaction.transaction_id.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fired, ["ny-ldn-1", "ny-ldn-2", "ny-ldn-3"]);
+
+    // When the log is projected,
+    project(&pool, &Geo, &events).await;
+
+    // Then geo counts the same three, each a trip from New York (the
+    // later two are a short hop from the first London purchase, but
+    // impossible against New York).
+    let count: i64 = sqlx::query_scalar(
+        "SELECT impossible_travel_count FROM rm_geo.geo_state WHERE customer_id = 'traveller'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(count, 3);
+    let trips: Vec<(String, String, String, String, f64)> = sqlx::query_as(
+        "SELECT transaction_id, other_transaction_id, from_city, to_city, hours \
+         FROM rm_geo.impossible_travel ORDER BY position",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let trip = |tx: &str, minutes: f64| {
+        (
+            tx.to_owned(),
+            "ny-ldn-0".to_owned(),
+            "New York".to_owned(),
+            "London".to_owned(),
+            minutes * 60.0 / 3600.0,
+        )
+    };
+    assert_eq!(
+        trips,
+        [
+            trip("ny-ldn-1", 30.0),
+            trip("ny-ldn-2", 40.0),
+            trip("ny-ldn-3", 50.0)
+        ]
+    );
+}
+
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn geo_city_window_follows_the_latest_event_time(pool: PgPool) {
     // Given three cities within two hours,

@@ -439,3 +439,64 @@ async fn transactions_alerts_merchants_dashboard_and_the_log(pool: PgPool) {
         assert_eq!(again, first);
     }
 }
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn geo_counts_the_impossible_trips_the_rule_fires_on(pool: PgPool) {
+    // Given a card paid card-present in New York, then in London 30, 40 and
+    // 50 minutes later (issue 16: the rule fired on 3, geo said 1),
+    let s = stack(pool).await;
+    let start = chrono::Utc::now() - chrono::Duration::hours(3);
+    let visits = [
+        (0, "New York", "US", [40.7128, -74.006]),
+        (30, "London", "GB", [51.5074, -0.1278]),
+        (40, "London", "GB", [51.5074, -0.1278]),
+        (50, "London", "GB", [51.5074, -0.1278]),
+    ];
+    for (i, (minutes, city, country, coordinates)) in visits.into_iter().enumerate() {
+        s.transaction(&json!({
+            "transaction_id": format!("ny-ldn-{i}"), "user_id": "traveller", "merchant_id": "m-1",
+            "timestamp": (start + chrono::Duration::minutes(minutes)).to_rfc3339(),
+            "amount": 25.0, "currency": "USD", "transaction_type": "purchase",
+            "payment_method": "credit_card", "merchant_category": "grocery",
+            "location": {"city": city, "country": country, "coordinates": coordinates},
+            "device_info": {"device_type": "pos"}
+        }))
+        .await;
+    }
+    s.caught_up().await;
+
+    // When the customer's geo is read,
+    let a = s
+        .query
+        .gql(
+            r#"{ customer(id: "traveller") { geo { impossibleTravelCount
+                 impossibleTravel { transactionId otherTransactionId from { city } to { city } } } } }"#,
+            json!({}),
+        )
+        .await;
+
+    // Then it counts three trips, each from New York to London, newest first.
+    let geo = &a.data()["customer"]["geo"];
+    assert_eq!(geo["impossibleTravelCount"], 3);
+    let trips: Vec<(&str, &str, &str, &str)> = geo["impossibleTravel"]
+        .as_array()
+        .expect("trips")
+        .iter()
+        .map(|t| {
+            (
+                t["transactionId"].as_str().expect("id"),
+                t["otherTransactionId"].as_str().expect("other"),
+                t["from"]["city"].as_str().expect("from"),
+                t["to"]["city"].as_str().expect("to"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        trips,
+        [
+            ("ny-ldn-3", "ny-ldn-0", "New York", "London"),
+            ("ny-ldn-2", "ny-ldn-0", "New York", "London"),
+            ("ny-ldn-1", "ny-ldn-0", "New York", "London"),
+        ]
+    );
+}

@@ -4,14 +4,23 @@
 //! card-present sightings, how many impossible trips were seen);
 //! `impossible_travel` holds one row per detected trip.
 //!
-//! Detection follows the domain's `impossible_travel` rule with the default
-//! ruleset's thresholds (speed limit, minimum distance, minimum interval) and
-//! its card-present notion: a card-present transaction is compared with its
-//! neighbouring card-present sightings in event time (the one before, and
-//! for an out-of-order one also the one after) and the faster trip over the
-//! limit is recorded. The thresholds are the default ruleset's, not the one
+//! Detection is the domain's own computation
+//! (`domain::rules::impossible_travel::worst_trip`, which the rule calls
+//! too) with the default ruleset's thresholds, on the remembered card-present
+//! sightings: a card-present transaction is compared with the sighting
+//! before it and the one after it in event time and with every one within
+//! the lookback (6 h) on either side, and the fastest trip over the limit is
+//! recorded; the count is the number of transactions the rule fires on.
+//! The latest 32 sightings by event time are remembered, which covers a
+//! transaction's whole lookback unless 32 or more card-present transactions
+//! lie between its lookback's start and the newest sighting (a runaway
+//! customer, or a very late event). Past 32 the oldest is forgotten, and a
+//! transaction that could be compared with a forgotten sighting (it is
+//! within the lookback after it, or earlier than every remembered one) is
+//! not checked: the count may then stay under the rule's, but no trip is
+//! wrong. The thresholds are the default ruleset's, not the one
 //! in force when the event was decided: the read model must be a pure
-//! function of the log, and a rebuild (new `version()`) is how it follows a
+//! function of the log, and a rebuild (new `MODEL.version`) is how it follows a
 //! change of defaults. The rule's own verdict is in `transactions`.
 //!
 //! The state the fold needs is kept whole in the row, so loading it back
@@ -21,20 +30,23 @@
 //! as serde_json's default float parsing may be one ulp off.
 //!
 //! The contract: the DDL, the pure fold (`Rules::apply`, with
-//! `check_travel` and `trip` the impossible-travel check), the row types and
+//! `check_travel` the impossible-travel check), the row types and
 //! the queries the query API reads. projection-service `models::geo` loads
 //! and writes the state; time travel folds one customer in memory.
 
 use crate::model::Model;
 use chrono::{DateTime, Duration, Utc};
 use domain::Ruleset;
-use domain::rules::impossible_travel::Thresholds as TravelThresholds;
+use domain::geo::Coordinates;
+use domain::rules::impossible_travel::{SightingEntry, Thresholds as TravelThresholds, worst_trip};
 use domain::transaction::Transaction;
+use domain::window::Sighting;
 use serde::{Deserialize, Serialize};
 
 pub const MODEL: Model = Model {
     name: "geo",
-    version: 1,
+    // 2: the domain's impossible-travel computation, with the rule's lookback (issue 16).
+    version: 2,
     partitioned: true,
     ddl: DDL,
     tables: &["geo_state", "impossible_travel"],
@@ -62,7 +74,10 @@ CREATE TABLE geo_state (
     -- [{at, transaction_id, city, country, lat, lon}], at most 32.
     card_present_sightings jsonb NOT NULL,
     -- The newest sighting dropped from that list: a card-present transaction
-    -- at or before it is not checked for travel (its neighbours are gone).
+    -- at or before it is neither checked for travel nor remembered; one
+    -- within the lookback after it, or earlier than every remembered
+    -- sighting, is remembered but not checked (what it would be compared
+    -- with may be gone).
     sightings_forgotten_until timestamptz,
     impossible_travel_count bigint NOT NULL,
     -- The log position of the last event that changed the row.
@@ -79,7 +94,7 @@ CREATE TABLE impossible_travel (
     customer_id text NOT NULL,
     transaction_id text NOT NULL,
     event_time timestamptz NOT NULL,
-    -- The neighbouring sighting it was compared with.
+    -- The sighting at the other end of the fastest trip.
     other_transaction_id text NOT NULL,
     -- The trip in event-time order: from the earlier sighting to the later.
     from_time timestamptz NOT NULL,
@@ -105,8 +120,8 @@ CREATE INDEX impossible_travel_event_time ON impossible_travel (event_time DESC)
 /// Cities remembered per customer; past it the oldest go (and the count
 /// stops growing): far beyond anything the 2-hour window sees in practice.
 pub const MAX_CITIES: usize = 64;
-/// Card-present sightings remembered per customer: enough neighbours for
-/// out-of-order transactions, bounded for runaway customers.
+/// Card-present sightings remembered per customer: the whole lookback of
+/// all but runaway customers, and neighbours for out-of-order transactions.
 pub const MAX_SIGHTINGS: usize = 32;
 
 /// Floats in jsonb, read back exactly: written by serde_json (shortest
@@ -167,16 +182,17 @@ impl Seen {
     pub fn key(&self) -> (String, String) {
         (self.country.clone(), self.city.to_lowercase())
     }
+}
 
-    pub fn distance_km(&self, other: &Seen) -> f64 {
-        match (
-            domain::geo::Coordinates::new(self.lat, self.lon),
-            domain::geo::Coordinates::new(other.lat, other.lon),
-        ) {
-            (Ok(a), Ok(b)) => a.distance_km(&b),
-            // Only valid coordinates are ever stored.
-            _ => 0.0,
-        }
+/// Only card-present transactions enter the sighting list that is searched.
+impl SightingEntry for Seen {
+    fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+
+    fn card_present_at(&self) -> Option<Coordinates> {
+        // Only valid coordinates are ever stored.
+        Coordinates::new(self.lat, self.lon).ok()
     }
 }
 
@@ -205,29 +221,6 @@ pub struct Detection {
     pub distance_km: f64,
     pub hours: f64,
     pub speed_kmh: f64,
-}
-
-/// A trip over the speed limit, to or from a neighbouring sighting.
-struct Trip<'a> {
-    other: &'a Seen,
-    km: f64,
-    hours: f64,
-    kmh: f64,
-}
-
-/// The trip between two sightings if it breaks the limit, computed as the
-/// domain rule computes it: whole seconds, at least `min_interval_secs`.
-fn trip<'a>(t: &TravelThresholds, here: &Seen, other: &'a Seen) -> Option<Trip<'a>> {
-    let km = here.distance_km(other);
-    let secs = (here.at - other.at).num_seconds().unsigned_abs();
-    let hours = secs.max(t.min_interval_secs.into()) as f64 / 3600.0;
-    let kmh = km / hours;
-    (km >= t.min_distance_km && kmh > t.max_speed_kmh).then_some(Trip {
-        other,
-        km,
-        hours,
-        kmh,
-    })
 }
 
 /// The thresholds the fold detects with: the default ruleset's.
@@ -316,26 +309,14 @@ impl Rules {
         if s.forgotten_until.is_some_and(|f| here.at <= f) {
             return;
         }
-        // After every sighting at the same or an earlier time, as the
-        // domain's window inserts.
-        let split = s.sightings.partition_point(|x| x.at <= here.at);
-        let before = split
-            .checked_sub(1)
-            .and_then(|i| s.sightings.get(i))
-            .and_then(|b| trip(&self.travel, &here, b));
-        let after = s
-            .sightings
-            .get(split)
-            .and_then(|a| trip(&self.travel, &here, a));
-        // The faster trip, the one before on a tie, as the rule reports;
-        // `from` is always the earlier sighting.
-        let worst = match (before, after) {
-            (Some(b), Some(a)) if a.kmh > b.kmh => Some((a, false)),
-            (Some(b), _) => Some((b, true)),
-            (None, a) => a.map(|a| (a, false)),
-        };
-        if let Some((trip, other_first)) = worst {
-            let (from, to) = if other_first {
+        let known: &[Seen] = &s.sightings;
+        let worst = here
+            .card_present_at()
+            .filter(|_| self.nothing_forgotten_near(s, here.at))
+            .and_then(|place| worst_trip(&self.travel, Sighting { at: here.at, place }, &known));
+        if let Some(trip) = worst {
+            // `from` is the earlier sighting (the other on a tie: it came first).
+            let (from, to) = if trip.other.at <= here.at {
                 (trip.other.clone(), here.clone())
             } else {
                 (here.clone(), trip.other.clone())
@@ -349,16 +330,34 @@ impl Rules {
                 from,
                 to,
                 distance_km: trip.km,
-                hours: trip.hours,
+                hours: trip.hours(),
                 speed_kmh: trip.kmh,
             });
             s.travel_count += 1;
         }
+        // After every sighting at the same or an earlier time, as the
+        // domain's window inserts.
+        let split = s.sightings.partition_point(|x| x.at <= here.at);
         s.sightings.insert(split, here);
         while s.sightings.len() > MAX_SIGHTINGS {
             let gone = s.sightings.remove(0);
             s.forgotten_until = Some(s.forgotten_until.map_or(gone.at, |f| f.max(gone.at)));
         }
+    }
+
+    /// Whether every sighting the computation would compare a sighting at
+    /// `at` with is still remembered: the forgotten ones (all at or before
+    /// `forgotten_until`) are out of its lookback, and one remembered at or
+    /// before it is a nearer neighbour than any of them.
+    fn nothing_forgotten_near(&self, s: &State, at: DateTime<Utc>) -> bool {
+        let Some(forgotten) = s.forgotten_until else {
+            return true;
+        };
+        let lookback = Duration::seconds(self.travel.lookback_secs.into());
+        forgotten
+            .checked_add_signed(lookback)
+            .is_some_and(|edge| at > edge)
+            && s.sightings.first().is_some_and(|x| x.at <= at)
     }
 }
 

@@ -1,9 +1,14 @@
-//! impossible_travel: over 900 km/h between consecutive card-present
-//! transactions (POS or cash withdrawal with coordinates).
+//! impossible_travel: over 900 km/h between card-present transactions (POS
+//! or cash withdrawal with coordinates): the neighbours in event time and
+//! every one within the 6 h lookback. `worst_trip` is the computation, shared
+//! with the geo read model.
 
 use crate::support::*;
 use domain::geo::Coordinates;
 use domain::rules::RuleId::ImpossibleTravel;
+use domain::rules::impossible_travel::{SightingEntry, worst_trip};
+use domain::window::Sighting;
+use proptest::prelude::*;
 
 #[test]
 fn fires_for_london_then_new_york_an_hour_later() {
@@ -123,4 +128,93 @@ fn the_lookback_is_inclusive_and_zero_means_the_neighbour_only() {
         .with_ruleset(|r| r.rules.impossible_travel.thresholds.lookback_secs = 0)
         .when(tx().at(at(11, 20, 0)).in_city(NEW_YORK).pos())
         .then_does_not_fire(ImpossibleTravel);
+}
+
+#[test]
+fn new_york_then_london_three_times_fires_three_times() {
+    // The card is in New York at 10:00, then in London 30, 40 and 50 minutes
+    // later: the second and third London purchases are a short hop from the
+    // first, but each is impossible against New York (issue 16: the geo
+    // read model counts these three too, with the same computation).
+    let mut scenario = given(history([tx().at(at(10, 0, 0)).in_city(NEW_YORK).pos()]));
+    for minutes in [30, 40, 50] {
+        let then = scenario.when(tx().at(at(10, minutes, 0)).in_city(LONDON).pos());
+        let hit = then.then_fires(ImpossibleTravel);
+        assert!(
+            hit.detail.contains(&format!("in {minutes} min")),
+            "{}",
+            hit.detail
+        );
+        scenario = then.and_then();
+    }
+}
+
+/// A sighting list as a read model keeps it, for `worst_trip`.
+struct Kept {
+    at: chrono::DateTime<chrono::Utc>,
+    place: Option<Coordinates>,
+}
+
+impl SightingEntry for Kept {
+    fn at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.at
+    }
+
+    fn card_present_at(&self) -> Option<Coordinates> {
+        self.place
+    }
+}
+
+const CITIES: [(&str, &str, f64, f64); 4] = [LONDON, PARIS, BERLIN, NEW_YORK];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// The rule on the customer's window and `worst_trip` on a plain sorted
+    /// list of the same transactions (as the geo read model keeps them)
+    /// find the same trip: one computation, whoever holds the sightings.
+    #[test]
+    fn the_rule_and_a_sorted_sighting_list_find_the_same_trip(
+        past in prop::collection::vec((0i64..480, 0usize..4, any::<bool>()), 0..16),
+        now in (0i64..480, 0usize..4),
+        lookback in prop::sample::select(vec![0u32, 3_600, 21_600]),
+    ) {
+        let build = |(minute, city, card_present): (i64, usize, bool)| {
+            let t = tx().at(at(8, minute, 0)).in_city(CITIES[city]);
+            if card_present { t.pos() } else { t }
+        };
+        let then = given(history(past.iter().copied().map(build)))
+            .with_ruleset(|r| r.rules.impossible_travel.thresholds.lookback_secs = lookback)
+            .when(build((now.0, now.1, true)));
+
+        let mut kept: Vec<Kept> = past
+            .iter()
+            .map(|&(minute, city, card_present)| Kept {
+                at: at(8, minute, 0),
+                place: card_present.then(|| {
+                    let (_, _, lat, lon) = CITIES[city];
+                    Coordinates::new(lat, lon).unwrap()
+                }),
+            })
+            .collect();
+        // Stable: equal times keep their arrival order, as the window does.
+        kept.sort_by_key(|k| k.at);
+        let (_, _, lat, lon) = CITIES[now.1];
+        let here = Sighting { at: at(8, now.0, 0), place: Coordinates::new(lat, lon).unwrap() };
+        let thresholds = &then.scenario.ruleset.rules.impossible_travel.thresholds;
+        let trip = worst_trip(thresholds, here, &kept.as_slice());
+
+        match (then.hit(ImpossibleTravel), trip) {
+            (None, None) => {}
+            (Some(hit), Some(trip)) => {
+                prop_assert_eq!(hit.observed.to_bits(), trip.kmh.to_bits());
+                let detail = format!(
+                    "{:.0} km in {:.0} min between card-present transactions ({:.0} km/h)",
+                    trip.km, trip.minutes(), trip.kmh
+                );
+                prop_assert_eq!(&hit.detail, &detail);
+            }
+            (hit, trip) => prop_assert!(false, "rule {hit:?}, list {:?}", trip.map(|t| t.kmh)),
+        }
+    }
 }
