@@ -7,7 +7,7 @@
 //! nearly every event. Both go through the same fold and the same writes,
 //! so the two paths cannot drift apart (ADR 0006).
 
-use crate::projector::ProjectedEvent;
+use crate::event::ProjectedEvent;
 use sqlx::PgConnection;
 
 #[async_trait::async_trait]

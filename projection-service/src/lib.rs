@@ -3,7 +3,7 @@
 //! transaction as its rows; rebuilds write fresh tables and swap them in
 //! atomically.
 //!
-//! - `projector`: the trait a read model implements.
+//! - `projector`: the trait a read model implements; `event`: what it is given.
 //! - `models`: the read models.
 //! - `apply`, `checkpoint`, `partition`, `schema`: the runtime's parts.
 //! - `fold`: a projector's rows held in memory across batches (rebuilds);
@@ -15,6 +15,7 @@ pub mod apply;
 pub mod checkpoint;
 pub mod configuration;
 pub mod copy;
+pub mod event;
 pub mod fold;
 pub mod http;
 pub mod live;

@@ -11,23 +11,9 @@
 //! fresh ones (ADR 0005).
 
 use crate::fold::Fold;
-use chrono::{DateTime, Utc};
-use domain::DomainEvent;
-use event_store::Position;
+// Where projectors and their callers have always found it.
+pub use crate::event::ProjectedEvent;
 use sqlx::PgConnection;
-use uuid::Uuid;
-
-/// One event from the log, decoded into today's types.
-#[derive(Debug, Clone)]
-pub struct ProjectedEvent {
-    pub position: Position,
-    pub event_id: Uuid,
-    pub stream_id: String,
-    pub stream_version: u64,
-    pub event_time: DateTime<Utc>,
-    pub recorded_time: DateTime<Utc>,
-    pub event: DomainEvent,
-}
 
 #[async_trait::async_trait]
 pub trait Projector: Send + Sync + 'static {

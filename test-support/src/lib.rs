@@ -11,7 +11,8 @@
 //!   and a graphql-transport-ws client over a real WebSocket.
 //! - [`http`]: the plain HTTP helpers the clients share; [`metrics`]:
 //!   scraping `/metrics`; [`wait`]: polling until something holds;
-//!   [`process`]: for tests that run a service's binary (to kill it).
+//!   [`process`]: for tests that run a service's binary (to kill it);
+//!   [`imports`]: a crate's file-level import graph and its cycles.
 //! - [`pg`]: a PostgreSQL cluster of the test's own (the `local-pg` crate
 //!   that `fraudctl pg up` uses).
 //!
@@ -21,6 +22,7 @@
 
 pub mod command;
 pub mod http;
+pub mod imports;
 pub mod metrics;
 pub mod process;
 pub mod projection;
