@@ -388,9 +388,9 @@ pub struct ImpossibleTrip {
 
 impl ImpossibleTrip {
     fn of(t: &TripRow) -> ImpossibleTrip {
-        // `from` is the earlier sighting. The transaction that revealed the
-        // trip is `from` only when compared with a later sighting (the
-        // projector looks forward only past its own time).
+        // `from` is the earlier sighting: the transaction that revealed the
+        // trip is `from` when the sighting at the other end is later (a late
+        // transaction, compared with what had already arrived).
         let (from_tx, to_tx) = if t.to_time > t.event_time {
             (t.transaction_id.clone(), t.other_transaction_id.clone())
         } else {
