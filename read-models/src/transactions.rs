@@ -4,12 +4,17 @@
 //! transaction, not a customer) are projected by partition 0 into their own
 //! table, so they never wait for the transaction's partition.
 //!
-//! The contract: the model's declaration and DDL; the projector (its SQL
-//! fold) is in projection-service `models::transactions`; the row types and
-//! the queries the query API runs (by key, and its pages) are here.
+//! The contract: the model's declaration and DDL, the row types and the
+//! queries the query API runs (by key, and its pages), and the pure fold
+//! (`TransactionBatch::apply`: the rows and labels each event makes); the
+//! projector in projection-service `models::transactions` writes them
+//! (upserts live, COPY for rebuilds).
 
 use crate::model::Model;
 use chrono::{DateTime, Utc};
+use domain::DomainEvent;
+use domain::events::TransactionRecorded;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 pub const MODEL: Model = Model {
@@ -154,3 +159,124 @@ pub const COUNT_CUSTOMER_TRANSACTIONS: &str = "SELECT count(*) FROM transactions
        AND ($7::float8 IS NULL OR amount <= $7::numeric) \
        AND ($8::bool IS NULL OR late = $8) \
        AND ($9::bool IS NULL OR (alert_id IS NOT NULL) = $9)";
+
+/// Column arrays for one multi-row insert.
+#[derive(Debug, Default)]
+pub struct Rows {
+    pub transaction_id: Vec<String>,
+    pub customer_id: Vec<String>,
+    pub merchant_id: Vec<Option<String>>,
+    pub merchant_category: Vec<Option<String>>,
+    pub event_time: Vec<DateTime<Utc>>,
+    pub recorded_time: Vec<DateTime<Utc>>,
+    pub position: Vec<i64>,
+    pub amount_thousandths: Vec<i64>,
+    pub currency: Vec<Option<String>>,
+    pub transaction_type: Vec<Option<String>>,
+    pub payment_method: Vec<Option<String>>,
+    pub device_type: Vec<Option<String>>,
+    pub city: Vec<Option<String>>,
+    pub country: Vec<Option<String>>,
+    pub latitude: Vec<Option<f64>>,
+    pub longitude: Vec<Option<f64>>,
+    pub decision: Vec<String>,
+    pub risk_score: Vec<f64>,
+    pub rules_fired: Vec<String>,
+    pub ruleset_version: Vec<String>,
+    pub late: Vec<bool>,
+    pub alert_id: Vec<Option<Uuid>>,
+    pub input_schema: Vec<i16>,
+}
+
+impl Rows {
+    pub fn len(&self) -> usize {
+        self.transaction_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.transaction_id.is_empty()
+    }
+
+    /// Adds the row of one `TransactionRecorded` (at log `position`,
+    /// recorded at `recorded_time`).
+    pub fn push(&mut self, position: u64, recorded_time: DateTime<Utc>, r: &TransactionRecorded) {
+        let t = &r.transaction;
+        self.transaction_id
+            .push(t.transaction_id.as_str().to_owned());
+        self.customer_id.push(t.customer_id.as_str().to_owned());
+        self.merchant_id
+            .push(t.merchant_id.as_ref().map(|m| m.as_str().to_owned()));
+        self.merchant_category
+            .push(t.merchant_category.as_ref().map(|m| m.as_str().to_owned()));
+        self.event_time.push(t.timestamp);
+        self.recorded_time.push(recorded_time);
+        self.position.push(position as i64);
+        self.amount_thousandths
+            .push(t.amount.thousandths().min(i64::MAX as u64) as i64);
+        self.currency.push(t.currency.map(|c| c.code().to_owned()));
+        self.transaction_type
+            .push(t.transaction_type.map(|v| v.as_str().to_owned()));
+        self.payment_method
+            .push(t.payment_method.map(|v| v.as_str().to_owned()));
+        self.device_type.push(
+            t.device_info
+                .as_ref()
+                .map(|d| d.device_type.as_str().to_owned()),
+        );
+        self.city
+            .push(t.location.as_ref().map(|l| l.city.as_str().to_owned()));
+        self.country
+            .push(t.country().map(|c| c.as_str().to_owned()));
+        self.latitude.push(t.coordinates().map(|c| c.lat()));
+        self.longitude.push(t.coordinates().map(|c| c.lon()));
+        self.decision.push(r.decision.as_str().to_owned());
+        self.risk_score.push(r.risk_score);
+        self.rules_fired
+            .push(serde_json::to_string(&r.rules_fired).unwrap_or_else(|_| "[]".into()));
+        self.ruleset_version.push(r.ruleset_version.clone());
+        self.late.push(r.late);
+        self.alert_id.push(r.alert_id.map(|a| a.0));
+        self.input_schema.push(i16::from(u8::from(t.input_schema)));
+    }
+}
+
+/// A label: whether the transaction is fraud, its source, position and time.
+pub type Label = (bool, String, i64, DateTime<Utc>);
+
+/// The batch's transaction rows, and the last label of each transaction in
+/// it (the last wins, as it would applied one by one): the fold's state. It
+/// keeps nothing between batches: the projector writes the rows (upserts
+/// live, COPY into a rebuild's fresh table) and the labels.
+#[derive(Debug, Default)]
+pub struct TransactionBatch {
+    pub rows: Rows,
+    pub labels: HashMap<String, Label>,
+}
+
+impl TransactionBatch {
+    /// Folds one event (at log `position`, with its event and recorded
+    /// times).
+    pub fn apply(
+        &mut self,
+        position: u64,
+        event_time: DateTime<Utc>,
+        recorded_time: DateTime<Utc>,
+        event: &DomainEvent,
+    ) {
+        match event {
+            DomainEvent::TransactionRecorded(r) => self.rows.push(position, recorded_time, r),
+            DomainEvent::TransactionLabeled(l) => {
+                self.labels.insert(
+                    l.transaction_id.as_str().to_owned(),
+                    (
+                        l.is_fraud,
+                        l.source.as_str().to_owned(),
+                        position as i64,
+                        event_time,
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+}

@@ -14,124 +14,20 @@
 //! a contrary second verdict; the events stay in the audit history).
 //! Lifecycle events for an alert not raised (yet) are ignored: the command
 //! side accepts them only for raised alerts (ADR 0003), so the log has none.
+//!
+//! The DDL and the pure fold (`AlertState::apply`) are the contract's
+//! (`read_models::alerts`); this file loads what earlier batches left about
+//! the alerts a batch names and writes the rows.
 
 use crate::projector::{ProjectedEvent, Projector};
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
-use domain::events::Verdict;
-use read_models::alerts::MODEL;
+use read_models::alerts::{Alert, AlertState, Context, ContextSlot, Lifecycle, MODEL, Status};
 use sqlx::PgConnection;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 pub struct Alerts;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
-    Open,
-    Acknowledged,
-    Resolved,
-}
-
-impl Status {
-    fn as_str(self) -> &'static str {
-        match self {
-            Status::Open => "open",
-            Status::Acknowledged => "acknowledged",
-            Status::Resolved => "resolved",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Status, sqlx::Error> {
-        match text {
-            "open" => Ok(Status::Open),
-            "acknowledged" => Ok(Status::Acknowledged),
-            "resolved" => Ok(Status::Resolved),
-            other => Err(sqlx::Error::Decode(
-                format!("alerts.status {other:?} is not a status").into(),
-            )),
-        }
-    }
-}
-
-fn verdict_str(v: Verdict) -> &'static str {
-    match v {
-        Verdict::ConfirmedFraud => "confirmed_fraud",
-        Verdict::FalsePositive => "false_positive",
-    }
-}
-
-/// What an alert needs from its transaction.
-#[derive(Debug, Clone, PartialEq)]
-struct Context {
-    transaction_id: String,
-    merchant_id: Option<String>,
-    amount_thousandths: i64,
-    currency: Option<String>,
-}
-
-/// One `alert_context` row as the batch leaves it.
-#[derive(Debug, Default)]
-struct ContextSlot {
-    context: Option<Context>,
-    /// Changed by the batch: upsert it if present, delete it if not.
-    dirty: bool,
-}
-
-/// The columns fixed when the alert is raised.
-#[derive(Debug, Clone)]
-struct Raised {
-    transaction_id: String,
-    customer_id: String,
-    context: Option<Context>,
-    priority: &'static str,
-    risk_score: f64,
-    decision: &'static str,
-    rules_fired: String,
-    ruleset_version: String,
-    raised_at: DateTime<Utc>,
-    raised_recorded_at: DateTime<Utc>,
-    raised_position: i64,
-}
-
-/// The columns the lifecycle changes.
-#[derive(Debug, Clone)]
-struct Lifecycle {
-    status: Status,
-    acknowledged_at: Option<DateTime<Utc>>,
-    acknowledged_by: Option<String>,
-    acknowledged_note: Option<String>,
-    resolved_at: Option<DateTime<Utc>>,
-    resolved_by: Option<String>,
-    verdict: Option<String>,
-    resolution_note: Option<String>,
-    updated_position: i64,
-}
-
-impl Lifecycle {
-    fn open(position: i64) -> Lifecycle {
-        Lifecycle {
-            status: Status::Open,
-            acknowledged_at: None,
-            acknowledged_by: None,
-            acknowledged_note: None,
-            resolved_at: None,
-            resolved_by: None,
-            verdict: None,
-            resolution_note: None,
-            updated_position: position,
-        }
-    }
-}
-
-/// An alert as the batch leaves it.
-#[derive(Debug)]
-struct Alert {
-    /// Set when the batch raised it (a new row); `None` for a stored alert.
-    raised: Option<Raised>,
-    lifecycle: Lifecycle,
-    dirty: bool,
-}
 
 type ContextRow = (Uuid, String, Option<String>, i64, Option<String>);
 
@@ -201,95 +97,17 @@ impl Projector for Alerts {
             return Ok(());
         }
 
-        let mut alerts = load_alerts(conn, &alert_ids).await?;
-        let mut contexts = load_contexts(conn, &context_ids).await?;
-
+        let mut state = AlertState {
+            alerts: load_alerts(conn, &alert_ids).await?,
+            contexts: load_contexts(conn, &context_ids).await?,
+        };
         for e in events {
-            let position = e.position.0 as i64;
-            match &e.event {
-                DomainEvent::TransactionRecorded(r) => {
-                    let Some(alert_id) = r.alert_id else {
-                        continue;
-                    };
-                    let t = &r.transaction;
-                    let slot = contexts.entry(alert_id.0).or_default();
-                    // One transaction per alert id; should one repeat, the
-                    // first stands.
-                    if slot.context.is_none() {
-                        slot.context = Some(Context {
-                            transaction_id: t.transaction_id.as_str().to_owned(),
-                            merchant_id: t.merchant_id.as_ref().map(|m| m.as_str().to_owned()),
-                            amount_thousandths: t.amount.thousandths().min(i64::MAX as u64) as i64,
-                            currency: t.currency.map(|c| c.code().to_owned()),
-                        });
-                        slot.dirty = true;
-                    }
-                }
-                DomainEvent::AlertRaised(r) => {
-                    if alerts.contains_key(&r.alert_id.0) {
-                        continue;
-                    }
-                    let slot = contexts.entry(r.alert_id.0).or_default();
-                    let context = slot.context.take();
-                    slot.dirty = true;
-                    let raised = Raised {
-                        transaction_id: r.transaction_id.as_str().to_owned(),
-                        customer_id: r.customer_id.as_str().to_owned(),
-                        context,
-                        priority: r.priority.as_str(),
-                        risk_score: r.risk_score,
-                        decision: r.decision.as_str(),
-                        rules_fired: serde_json::to_string(&r.rules_fired)
-                            .unwrap_or_else(|_| "[]".into()),
-                        ruleset_version: r.ruleset_version.clone(),
-                        // The ingest gives the alert its transaction's event time.
-                        raised_at: e.event_time,
-                        raised_recorded_at: e.recorded_time,
-                        raised_position: position,
-                    };
-                    alerts.insert(
-                        r.alert_id.0,
-                        Alert {
-                            raised: Some(raised),
-                            lifecycle: Lifecycle::open(position),
-                            dirty: true,
-                        },
-                    );
-                }
-                DomainEvent::AlertAcknowledged(a) => {
-                    if let Some(alert) = alerts.get_mut(&a.alert_id.0)
-                        && alert.lifecycle.status == Status::Open
-                    {
-                        let l = &mut alert.lifecycle;
-                        l.status = Status::Acknowledged;
-                        l.acknowledged_at = Some(e.event_time);
-                        l.acknowledged_by = Some(a.analyst.as_str().to_owned());
-                        l.acknowledged_note = a.note.as_ref().map(|n| n.as_str().to_owned());
-                        l.updated_position = position;
-                        alert.dirty = true;
-                    }
-                }
-                DomainEvent::AlertResolved(r) => {
-                    if let Some(alert) = alerts.get_mut(&r.alert_id.0)
-                        && alert.lifecycle.status != Status::Resolved
-                    {
-                        let l = &mut alert.lifecycle;
-                        l.status = Status::Resolved;
-                        l.resolved_at = Some(e.event_time);
-                        l.resolved_by = Some(r.analyst.as_str().to_owned());
-                        l.verdict = Some(verdict_str(r.verdict).to_owned());
-                        l.resolution_note = r.note.as_ref().map(|n| n.as_str().to_owned());
-                        l.updated_position = position;
-                        alert.dirty = true;
-                    }
-                }
-                _ => {}
-            }
+            state.apply(e.position.0, e.event_time, e.recorded_time, &e.event);
         }
 
-        write_contexts(conn, &contexts).await?;
-        insert_raised(conn, &alerts).await?;
-        update_lifecycles(conn, &alerts).await
+        write_contexts(conn, &state.contexts).await?;
+        insert_raised(conn, &state.alerts).await?;
+        update_lifecycles(conn, &state.alerts).await
     }
 }
 
@@ -311,7 +129,9 @@ async fn load_alerts(
     .await?;
     for (id, status, ack_at, ack_by, ack_note, res_at, res_by, verdict, res_note, pos) in rows {
         let lifecycle = Lifecycle {
-            status: Status::parse(&status)?,
+            status: Status::parse(&status).ok_or_else(|| {
+                sqlx::Error::Decode(format!("alerts.status {status:?} is not a status").into())
+            })?,
             acknowledged_at: ack_at,
             acknowledged_by: ack_by,
             acknowledged_note: ack_note,

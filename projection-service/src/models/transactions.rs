@@ -3,118 +3,27 @@
 //! transaction received. Partitioned by customer; labels (which name a
 //! transaction, not a customer) are projected by partition 0 into their own
 //! table, so they never wait for the transaction's partition.
+//!
+//! The DDL and the pure fold (`TransactionBatch::apply`: the rows and labels
+//! each event makes) are the contract's (`read_models::transactions`); this
+//! file writes them: upserts live, COPY into a rebuild's fresh table.
 
 use crate::copy::CopyIn;
 use crate::fold::Fold;
 use crate::projector::{ProjectedEvent, Projector};
-use domain::DomainEvent;
-use domain::events::TransactionRecorded;
-use read_models::transactions::MODEL;
+use read_models::transactions::{Label, MODEL, Rows, TransactionBatch};
 use sqlx::PgConnection;
 use std::collections::HashMap;
 
 pub struct Transactions;
 
-/// Column arrays for one multi-row insert.
-#[derive(Default)]
-struct Rows {
-    transaction_id: Vec<String>,
-    customer_id: Vec<String>,
-    merchant_id: Vec<Option<String>>,
-    merchant_category: Vec<Option<String>>,
-    event_time: Vec<chrono::DateTime<chrono::Utc>>,
-    recorded_time: Vec<chrono::DateTime<chrono::Utc>>,
-    position: Vec<i64>,
-    amount_thousandths: Vec<i64>,
-    currency: Vec<Option<String>>,
-    transaction_type: Vec<Option<String>>,
-    payment_method: Vec<Option<String>>,
-    device_type: Vec<Option<String>>,
-    city: Vec<Option<String>>,
-    country: Vec<Option<String>>,
-    latitude: Vec<Option<f64>>,
-    longitude: Vec<Option<f64>>,
-    decision: Vec<String>,
-    risk_score: Vec<f64>,
-    rules_fired: Vec<String>,
-    ruleset_version: Vec<String>,
-    late: Vec<bool>,
-    alert_id: Vec<Option<uuid::Uuid>>,
-    input_schema: Vec<i16>,
-}
-
-impl Rows {
-    fn len(&self) -> usize {
-        self.transaction_id.len()
-    }
-
-    fn push(&mut self, e: &ProjectedEvent, r: &TransactionRecorded) {
-        let t = &r.transaction;
-        self.transaction_id
-            .push(t.transaction_id.as_str().to_owned());
-        self.customer_id.push(t.customer_id.as_str().to_owned());
-        self.merchant_id
-            .push(t.merchant_id.as_ref().map(|m| m.as_str().to_owned()));
-        self.merchant_category
-            .push(t.merchant_category.as_ref().map(|m| m.as_str().to_owned()));
-        self.event_time.push(t.timestamp);
-        self.recorded_time.push(e.recorded_time);
-        self.position.push(e.position.0 as i64);
-        self.amount_thousandths
-            .push(t.amount.thousandths().min(i64::MAX as u64) as i64);
-        self.currency.push(t.currency.map(|c| c.code().to_owned()));
-        self.transaction_type
-            .push(t.transaction_type.map(|v| v.as_str().to_owned()));
-        self.payment_method
-            .push(t.payment_method.map(|v| v.as_str().to_owned()));
-        self.device_type.push(
-            t.device_info
-                .as_ref()
-                .map(|d| d.device_type.as_str().to_owned()),
-        );
-        self.city
-            .push(t.location.as_ref().map(|l| l.city.as_str().to_owned()));
-        self.country
-            .push(t.country().map(|c| c.as_str().to_owned()));
-        self.latitude.push(t.coordinates().map(|c| c.lat()));
-        self.longitude.push(t.coordinates().map(|c| c.lon()));
-        self.decision.push(r.decision.as_str().to_owned());
-        self.risk_score.push(r.risk_score);
-        self.rules_fired
-            .push(serde_json::to_string(&r.rules_fired).unwrap_or_else(|_| "[]".into()));
-        self.ruleset_version.push(r.ruleset_version.clone());
-        self.late.push(r.late);
-        self.alert_id.push(r.alert_id.map(|a| a.0));
-        self.input_schema.push(i16::from(u8::from(t.input_schema)));
-    }
-}
-
-/// A label: whether the transaction is fraud, its source, position and time.
-type Label = (bool, String, i64, chrono::DateTime<chrono::Utc>);
-
-/// The batch's transaction rows, and the last label of each transaction in
-/// it (the last wins, as it would applied one by one).
-fn collect(events: &[ProjectedEvent]) -> (Rows, HashMap<String, Label>) {
-    let mut rows = Rows::default();
-    let mut labels = HashMap::new();
+/// The batch's transaction rows and last labels, folded by the contract.
+fn collect(events: &[ProjectedEvent]) -> TransactionBatch {
+    let mut batch = TransactionBatch::default();
     for e in events {
-        match &e.event {
-            DomainEvent::TransactionRecorded(r) => rows.push(e, r),
-            DomainEvent::TransactionLabeled(l) => {
-                labels.insert(
-                    l.transaction_id.as_str().to_owned(),
-                    (
-                        l.is_fraud,
-                        l.source.as_str().to_owned(),
-                        e.position.0 as i64,
-                        e.event_time,
-                    ),
-                );
-            }
-            _ => {}
-        }
+        batch.apply(e.position.0, e.event_time, e.recorded_time, &e.event);
     }
-    (rows, labels)
+    batch
 }
 
 #[async_trait::async_trait]
@@ -152,8 +61,8 @@ impl Projector for Transactions {
         conn: &mut PgConnection,
         events: &[ProjectedEvent],
     ) -> Result<(), sqlx::Error> {
-        let (rows, labels) = collect(events);
-        if rows.len() > 0 {
+        let TransactionBatch { rows, labels } = collect(events);
+        if !rows.is_empty() {
             insert(conn, &rows).await?;
         }
         write_labels(conn, labels).await
@@ -173,8 +82,8 @@ impl Fold for CopyIntoFresh {
         conn: &mut PgConnection,
         events: &[ProjectedEvent],
     ) -> Result<(), sqlx::Error> {
-        let (rows, labels) = collect(events);
-        if rows.len() > 0 {
+        let TransactionBatch { rows, labels } = collect(events);
+        if !rows.is_empty() {
             sqlx::query("SAVEPOINT copy_rows")
                 .execute(&mut *conn)
                 .await?;
