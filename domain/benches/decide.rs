@@ -66,6 +66,7 @@ fn main() {
             &RecordTransaction {
                 transaction: tx(i, (i as i64 * 47 * 60) / 600),
                 ids: ids(),
+                peers: Default::default(),
             },
             &ruleset,
         );
@@ -81,6 +82,7 @@ fn main() {
         let command = RecordTransaction {
             transaction: tx(600 + round % 50, 47 * 60 + (round % 50) as i64),
             ids: ids(),
+            peers: Default::default(),
         };
         let t = Instant::now();
         black_box(decide(black_box(&state), black_box(&command), &ruleset));

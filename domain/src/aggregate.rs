@@ -6,14 +6,19 @@
 //! merchant category), hour-of-day histograms (UTC and the card holder's
 //! local solar time), the merchant categories seen (capped), the devices
 //! used (capped), the countries transacted in (capped), the newest alert's
-//! and the newest transaction's event times. `decide` reads it and returns
+//! and the newest transaction's event times, and the longer memory the
+//! features need (`crate::memory`: per-day totals to 30 days, the merchants
+//! paid, the card-present places). `decide` reads it and returns
 //! the events to append; `evolve` folds an event in. Both are pure: ids and
 //! clocks come in with the command.
 
 use crate::commands::RecordTransaction;
 use crate::devices::{DeviceKey, KnownDevices};
 use crate::events::{AlertRaised, DomainEvent, TransactionRecorded};
+use crate::features::{self, Features};
 use crate::geo::CountryCode;
+use crate::memory::{DailyTotals, KnownMerchants, Places};
+use crate::peers;
 use crate::rules::{self, Subject};
 use crate::ruleset::{HistoryLimits, Ruleset};
 use crate::scoring::{self, Priority};
@@ -46,6 +51,9 @@ pub struct CustomerState {
     countries: BTreeMap<CountryCode, u32>,
     /// Event time of the newest transaction that raised an alert.
     last_alert: Option<DateTime<Utc>>,
+    daily: DailyTotals,
+    merchants: KnownMerchants,
+    places: Places,
     newest: Option<DateTime<Utc>>,
     transactions: u64,
     late_transactions: u64,
@@ -72,6 +80,9 @@ impl CustomerState {
             devices: KnownDevices::default(),
             countries: BTreeMap::new(),
             last_alert: None,
+            daily: DailyTotals::default(),
+            merchants: KnownMerchants::default(),
+            places: Places::default(),
             newest: None,
             transactions: 0,
             late_transactions: 0,
@@ -131,18 +142,71 @@ impl CustomerState {
     /// when none is known. Solar time (longitude / 15 hours) needs no time
     /// zone table and is within about an hour of the clock on the wall.
     pub fn local_hour(&self, tx: &Transaction) -> usize {
-        let place = if tx.is_card_present() {
+        match self.holder_place(tx) {
+            Some(p) => HourHistogram::solar_hour_of(tx.timestamp, p.lon()),
+            None => HourHistogram::hour_of(tx.timestamp),
+        }
+    }
+
+    /// Where the card holder is taken to be for local time (see
+    /// [`CustomerState::local_hour`]).
+    pub fn holder_place(&self, tx: &Transaction) -> Option<crate::geo::Coordinates> {
+        if tx.is_card_present() {
             tx.coordinates()
         } else {
             self.window
                 .sighting_before(tx.timestamp)
                 .map(|s| s.place)
                 .or_else(|| tx.coordinates())
-        };
-        match place {
-            Some(p) => HourHistogram::solar_hour_of(tx.timestamp, p.lon()),
-            None => HourHistogram::hour_of(tx.timestamp),
         }
+    }
+
+    /// Count and sum of amounts per UTC day, 30 days back.
+    pub fn daily(&self) -> &DailyTotals {
+        &self.daily
+    }
+
+    /// The merchants paid (fingerprints, capped).
+    pub fn merchants(&self) -> &KnownMerchants {
+        &self.merchants
+    }
+
+    /// The card-present places; the most used is home.
+    pub fn places(&self) -> &Places {
+        &self.places
+    }
+
+    pub fn limits(&self) -> &HistoryLimits {
+        &self.limits
+    }
+
+    /// The customer's categories remembered.
+    pub fn category_count(&self) -> usize {
+        self.categories.len()
+    }
+
+    /// Approximate bytes this state takes (inline and on the heap), for
+    /// the memory figures in ADR 0014.
+    pub fn approx_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let window: usize = self
+            .window
+            .iter()
+            .map(|e| size_of::<WindowEntry>() + e.city.as_ref().map_or(0, |c| c.len()))
+            .sum();
+        let categories: usize = self
+            .categories
+            .keys()
+            .map(|k| k.as_str().len() + 24 + size_of::<RunningStats>() + 16)
+            .sum();
+        size_of::<CustomerState>()
+            + window
+            + categories
+            + self.devices.len() * size_of::<crate::devices::DeviceSeen>()
+            + self.countries.len() * (size_of::<CountryCode>() + 4 + 16)
+            + self.daily.active_days() * 16
+            + self.merchants.len() * 4
+            + 8 * 24
     }
 
     /// The devices the customer has used (web and app transactions).
@@ -208,6 +272,16 @@ impl CustomerState {
         let newest = self.newest.map_or(tx.timestamp, |n| n.max(tx.timestamp));
         self.newest = Some(newest);
         self.window.insert(WindowEntry::of(tx));
+        self.daily
+            .add(peers::day_of(tx.timestamp), tx.amount.as_f64());
+        if let Some(m) = &tx.merchant_id {
+            self.merchants.record(m, self.limits.max_merchants as usize);
+        }
+        if tx.is_card_present()
+            && let Some(p) = tx.coordinates()
+        {
+            self.places.record(p);
+        }
         let horizon = newest
             .checked_sub_signed(Duration::seconds(self.limits.retention_secs.into()))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
@@ -280,6 +354,9 @@ pub struct Decided {
     pub transaction_event_id: Uuid,
     pub recorded: TransactionRecorded,
     pub alert: Option<(Uuid, AlertRaised)>,
+    /// The catalogue as the decision saw it (not recorded: replay
+    /// recomputes it from the log, `crate::features::FeatureReplay`).
+    pub features: Features,
 }
 
 impl Decided {
@@ -319,6 +396,12 @@ pub fn decide(state: &CustomerState, cmd: &RecordTransaction, ruleset: &Ruleset)
             state,
         },
     );
+    let features = features::compute(features::Inputs {
+        state,
+        tx,
+        peers: &cmd.peers,
+        hits: &hits,
+    });
     let risk_score = scoring::risk_score(&hits);
     let decision = scoring::decision_for(risk_score, &ruleset.decision);
     let priority = scoring::priority_for(risk_score, &ruleset.priority);
@@ -349,7 +432,9 @@ pub fn decide(state: &CustomerState, cmd: &RecordTransaction, ruleset: &Ruleset)
             ruleset_version: ruleset.version.clone(),
             late,
             alert_id: alert.as_ref().map(|(_, a)| a.alert_id),
+            peers_as_of: Some(cmd.peers.as_of),
         },
         alert,
+        features,
     }
 }

@@ -5,6 +5,7 @@
 //! retried decision comes out identical.
 
 use crate::ids::AlertId;
+use crate::peers::PeerSnapshot;
 use crate::transaction::Transaction;
 use uuid::Uuid;
 
@@ -13,6 +14,10 @@ use uuid::Uuid;
 pub struct RecordTransaction {
     pub transaction: Transaction,
     pub ids: DecisionIds,
+    /// What the log knew of the transaction's merchant and category when the
+    /// command side took it (the default, all zeros as of position 0, where
+    /// nothing is known).
+    pub peers: PeerSnapshot,
 }
 
 /// The ids a decision may use. The alert ones are used only if an alert is

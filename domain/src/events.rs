@@ -8,13 +8,14 @@
 //! rejected input; `ruleset` the published rulesets. Labels go wherever the
 //! service decides (they name a transaction, not a stream).
 
-use crate::ids::{AlertId, CustomerId, QuarantineId, TransactionId};
+use crate::ids::{AlertId, CustomerId, MerchantId, QuarantineId, TransactionId};
 use crate::ingest::FieldError;
 use crate::rules::RuleHit;
 use crate::ruleset::Ruleset;
 use crate::scoring::{Decision, Priority};
-use crate::text::{Analyst, LabelSource, Note};
+use crate::text::{Analyst, LabelSource, MerchantCategory, Note};
 use crate::transaction::Transaction;
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -41,6 +42,11 @@ pub struct TransactionRecorded {
     pub late: bool,
     /// The alert it raised, if any (an `AlertRaised` follows it).
     pub alert_id: Option<AlertId>,
+    /// The log position the merchant and category counts behind its
+    /// features were folded through (`crate::peers`), so replay computes
+    /// exactly the features the decision saw. `None` before features.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peers_as_of: Option<u64>,
 }
 
 /// A decided transaction scored high enough to need an analyst.
@@ -96,11 +102,69 @@ pub struct AlertResolved {
 }
 
 /// Ground truth arrived for a transaction (a chargeback, a confirmed fraud).
+/// Its event time is when it arrived: nothing may learn from it earlier.
+///
+/// v2 adds what the command side knew when it recorded the label: the
+/// labelled transaction's customer, merchant, category and event time, and
+/// whether the transaction counted as fraud before this label. With them a
+/// label is a self-contained fact, so the merchant and category fraud
+/// counts (`crate::peers`) fold from labels alone, in bounded memory,
+/// without a per-transaction lookup. v1 labels (none of it) are upcast
+/// unchanged: they count for nothing that needs a merchant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransactionLabeled {
     pub transaction_id: TransactionId,
     pub is_fraud: bool,
     pub source: LabelSource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<LabeledTransaction>,
+    /// Whether the transaction's newest label (any source) said fraud
+    /// before this one; `None` on v1 labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub was_fraud: Option<bool>,
+}
+
+impl TransactionLabeled {
+    /// A label as a client states it, before the command side adds what it
+    /// knows of the transaction.
+    pub fn new(transaction_id: TransactionId, is_fraud: bool, source: LabelSource) -> Self {
+        TransactionLabeled {
+            transaction_id,
+            is_fraud,
+            source,
+            transaction: None,
+            was_fraud: None,
+        }
+    }
+
+    /// Whether this label flips the transaction's fraud status (a v1 label,
+    /// whose previous status is unknown, counts as a flip when it says fraud).
+    pub fn flips(&self) -> bool {
+        self.was_fraud.unwrap_or(false) != self.is_fraud
+    }
+}
+
+/// The labelled transaction, as the command side knew it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabeledTransaction {
+    pub customer_id: CustomerId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_id: Option<MerchantId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_category: Option<MerchantCategory>,
+    /// The transaction's event time.
+    pub timestamp: DateTime<Utc>,
+}
+
+impl LabeledTransaction {
+    pub fn of(tx: &crate::transaction::Transaction) -> Self {
+        LabeledTransaction {
+            customer_id: tx.customer_id.clone(),
+            merchant_id: tx.merchant_id.clone(),
+            merchant_category: tx.merchant_category.clone(),
+            timestamp: tx.timestamp,
+        }
+    }
 }
 
 /// Input that was refused, kept whole with every reason.
@@ -242,7 +306,7 @@ payloads!(
     AlertRaised = 1,
     AlertAcknowledged = 1,
     AlertResolved = 1,
-    TransactionLabeled = 1,
+    TransactionLabeled = 2,
     InputQuarantined = 1,
     RulesetPublished = 1,
     TransactionRepeated = 1,

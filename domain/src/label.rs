@@ -21,16 +21,25 @@ use std::convert::Infallible;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelTransaction(pub TransactionLabeled);
 
-/// The newest label from each source.
+/// The newest label from each source, and the newest of all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LabelHistory {
     newest: BTreeMap<LabelSource, Stamped<TransactionLabeled>>,
+    /// What the newest label (any source) said: the transaction's status.
+    is_fraud: Option<bool>,
 }
 
 impl LabelHistory {
     /// What `source` says now, if anything.
     pub fn current(&self, source: &LabelSource) -> Option<&Stamped<TransactionLabeled>> {
         self.newest.get(source)
+    }
+
+    /// Whether the transaction counts as fraud now: what its newest label,
+    /// from any source, says (a chargeback reversed by an analyst is not
+    /// fraud any more). False while unlabelled.
+    pub fn is_fraud(&self) -> bool {
+        self.is_fraud.unwrap_or(false)
     }
 }
 
@@ -42,6 +51,7 @@ impl Aggregate for LabelHistory {
                 at,
             };
             self.newest.insert(label.source.clone(), stamped);
+            self.is_fraud = Some(label.is_fraud);
         }
         self
     }
@@ -57,7 +67,13 @@ impl Decide<LabelTransaction> for LabelHistory {
             Some(stored) if stored.event.is_fraud == wanted.is_fraud => {
                 Outcome::AlreadyDone(stored.clone())
             }
-            _ => Outcome::Append(wanted.clone().into()),
+            _ => Outcome::Append(
+                TransactionLabeled {
+                    was_fraud: Some(self.is_fraud()),
+                    ..wanted.clone()
+                }
+                .into(),
+            ),
         })
     }
 }

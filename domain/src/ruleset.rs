@@ -113,6 +113,14 @@ pub struct HistoryLimits {
     pub max_devices: u32,
     /// Countries remembered; past it, no country is new.
     pub max_countries: u32,
+    /// Merchants remembered (4 bytes each); past it, "first use of this
+    /// merchant" is unknown. Rulesets written before it get the default's.
+    #[serde(default = "default_max_merchants")]
+    pub max_merchants: u32,
+}
+
+fn default_max_merchants() -> u32 {
+    shipped().history.max_merchants
 }
 
 impl Default for HistoryLimits {
@@ -295,6 +303,8 @@ struct UncheckedHistory {
     max_categories: u32,
     max_devices: Option<u32>,
     max_countries: Option<u32>,
+    #[serde(default)]
+    max_merchants: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -351,6 +361,9 @@ impl Unchecked {
                 })?,
                 max_countries: or_default(h.max_countries, d, "history.max_countries", |d| {
                     d.history.max_countries
+                })?,
+                max_merchants: or_default(h.max_merchants, d, "history.max_merchants", |d| {
+                    d.history.max_merchants
                 })?,
             },
             None => or_default(None, d, "history", |d| d.history.clone())?,

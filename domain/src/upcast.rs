@@ -9,7 +9,20 @@ use serde_json::{Map, Value, json};
 pub type Upcaster = (&'static str, u32, fn(Value) -> Result<Value, String>);
 
 /// Every step, for the event store to register.
-pub const UPCASTERS: &[Upcaster] = &[("TransactionRecorded", 1, transaction_recorded_v1_to_v2)];
+pub const UPCASTERS: &[Upcaster] = &[
+    ("TransactionRecorded", 1, transaction_recorded_v1_to_v2),
+    ("TransactionLabeled", 1, transaction_labeled_v1_to_v2),
+];
+
+/// `TransactionLabeled` v1 `{transaction_id, is_fraud, source}` is a valid
+/// v2 payload: v2's additions (the labelled transaction, the status before)
+/// are optional, and unknown for a v1 label.
+pub fn transaction_labeled_v1_to_v2(payload: Value) -> Result<Value, String> {
+    match payload {
+        Value::Object(_) => Ok(payload),
+        _ => Err("TransactionLabeled v1 must be a JSON object".to_owned()),
+    }
+}
 
 /// The `ruleset_version` given to transactions recorded before rulesets.
 pub const LEGACY_RULESET_VERSION: &str = "legacy-v1";

@@ -69,6 +69,9 @@ pub struct RecentWindow {
     /// The newest card-present sighting that aged out of the window, so
     /// `impossible_travel` still has a "previous" one after a quiet spell.
     evicted_sighting: Option<Sighting>,
+    /// The event time of the newest entry that aged out, so "time since the
+    /// previous transaction" is known after a quiet spell.
+    evicted_newest: Option<DateTime<Utc>>,
 }
 
 impl RecentWindow {
@@ -96,11 +99,12 @@ impl RecentWindow {
             if front.at >= horizon && self.entries.len() <= max_len {
                 break;
             }
-            if let Some(gone) = self.entries.pop_front()
-                && let Some(place) = gone.card_present_at
-            {
+            if let Some(gone) = self.entries.pop_front() {
                 // Eviction runs oldest first, so the last one kept is the newest.
-                self.evicted_sighting = Some(Sighting { at: gone.at, place });
+                self.evicted_newest = Some(gone.at);
+                if let Some(place) = gone.card_present_at {
+                    self.evicted_sighting = Some(Sighting { at: gone.at, place });
+                }
             }
         }
     }
@@ -127,6 +131,15 @@ impl RecentWindow {
             .checked_sub_signed(length)
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
         self.between(from, end)
+    }
+
+    /// The event time of the newest transaction at or before `at`.
+    pub fn previous_at(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let hi = self.entries.partition_point(|e| e.at <= at);
+        hi.checked_sub(1)
+            .and_then(|i| self.entries.get(i))
+            .map(|e| e.at)
+            .or(self.evicted_newest.filter(|t| *t <= at))
     }
 
     /// The newest card-present sighting at or before `at`.

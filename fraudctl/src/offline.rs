@@ -50,6 +50,7 @@ impl Replayer {
             &RecordTransaction {
                 transaction: tx,
                 ids,
+                peers: Default::default(),
             },
             ruleset,
         );

@@ -139,6 +139,7 @@ fn recorded(position: u64, t: &Tx) -> ProjectedEvent {
             ruleset_version: "test".into(),
             late: false,
             alert_id: None,
+            peers_as_of: None,
         }),
     )
 }
@@ -884,11 +885,11 @@ fn generated_log() -> Vec<ProjectedEvent> {
     events.push(envelope(
         events.len() as u64 + 1,
         "other",
-        DomainEvent::TransactionLabeled(domain::events::TransactionLabeled {
-            transaction_id: TransactionId::parse("x1").unwrap(),
-            is_fraud: true,
-            source: serde_json::from_value(json!("chargeback")).unwrap(),
-        }),
+        DomainEvent::TransactionLabeled(domain::events::TransactionLabeled::new(
+            TransactionId::parse("x1").unwrap(),
+            true,
+            serde_json::from_value(json!("chargeback")).unwrap(),
+        )),
     ));
     events
 }

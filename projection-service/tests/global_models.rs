@@ -113,6 +113,7 @@ fn recorded(
         ruleset_version: "rs-1".into(),
         late,
         alert_id: alert.map(AlertId),
+        peers_as_of: None,
     }
 }
 
@@ -147,11 +148,11 @@ fn resolved(alert: Uuid, verdict: Verdict, analyst: &str, note: Option<&str>) ->
 }
 
 fn labeled(id: &str, is_fraud: bool) -> TransactionLabeled {
-    TransactionLabeled {
-        transaction_id: TransactionId::parse(id).expect("id"),
+    TransactionLabeled::new(
+        TransactionId::parse(id).expect("id"),
         is_fraud,
-        source: LabelSource::parse("chargeback").expect("source"),
-    }
+        LabelSource::parse("chargeback").expect("source"),
+    )
 }
 
 fn quarantined(id: u128, reasons: &[(&str, FieldReason)]) -> InputQuarantined {

@@ -460,6 +460,7 @@ impl CommandStream for Deciding<'_> {
         let command = RecordTransaction {
             transaction: tx.clone(),
             ids,
+            peers: Default::default(),
         };
         let deciding = std::time::Instant::now();
         let decided = decide(&self.customer.state, &command, &ingest.ruleset);

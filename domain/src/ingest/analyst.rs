@@ -95,11 +95,9 @@ pub fn parse_label(body: &Value) -> Result<TransactionLabeled, Vec<FieldError>> 
     let source = required(&mut report, obj, "source", "source")
         .and_then(|v| text(&mut report, v, "source", LabelSource::parse));
     let label = match (transaction_id, is_fraud, source) {
-        (Some(transaction_id), Some(is_fraud), Some(source)) => Some(TransactionLabeled {
-            transaction_id,
-            is_fraud,
-            source,
-        }),
+        (Some(transaction_id), Some(is_fraud), Some(source)) => {
+            Some(TransactionLabeled::new(transaction_id, is_fraud, source))
+        }
         _ => None,
     };
     report.finish(label)

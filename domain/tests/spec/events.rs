@@ -4,7 +4,7 @@
 use crate::support::*;
 use chrono::Duration;
 use domain::events::*;
-use domain::ids::{AlertId, QuarantineId, TransactionId};
+use domain::ids::{AlertId, CustomerId, QuarantineId, TransactionId};
 use domain::ingest::{FieldError, FieldReason};
 use domain::text::{Analyst, LabelSource, Note};
 use domain::upcast::{LEGACY_RULESET_VERSION, UPCASTERS, transaction_recorded_v1_to_v2};
@@ -49,7 +49,7 @@ fn type_names_and_versions_are_stable() {
             ("AlertRaised", 1),
             ("AlertAcknowledged", 1),
             ("AlertResolved", 1),
-            ("TransactionLabeled", 1),
+            ("TransactionLabeled", 2),
             ("InputQuarantined", 1),
             ("RulesetPublished", 1),
             ("TransactionRepeated", 1),
@@ -81,10 +81,27 @@ fn every_event_round_trips() {
         .into(),
     );
     round_trip(
+        TransactionLabeled::new(
+            TransactionId::parse("tx-1").unwrap(),
+            true,
+            LabelSource::parse("chargeback").unwrap(),
+        )
+        .into(),
+    );
+    round_trip(
         TransactionLabeled {
-            transaction_id: TransactionId::parse("tx-1").unwrap(),
-            is_fraud: true,
-            source: LabelSource::parse("chargeback").unwrap(),
+            transaction: Some(domain::events::LabeledTransaction {
+                customer_id: CustomerId::parse("c-1").unwrap(),
+                merchant_id: Some(domain::ids::MerchantId::parse("m-1").unwrap()),
+                merchant_category: None,
+                timestamp: chrono::DateTime::UNIX_EPOCH,
+            }),
+            was_fraud: Some(false),
+            ..TransactionLabeled::new(
+                TransactionId::parse("tx-2").unwrap(),
+                true,
+                LabelSource::parse("chargeback").unwrap(),
+            )
         }
         .into(),
     );
@@ -124,6 +141,7 @@ fn transaction_recorded_has_the_documented_shape() {
         "ruleset_version",
         "late",
         "alert_id",
+        "peers_as_of",
     ];
     expected.sort_unstable();
     let mut keys_sorted = keys.clone();
@@ -215,4 +233,22 @@ fn unknown_types_and_versions_are_errors_not_panics() {
         DomainEvent::from_payload("AlertRaised", 1, json!({"alert_id": 1})),
         Err(EventDecodeError::Payload(_))
     ));
+}
+
+/// A v1 label (before it carried its transaction) reads as a v2 label that
+/// knows nothing of the transaction and counts for no merchant.
+#[test]
+fn a_v1_label_upcasts_to_a_v2_label_without_its_transaction() {
+    let event = DomainEvent::from_payload(
+        "TransactionLabeled",
+        1,
+        json!({"transaction_id": "tx-1", "is_fraud": true, "source": "chargeback"}),
+    )
+    .unwrap();
+    let DomainEvent::TransactionLabeled(label) = &event else {
+        panic!("{event:?}");
+    };
+    assert_eq!(label.transaction, None);
+    assert_eq!(label.was_fraud, None);
+    assert_eq!(domain::peers::PeerChange::of(&event), None);
 }

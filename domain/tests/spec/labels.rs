@@ -11,11 +11,22 @@ use domain::outcome::{Aggregate, Outcome, Stamped, decide};
 use domain::text::LabelSource;
 
 fn label(is_fraud: bool, source: &str) -> TransactionLabeled {
-    TransactionLabeled {
-        transaction_id: TransactionId::parse("tx-1").unwrap(),
+    TransactionLabeled::new(
+        TransactionId::parse("tx-1").unwrap(),
         is_fraud,
-        source: LabelSource::parse(source).unwrap(),
-    }
+        LabelSource::parse(source).unwrap(),
+    )
+}
+
+/// The event `decide` appends for `wanted` when the status before was `was`.
+fn appended(wanted: TransactionLabeled, was: bool) -> Outcome<Stamped<TransactionLabeled>> {
+    Outcome::Append(
+        TransactionLabeled {
+            was_fraud: Some(was),
+            ..wanted
+        }
+        .into(),
+    )
 }
 
 fn given(events: Vec<(DomainEvent, DateTime<Utc>)>) -> LabelHistory {
@@ -34,7 +45,7 @@ fn a_first_label_is_recorded_even_for_an_unknown_transaction() {
     let wanted = label(true, "chargeback");
     assert_eq!(
         when(&given(vec![]), wanted.clone()),
-        Outcome::Append(wanted.into())
+        appended(wanted, false)
     );
 }
 
@@ -56,10 +67,7 @@ fn a_repeat_from_the_same_source_gets_the_stored_label_back() {
 fn a_changed_label_is_a_new_fact() {
     let state = given(vec![(label(true, "chargeback").into(), at(10, 0, 0))]);
     let reversed = label(false, "chargeback");
-    assert_eq!(
-        when(&state, reversed.clone()),
-        Outcome::Append(reversed.into())
-    );
+    assert_eq!(when(&state, reversed.clone()), appended(reversed, true));
     // And once reversed, the newest stands.
     let state = given(vec![
         (label(true, "chargeback").into(), at(10, 0, 0)),
@@ -79,13 +87,27 @@ fn a_changed_label_is_a_new_fact() {
 fn sources_are_independent() {
     let state = given(vec![(label(true, "chargeback").into(), at(10, 0, 0))]);
     let analyst = label(true, "analyst");
-    assert_eq!(
-        when(&state, analyst.clone()),
-        Outcome::Append(analyst.into())
-    );
+    assert_eq!(when(&state, analyst.clone()), appended(analyst, true));
     // Sources are compared lower case, as parsed.
     assert!(matches!(
         when(&state, label(true, "Chargeback")),
         Outcome::AlreadyDone(_)
     ));
+}
+
+/// The status is the newest label from any source: an analyst clearing a
+/// chargeback makes the transaction not fraud, and the next label says so.
+#[test]
+fn the_newest_label_of_any_source_is_the_status() {
+    let state = given(vec![
+        (label(true, "chargeback").into(), at(10, 0, 0)),
+        (label(false, "analyst").into(), at(11, 0, 0)),
+    ]);
+    assert!(!state.is_fraud());
+    let again = label(true, "issuer");
+    assert_eq!(when(&state, again.clone()), appended(again, false));
+    assert!(
+        label(true, "x").flips(),
+        "a v1 fraud label counts as a flip"
+    );
 }

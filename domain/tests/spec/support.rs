@@ -148,6 +148,7 @@ pub fn recorded(tx: Transaction) -> DomainEvent {
         ruleset_version: "test".into(),
         late: false,
         alert_id: None,
+        peers_as_of: None,
     }
     .into()
 }
@@ -208,6 +209,7 @@ impl Scenario {
         let cmd = RecordTransaction {
             transaction: tx.build(),
             ids: ids(),
+            peers: Default::default(),
         };
         let decided = decide(&self.state, &cmd, &self.ruleset);
         Then {

@@ -193,6 +193,7 @@ impl Engine {
         let command = |ids| RecordTransaction {
             transaction: recorded.transaction.clone(),
             ids,
+            peers: Default::default(),
         };
         let replayed = baseline
             .as_ref()

@@ -456,6 +456,7 @@ impl Seeder {
                     alert_event: Uuid::now_v7(),
                     alert: domain::ids::AlertId(Uuid::now_v7()),
                 },
+                peers: Default::default(),
             };
             let stream = domain::streams::customer(&command.transaction.customer_id);
             let decided = decide(state, &command, &self.ruleset);
