@@ -18,7 +18,7 @@
 //! log by its follower, stamped with the position it has folded through);
 //! replay, backtest, training and export rebuild it with [`PeerReplay`],
 //! which gives any transaction the book exactly as of the position its
-//! decision recorded. Bounded: 31 days per merchant and category, at most
+//! decision recorded. Bounded: 32 days per merchant and category, at most
 //! `max_merchants` merchants (the least recently active go first).
 
 use crate::events::DomainEvent;
@@ -30,8 +30,9 @@ use std::collections::{HashMap, VecDeque};
 /// The windows, in whole days before the transaction's day.
 pub const WINDOW_DAYS: [i32; 3] = [1, 7, 30];
 
-/// Days a merchant's counts are kept: the longest window.
-const KEEP_DAYS: i32 = 30;
+/// Days a merchant's counts are kept behind its newest day: the longest
+/// window, the day it is measured from, and a day of lateness.
+const KEEP_DAYS: i32 = 32;
 
 /// The default bound on merchants remembered (about 0.5 KiB each at most).
 pub const DEFAULT_MAX_MERCHANTS: usize = 200_000;

@@ -10,6 +10,7 @@ mod amount_anomaly;
 mod card_testing;
 mod distinct_cities;
 mod events;
+mod features;
 mod impossible_travel;
 mod ingest;
 mod ingest_fuzz;
