@@ -22,7 +22,7 @@ use domain::ids::{CustomerId, MerchantId, TransactionId};
 use domain::label::{LabelHistory, LabelTransaction};
 use domain::outcome::{Aggregate, Outcome, decide as decide_label};
 use domain::peers::{PeerBook, day_of};
-use domain::text::{LabelSource, MerchantCategory};
+use domain::text::LabelSource;
 use domain::transaction::{DeviceType, Transaction};
 use domain::{CustomerState, RecordTransaction, Ruleset, decide};
 use proptest::prelude::*;
