@@ -13,6 +13,7 @@ mod bench;
 mod database;
 mod demo;
 mod eval;
+mod features;
 mod http;
 mod ingest_csv;
 mod logscan;
@@ -86,6 +87,12 @@ enum Command {
     /// Replay the recorded transactions through a candidate ruleset in
     /// memory (read-only, nothing written) and compare with what was decided.
     Backtest(backtest::BacktestArgs),
+    /// The feature catalogue: list it, or export every transaction's
+    /// features as known at decision time with its label as known now.
+    Features {
+        #[command(subcommand)]
+        what: features::FeaturesCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -151,5 +158,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args).await,
         Command::IngestCsv(args) => ingest_csv::run(args).await,
         Command::Backtest(args) => backtest::run(args).await,
+        Command::Features { what } => features::run(what).await,
     }
 }
