@@ -15,6 +15,17 @@ fn the_list_names_every_feature() {
     assert_eq!(list(false).lines().count(), CATALOGUE.len());
 }
 
+/// docs/detection.md carries the table as the code prints it (regenerate
+/// with `fraudctl features list --markdown`).
+#[test]
+fn the_docs_list_the_catalogue_as_it_is() {
+    let docs = include_str!("../../../docs/detection.md");
+    assert!(
+        docs.contains(&list(true)),
+        "docs/detection.md is out of date: paste `fraudctl features list --markdown`"
+    );
+}
+
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn exports_features_as_decided_and_labels_as_known_now(pool: sqlx::PgPool) {
     let target = testing::command_side(pool.clone()).await;
