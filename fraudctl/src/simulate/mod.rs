@@ -37,9 +37,9 @@ pub mod worlds;
 use anyhow::Context;
 use chrono::{DateTime, DurationRound, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
+use labels::Label;
 use std::io::Write;
 use std::path::PathBuf;
-use labels::Label;
 use timeline::Period;
 use tx::SimTx;
 use worlds::{Breach, World};
@@ -236,14 +236,7 @@ pub fn transactions_in(cfg: &Config, world: World) -> (Vec<SimTx>, Vec<Breach>) 
         .iter()
         .flat_map(|c| timeline::legit(c, period))
         .collect();
-    let injected = worlds::inject(
-        world,
-        &customers,
-        &txs,
-        period,
-        cfg.fraud_rate,
-        cfg.seed,
-    );
+    let injected = worlds::inject(world, &customers, &txs, period, cfg.fraud_rate, cfg.seed);
     txs.extend(injected.txs);
     txs.sort_by_key(|t| (t.at_ms, t.customer, t.seq));
     (txs, injected.breaches)

@@ -14,8 +14,8 @@
 //! answered, so the log always has the transaction first.
 
 use super::{Clock, SimulateArgs, Simulation};
-use chrono::{DateTime, Utc};
 use crate::http::Target;
+use chrono::{DateTime, Utc};
 use hyper::body::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
