@@ -1,12 +1,17 @@
-//! `compromised-merchants`: a merchant is breached for a day or two (a
-//! skimmer on its terminals, malware in its checkout page); the card
-//! numbers taken there are sold and used days later, elsewhere.
+//! `compromised-merchants`: a merchant is breached for weeks (a skimmer on
+//! its terminals, malware in its checkout page) before anyone notices; the
+//! card numbers taken there are sold and used days later, elsewhere.
 //!
-//! - The breached merchant is drawn through a random legitimate transaction,
-//!   so busy merchants are breached more often, as in life.
-//! - Cards used there during the breach are compromised; about half of them
-//!   (a share drawn per breach) are defrauded 2-10 days after their visit
-//!   (scaled down in periods shorter than 12 days, so the lag fits).
+//! - The breached merchant is the busiest of a few drawn through random
+//!   legitimate transactions: attackers go where the cards are.
+//! - The breach lasts 7-30 days (scaled down in periods under 30 days).
+//!   Cards used there meanwhile are compromised; 40-80 % of them (a share
+//!   drawn per breach) are defrauded 2-10 days after their first visit
+//!   (scaled down in periods under 12 days, so the lag fits).
+//! - How many merchants are breached follows from `--fraud-rate`: the
+//!   simulated merchants are small (each customer has a few regulars among
+//!   5,000 per category), so a breach yields a handful of cards and the
+//!   fraud share takes many breaches.
 //! - A card skimmed in a shop is cloned and used in shops (card present) in
 //!   the victim's own country; a card taken online is used online. One to
 //!   four purchases over a few hours, at other merchants, in categories

@@ -40,9 +40,9 @@ pub enum World {
     /// written for.
     #[default]
     Default,
-    /// A few merchants are breached for a day or two; a share of the cards
-    /// used there meanwhile are defrauded 2-10 days later at other merchants,
-    /// at plausible amounts, mostly in the victim's own country.
+    /// Busy merchants are breached for 7-30 days; a share of the cards used
+    /// there meanwhile are defrauded 2-10 days later at other merchants, at
+    /// ordinary amounts, in the victim's own country.
     CompromisedMerchants,
     /// Card-not-present fraud between 0 and 5 h of the victim's local time,
     /// in the victim's usual categories at 3-5x their usual amounts, from
