@@ -74,8 +74,10 @@ enum Command {
     },
     /// Generate realistic traffic (personas, travel, labelled fraud) and
     /// send it to a command side (open loop) and/or write it as JSON lines,
-    /// with the ground truth beside it.
-    Simulate(simulate::SimulateArgs),
+    /// with the ground truth beside it; `--world` picks the fraud (the
+    /// default or one the built-in rules were not written for),
+    /// `--label-delay` adds chargeback labels arriving late.
+    Simulate(simulate::SimulateCommand),
     /// Score decisions against ground truth: recall, false-positive rate,
     /// precision, alert rate, time to detection, fraud amount caught;
     /// overall and per scenario.

@@ -2,18 +2,28 @@
 //!
 //! - `world`, `persona`, `population`: cities, the four personas, customers;
 //! - `timeline`: each customer's legitimate transactions;
-//! - `fraud`: the injected fraud episodes (eight scenarios);
+//! - `fraud`: the injected fraud episodes of the default world (eight
+//!   scenarios);
+//! - `worlds`: `--world`, which fraud is injected: the default world's or
+//!   one the built-in rules were not written for (breached merchants,
+//!   night-time fraud, slow draining), into the same legitimate traffic;
+//! - `labels`: the label feed (`--label-delay`, `--labels-out`): chargebacks
+//!   with the time each arrives;
 //! - `tx`: a transaction's wire JSON (the one body every generated
 //!   transaction is sent as) and ground-truth row;
-//! - `send`: the open-loop sender to the single or batch endpoint;
+//! - `send`: the open-loop sender to the single or batch endpoint, labels
+//!   interleaved as their arrival time comes;
 //! - `feed`: the same traffic, endless and dated "just now", for the
 //!   benchmarks (`bench ingest`, `bench replay`).
 //!
 //! Everything but the clock is a function of `--seed`: with the same seed,
-//! customers, `--days` and `--start`, the output is byte for byte the same.
+//! customers, `--days`, `--start`, `--world` and `--label-delay`, the output
+//! is byte for byte the same (and the default world's is what it was before
+//! worlds existed).
 
 pub mod feed;
 pub mod fraud;
+pub mod labels;
 pub mod persona;
 pub mod population;
 pub mod send;
@@ -22,14 +32,17 @@ mod tests;
 pub mod timeline;
 pub mod tx;
 pub mod world;
+pub mod worlds;
 
 use anyhow::Context;
 use chrono::{DateTime, DurationRound, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
+use labels::Label;
 use std::io::Write;
 use std::path::PathBuf;
 use timeline::Period;
 use tx::SimTx;
+use worlds::{Breach, World};
 
 /// How event times relate to the wall clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -94,11 +107,67 @@ pub struct SimulateArgs {
     pub quiet: bool,
 }
 
+/// `--world` and the label feed: what `simulate` adds to the traffic the
+/// demo and the benchmarks share (kept beside [`SimulateArgs`], so the
+/// callers that want today's traffic need not name them).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct WorldArgs {
+    /// Which fraud is injected into the same legitimate traffic: the
+    /// default world (what the built-in rules were written for) or one they
+    /// were not written for. See docs/detection.md, "Simulator worlds".
+    #[arg(long, value_enum, default_value = "default")]
+    pub world: World,
+    /// Mean days from a fraudulent transaction to its chargeback label
+    /// (each drawn from 0.5x-1.5x of it). Above 0, or with --labels-out,
+    /// labels are made: sent to --target as their arrival comes (interleaved
+    /// with the transactions) and written to --labels-out. 0 and no
+    /// --labels-out: no labels, as before.
+    #[arg(long, default_value_t = 0.0)]
+    pub label_delay: f64,
+    /// Write the label feed as JSON lines (transaction_id, is_fraud, source,
+    /// arrives_at), in arrival order.
+    #[arg(long)]
+    pub labels_out: Option<PathBuf>,
+    /// Bearer token for posting labels (role analyst); default: --token.
+    #[arg(long, env = "SENTINEL_LABEL_TOKEN", hide_env_values = true)]
+    pub label_token: Option<String>,
+}
+
+impl WorldArgs {
+    /// Whether a label feed is asked for.
+    pub fn labels(&self) -> bool {
+        self.label_delay > 0.0 || self.labels_out.is_some()
+    }
+}
+
+/// `fraudctl simulate`'s arguments.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SimulateCommand {
+    #[command(flatten)]
+    pub args: SimulateArgs,
+    #[command(flatten)]
+    pub world: WorldArgs,
+}
+
 /// The generated traffic, in event-time order, with ids and timestamps.
 pub struct Simulation {
     pub txs: Vec<SimTx>,
     pub ids: Vec<String>,
     pub timestamps: Vec<DateTime<Utc>>,
+    pub world: World,
+    /// The label feed in arrival order (empty unless asked for).
+    pub labels: Vec<Label>,
+    /// `compromised-merchants`: the breaches (ground truth for analysts).
+    pub breaches: Vec<Breach>,
+}
+
+/// What a [`Config`] leaves at today's behaviour: the fraud world and the
+/// label feed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras {
+    pub world: World,
+    /// Mean label delay in simulated days; `None`: no label feed.
+    pub label_delay_days: Option<f64>,
 }
 
 /// What to generate.
@@ -114,9 +183,16 @@ pub struct Config {
     pub id_prefix: String,
 }
 
-/// The whole simulation; pure and deterministic.
+/// The whole simulation of the default world, without labels; pure and
+/// deterministic.
 pub fn generate(cfg: &Config) -> Simulation {
-    let txs = transactions(cfg);
+    generate_with(cfg, Extras::default())
+}
+
+/// The whole simulation in `extras.world`, with its label feed if asked;
+/// pure and deterministic.
+pub fn generate_with(cfg: &Config, extras: Extras) -> Simulation {
+    let (txs, breaches) = transactions_in(cfg, extras.world);
     let width = txs.len().max(1).to_string().len().max(6);
     let ids = (1..=txs.len())
         .map(|i| format!("{}-{i:0width$}", cfg.id_prefix))
@@ -126,16 +202,30 @@ pub fn generate(cfg: &Config) -> Simulation {
         .iter()
         .map(|t| cfg.start + chrono::Duration::milliseconds((t.at_ms as f64 / speed) as i64))
         .collect();
-    Simulation {
+    let mut sim = Simulation {
         txs,
         ids,
         timestamps,
+        world: extras.world,
+        labels: Vec::new(),
+        breaches,
+    };
+    if let Some(days) = extras.label_delay_days {
+        sim.labels = labels::feed(&sim, days, speed, cfg.seed);
     }
+    sim
 }
 
-/// Every transaction of the simulation (legitimate and injected fraud), in
-/// event-time order, before ids and timestamps are given.
+/// Every transaction of the simulation (legitimate and injected fraud) in
+/// the default world, in event-time order, before ids and timestamps are
+/// given.
 pub fn transactions(cfg: &Config) -> Vec<SimTx> {
+    transactions_in(cfg, World::Default).0
+}
+
+/// Every transaction of the simulation in `world`, in event-time order, and
+/// the world's breaches if it has any.
+pub fn transactions_in(cfg: &Config, world: World) -> (Vec<SimTx>, Vec<Breach>) {
     let span_ms = (cfg.days.max(0.0) * 86_400_000.0) as i64;
     let period = Period {
         start: cfg.start,
@@ -146,16 +236,10 @@ pub fn transactions(cfg: &Config) -> Vec<SimTx> {
         .iter()
         .flat_map(|c| timeline::legit(c, period))
         .collect();
-    let legit = txs.len();
-    txs.extend(fraud::inject(
-        &customers,
-        period,
-        legit,
-        cfg.fraud_rate,
-        cfg.seed,
-    ));
+    let injected = worlds::inject(world, &customers, &txs, period, cfg.fraud_rate, cfg.seed);
+    txs.extend(injected.txs);
     txs.sort_by_key(|t| (t.at_ms, t.customer, t.seq));
-    txs
+    (txs, injected.breaches)
 }
 
 impl Simulation {
@@ -187,13 +271,18 @@ impl Simulation {
     }
 }
 
-pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
+pub async fn run(command: SimulateCommand) -> anyhow::Result<()> {
+    let SimulateCommand { args, world } = command;
     anyhow::ensure!(
-        args.target.is_some() || args.out.is_some(),
+        args.target.is_some() || args.out.is_some() || world.labels_out.is_some(),
         "say where the traffic goes: --target URL and/or --out FILE.jsonl"
     );
     anyhow::ensure!((1..=1000).contains(&args.batch), "--batch must be 1..=1000");
     anyhow::ensure!(args.days > 0.0, "--days must be positive");
+    anyhow::ensure!(
+        world.label_delay.is_finite() && world.label_delay >= 0.0,
+        "--label-delay must be 0 or more days"
+    );
     let now = Utc::now();
     let start = match (args.start, args.clock) {
         (Some(s), _) => s,
@@ -229,7 +318,11 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
             cfg.customers, cfg.days
         ));
     spinner.enable_steady_tick(std::time::Duration::from_millis(100));
-    let sim = generate(&cfg);
+    let extras = Extras {
+        world: world.world,
+        label_delay_days: world.labels().then_some(world.label_delay),
+    };
+    let sim = generate_with(&cfg, extras);
     spinner.finish_and_clear();
     let last = sim.timestamps.last().copied().unwrap_or(start);
     eprintln!(
@@ -241,6 +334,43 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         start.to_rfc3339(),
         last.to_rfc3339(),
     );
+    if sim.world != World::Default {
+        let name = clap::ValueEnum::to_possible_value(&sim.world)
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default();
+        eprintln!("world {name}: fraud labelled {:?}", sim.world.scenarios());
+    }
+    if !sim.breaches.is_empty() {
+        let cards: usize = sim.breaches.iter().map(|b| b.compromised).sum();
+        eprintln!(
+            "{} merchants breached ({} cards compromised), e.g. {}",
+            sim.breaches.len(),
+            cards,
+            sim.breaches
+                .iter()
+                .take(3)
+                .map(|b| b.merchant.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if world.labels() {
+        let in_period = sim.labels.iter().filter(|l| l.arrives_at <= last).count();
+        eprintln!(
+            "{} chargeback labels, {} arriving by the last transaction",
+            sim.labels.len(),
+            in_period
+        );
+    }
+    if let Some(path) = &world.labels_out {
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let mut w = std::io::BufWriter::new(file);
+        sim.write_labels(&mut w)
+            .and_then(|()| w.flush().map_err(Into::into))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("labels: {}", path.display());
+    }
     if let Some(path) = &args.truth {
         let file =
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
@@ -262,7 +392,9 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     }
     if let Some(base) = &args.target {
         let target = crate::http::Target::new(base, args.token.as_deref(), args.connections)?;
-        let report = send::send(&sim, &target, &args).await?;
+        let label_token = world.label_token.as_deref().or(args.token.as_deref());
+        let label_target = crate::http::Target::new(base, label_token, args.connections)?;
+        let report = send::send_to(&sim, &target, &label_target, &args).await?;
         report.print();
     }
     Ok(())

@@ -4,9 +4,18 @@
 //! event-time order: a request waits for the previous request holding any of
 //! its customers to be answered, as a card network delivers one card's
 //! authorisations in order. 503s are retried after `Retry-After`.
+//!
+//! Labels (the feed of `super::labels`) go in arrival order, each once the
+//! clock passes its arrival time: with the simulated clock, just before the
+//! first transaction dated at or after it (a label arriving after the last
+//! transaction goes at the end if that time has passed in the real world,
+//! and not at all if it lies ahead); with the real-time clock, when its
+//! time comes. A label also waits for its transaction's request to be
+//! answered, so the log always has the transaction first.
 
 use super::{Clock, SimulateArgs, Simulation};
 use crate::http::Target;
+use chrono::{DateTime, Utc};
 use hyper::body::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
@@ -51,12 +60,19 @@ pub struct Tally {
     pub review: AtomicU64,
     pub decline: AtomicU64,
     pub alerts: AtomicU64,
+    pub labels_recorded: AtomicU64,
+    pub labels_repeated: AtomicU64,
+    pub labels_refused: AtomicU64,
+    pub labels_failed: AtomicU64,
     first_problem: Mutex<Option<String>>,
 }
 
 pub struct Report {
     pub tally: Arc<Tally>,
     pub sent: u64,
+    /// Labels sent, and those not sent because they arrive after now.
+    pub labels: u64,
+    pub labels_ahead: u64,
     pub elapsed: Duration,
 }
 
@@ -91,11 +107,38 @@ impl Tally {
         first.get_or_insert(why);
     }
 
+    fn labelled(&self, status: u16, problem: impl FnOnce() -> String) {
+        match status {
+            201 => self.labels_recorded.fetch_add(1, Ordering::Relaxed),
+            200 => self.labels_repeated.fetch_add(1, Ordering::Relaxed),
+            _ => {
+                let mut first = self.first_problem.lock().unwrap_or_else(|e| e.into_inner());
+                first.get_or_insert_with(problem);
+                self.labels_refused.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+    }
+
+    fn label_failed(&self, n: u64, why: String) {
+        self.labels_failed.fetch_add(n, Ordering::Relaxed);
+        let mut first = self.first_problem.lock().unwrap_or_else(|e| e.into_inner());
+        first.get_or_insert(why);
+    }
+
     fn done(&self) -> u64 {
-        self.accepted.load(Ordering::Relaxed)
-            + self.repeated.load(Ordering::Relaxed)
-            + self.refused.load(Ordering::Relaxed)
-            + self.failed.load(Ordering::Relaxed)
+        [
+            &self.accepted,
+            &self.repeated,
+            &self.refused,
+            &self.failed,
+            &self.labels_recorded,
+            &self.labels_repeated,
+            &self.labels_refused,
+            &self.labels_failed,
+        ]
+        .iter()
+        .map(|a| a.load(Ordering::Relaxed))
+        .sum()
     }
 }
 
@@ -122,6 +165,17 @@ impl Report {
             n(&t.decline),
             n(&t.alerts)
         );
+        if self.labels > 0 || self.labels_ahead > 0 {
+            println!(
+                "labels: {} sent ({} recorded, {} repeats, {} refused, {} failed); {} arrive after now, not sent",
+                self.labels,
+                n(&t.labels_recorded),
+                n(&t.labels_repeated),
+                n(&t.labels_refused),
+                n(&t.labels_failed),
+                self.labels_ahead,
+            );
+        }
         if let Some(p) = t
             .first_problem
             .lock()
@@ -150,16 +204,95 @@ fn due(
     }
 }
 
+/// When the labels go: which are sent at all, and when each is ready.
+pub(crate) struct LabelPlan {
+    clock: Clock,
+    /// Simulated clock: label `j` goes before transaction `before[j]`.
+    before: Vec<usize>,
+    /// Real-time clock: label `j` goes this long after sending began.
+    due: Vec<Duration>,
+    /// The first this many labels are sent; the rest arrive after now.
+    pub count: usize,
+}
+
+impl LabelPlan {
+    pub(crate) fn new(sim: &Simulation, clock: Clock, begin: DateTime<Utc>) -> LabelPlan {
+        let labels = &sim.labels;
+        let mut plan = LabelPlan {
+            clock,
+            before: Vec::new(),
+            due: Vec::new(),
+            count: labels.len(),
+        };
+        match clock {
+            Clock::Simulated => {
+                plan.before = labels
+                    .iter()
+                    .map(|l| {
+                        let reached = sim.timestamps.partition_point(|t| *t < l.arrives_at);
+                        reached.max(l.tx + 1)
+                    })
+                    .collect();
+                // After the last transaction the clock is the real one.
+                let last = sim.timestamps.last().copied().unwrap_or(begin);
+                let until = last.max(begin);
+                plan.count = labels.partition_point(|l| l.arrives_at <= until);
+            }
+            Clock::Realtime => {
+                plan.due = labels
+                    .iter()
+                    .map(|l| (l.arrives_at - begin).to_std().unwrap_or(Duration::ZERO))
+                    .collect();
+            }
+        }
+        plan
+    }
+
+    /// Whether label `j` may go once transactions `..next` are sent and
+    /// `elapsed` has passed since sending began.
+    pub(crate) fn ready(&self, sim: &Simulation, j: usize, next: usize, elapsed: Duration) -> bool {
+        j < self.count
+            && match self.clock {
+                Clock::Simulated => self.before[j] <= next,
+                Clock::Realtime => sim.labels[j].tx < next && self.due[j] <= elapsed,
+            }
+    }
+
+    /// Real-time clock: when label `j` is due.
+    fn due(&self, j: usize) -> Option<Duration> {
+        (j < self.count).then(|| self.due.get(j).copied()).flatten()
+    }
+}
+
+/// Labels a task posts. `POST /v1/labels` takes one label a request; when
+/// `POST /v1/labels/batch` exists, raise this to its limit (1,000) and make
+/// [`post_labels`] post the chunk at once.
+const LABELS_PER_TASK: usize = 16;
+
+/// Sends `sim`, its labels to the same target.
 pub async fn send(
     sim: &Simulation,
     target: &Target,
     args: &SimulateArgs,
 ) -> anyhow::Result<Report> {
+    send_to(sim, target, target, args).await
+}
+
+/// Sends `sim`'s transactions to `target` and its labels to `label_target`
+/// (the same server; the token may differ: labels need the analyst role).
+pub async fn send_to(
+    sim: &Simulation,
+    target: &Target,
+    label_target: &Target,
+    args: &SimulateArgs,
+) -> anyhow::Result<Report> {
     let total = sim.txs.len();
+    let begin = chrono::Utc::now();
+    let plan = LabelPlan::new(sim, args.clock, begin);
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new(total as u64).with_style(ProgressStyle::with_template(
+        ProgressBar::new((total + plan.count) as u64).with_style(ProgressStyle::with_template(
             "{bar:40} {pos}/{len} {per_sec} eta {eta} {msg}",
         )?)
     };
@@ -169,13 +302,60 @@ pub async fn send(
     let mut last: HashMap<u32, Arc<Semaphore>> = HashMap::new();
     let mut tasks = JoinSet::new();
     let start = Instant::now();
-    let begin = chrono::Utc::now();
     let mut next = 0;
-    while next < total {
+    let mut next_label = 0;
+    loop {
+        // Labels whose time has come, in arrival order.
+        let mut ready = next_label;
+        while plan.ready(sim, ready, next, start.elapsed()) {
+            ready += 1;
+        }
+        if ready > next_label {
+            for from in (next_label..ready).step_by(LABELS_PER_TASK) {
+                let to = (from + LABELS_PER_TASK).min(ready);
+                let mut before: Vec<Arc<Semaphore>> = Vec::new();
+                let mut bodies = Vec::with_capacity(to - from);
+                for l in &sim.labels[from..to] {
+                    if let Some(prev) = last.get(&sim.txs[l.tx].customer)
+                        && !before.iter().any(|p| Arc::ptr_eq(p, prev))
+                    {
+                        before.push(prev.clone());
+                    }
+                    bodies.push(serde_json::to_vec(&sim.label_body(l))?);
+                }
+                let permit = slots.clone().acquire_owned().await?;
+                let (target, tally) = (label_target.clone(), tally.clone());
+                tasks.spawn(async move {
+                    for prev in before {
+                        // Closed (Err) once the transaction's request is answered.
+                        let _ = prev.acquire().await;
+                    }
+                    post_labels(&target, bodies, &tally).await;
+                    drop(permit);
+                });
+            }
+            next_label = ready;
+            continue;
+        }
+        if next >= total {
+            // Only labels left: with the real-time clock, wait for the next.
+            match plan.due(next_label) {
+                Some(at) if args.clock == Clock::Realtime => {
+                    bar.set_position(tally.done());
+                    tokio::time::sleep_until((start + at).into()).await;
+                    continue;
+                }
+                _ => break,
+            }
+        }
         let at = due(sim, args, begin, next);
         if at > start.elapsed() {
             bar.set_position(tally.done());
-            tokio::time::sleep_until((start + at).into()).await;
+            let wake = match plan.due(next_label) {
+                Some(label) if args.clock == Clock::Realtime => at.min(label),
+                _ => at,
+            };
+            tokio::time::sleep_until((start + wake).into()).await;
             continue;
         }
         let now = start.elapsed();
@@ -230,9 +410,32 @@ pub async fn send(
     bar.finish_and_clear();
     Ok(Report {
         sent: total as u64,
+        labels: next_label as u64,
+        labels_ahead: (sim.labels.len() - next_label) as u64,
         elapsed: start.elapsed(),
         tally,
     })
+}
+
+/// Posts labels, one a request to `POST /v1/labels` (the one label endpoint
+/// today). The batch endpoint takes `{"labels": [...]}` of the same items:
+/// switching is this function and [`LABELS_PER_TASK`].
+async fn post_labels(target: &Target, bodies: Vec<Vec<u8>>, tally: &Tally) {
+    for body in bodies {
+        match target
+            .post_patiently("/v1/labels", Bytes::from(body), &tally.retries)
+            .await
+        {
+            Ok(reply) => tally.labelled(reply.status, || {
+                format!(
+                    "label {} {}",
+                    reply.status,
+                    String::from_utf8_lossy(&reply.body)
+                )
+            }),
+            Err(e) => tally.label_failed(1, format!("{e:#}")),
+        }
+    }
 }
 
 async fn send_one(target: &Target, body: Vec<u8>, tally: &Tally) {
