@@ -789,6 +789,16 @@ async fn profiles_keep_running_statistics_home_city_and_habits(pool: PgPool) {
     assert_eq!(profile(&pool, "c1").await["risk_level"], "high");
 }
 
+/// A `transactions` row: id, city, country, latitude, device type, input schema.
+type Listed = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<f64>,
+    Option<String>,
+    i16,
+);
+
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn a_transaction_without_a_place_projects_without_one(pool: PgPool) {
     // Given a terminal purchase in Paris, then a mobile purchase without a
@@ -839,7 +849,7 @@ async fn a_transaction_without_a_place_projects_without_one(pool: PgPool) {
             .unwrap();
     assert_eq!(counted, 3);
     // and the transactions are listed without a place.
-    let listed: Vec<(String, Option<String>, Option<String>, Option<f64>, Option<String>, i16)> =
+    let listed: Vec<Listed> =
         sqlx::query_as(
             "SELECT transaction_id, city, country, latitude, device_type, input_schema              FROM rm_transactions.transactions ORDER BY 1",
         )
