@@ -153,6 +153,54 @@ async fn invalid_input_names_every_field_and_is_quarantined(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn only_a_card_not_present_transaction_may_leave_out_its_place(pool: PgPool) {
+    let app = spawn(pool).await;
+    let nowhere = |id: &str, device: &str| {
+        let mut body = tx(id, "c-1", 42.5, 1);
+        body.as_object_mut().expect("object").remove("location");
+        body["device_info"]["device_type"] = json!(device);
+        body
+    };
+    // A purchase from a phone without a place is decided and recorded without one,
+    let (status, body) = app
+        .post("/v1/transactions", &nowhere("t-1", "mobile"))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["decision"], "approve");
+    let events = app.stream("customer-c-1").await;
+    assert_eq!(events.len(), 1);
+    let recorded = events[0].payload.to_value().expect("json");
+    assert_eq!(
+        recorded["transaction"]["transaction_id"], "t-1",
+        "{recorded}"
+    );
+    assert!(
+        recorded["transaction"].get("location").is_none(),
+        "{recorded}"
+    );
+    // and a later purchase at a terminal is decided against it without trouble.
+    let mut at_terminal = tx("t-2", "c-1", 20.0, 0);
+    at_terminal["device_info"]["device_type"] = json!("pos");
+    let (status, body) = app.post("/v1/transactions", &at_terminal).await;
+    assert_eq!(status, 201, "{body}");
+
+    // At a terminal, the place is required: a problem naming it, quarantined.
+    let (status, body) = app.post("/v1/transactions", &nowhere("t-3", "pos")).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(error_fields(&body), ["location"]);
+    assert_eq!(body["errors"][0]["reason"], "missing_field");
+    assert!(body["quarantine_id"].is_string(), "{body}");
+    assert_eq!(app.stream("quarantine").await.len(), 1);
+    let recorded = app
+        .stream("customer-c-1")
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == "TransactionRecorded")
+        .count();
+    assert_eq!(recorded, 2, "t-3 was not recorded");
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn malformed_json_wrong_type_and_oversized_bodies_get_their_own_problems(pool: PgPool) {
     let app = spawn(pool).await;
     let (s, ct, b) = app

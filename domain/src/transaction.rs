@@ -68,6 +68,25 @@ wire_enum!(
     DeviceType { Mobile = "mobile", Web = "web", Pos = "pos" }
 );
 
+impl DeviceType {
+    /// A browser or an app: the card is not at a terminal (card-not-present),
+    /// so there may be no place to report.
+    pub fn is_remote(self) -> bool {
+        matches!(self, DeviceType::Mobile | DeviceType::Web)
+    }
+}
+
+/// Whether a transaction must say where it happened (`location`). Only a
+/// card-not-present one may leave it out: made from a web or mobile device
+/// and not a cash withdrawal (cash comes out of an ATM, which is a place,
+/// whatever device started it; see [`Transaction::is_card_present`]). Without
+/// a device, or with a POS terminal, the place is required. The one home of
+/// this rule: the ingest, its OpenAPI schema and `fraudctl ingest-csv` ask here.
+pub fn place_required(device: Option<DeviceType>, kind: Option<TransactionType>) -> bool {
+    let remote = device.is_some_and(DeviceType::is_remote);
+    !remote || kind == Some(TransactionType::Withdrawal)
+}
+
 /// Where a transaction happened. `country` is what makes a transaction
 /// international for `withdrawal_sequence`; `city` feeds `distinct_cities`;
 /// `coordinates` feed `impossible_travel`.
@@ -142,6 +161,9 @@ pub struct Transaction {
     pub transaction_type: Option<TransactionType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_method: Option<PaymentMethod>,
+    /// `None` for schema v1, and for card-not-present v2 transactions sent
+    /// without a place (see [`place_required`]): the rules and features that
+    /// need a place treat it as unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -217,6 +239,21 @@ mod tests {
         assert_eq!(DeviceType::ALLOWED, &["mobile", "web", "pos"]);
         let json = serde_json::to_string(&PaymentMethod::CreditCard).unwrap();
         assert_eq!(json, "\"credit_card\"");
+    }
+
+    #[test]
+    fn only_a_remote_non_cash_transaction_may_leave_out_its_place() {
+        use DeviceType::*;
+        use TransactionType::*;
+        for device in [Web, Mobile] {
+            assert!(!place_required(Some(device), Some(Purchase)), "{device}");
+            assert!(!place_required(Some(device), Some(Refund)), "{device}");
+            assert!(!place_required(Some(device), None), "{device}");
+            assert!(place_required(Some(device), Some(Withdrawal)), "{device}");
+        }
+        assert!(place_required(Some(Pos), Some(Purchase)));
+        assert!(place_required(None, Some(Purchase)));
+        assert!(place_required(None, None));
     }
 
     #[test]

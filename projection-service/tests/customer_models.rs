@@ -12,6 +12,7 @@ use domain::{Decision, DomainEvent, Priority, Transaction};
 use event_store::Position;
 use projection_service::models::geo::Geo;
 use projection_service::models::profiles::Profiles;
+use projection_service::models::transactions::Transactions;
 use projection_service::models::velocity::Velocity;
 use projection_service::projector::{ProjectedEvent, Projector};
 use projection_service::schema;
@@ -39,8 +40,11 @@ struct Tx {
     kind: &'static str,
     device: &'static str,
     category: String,
-    /// (city, country, lat, lon); `None` makes a schema v1 transaction.
+    /// (city, country, lat, lon); `None` makes a schema v1 transaction,
+    /// unless `v2` is set.
     place: Option<(String, String, f64, f64)>,
+    /// Schema v2 even without a place (a card-not-present transaction).
+    v2: bool,
     decision: Decision,
 }
 
@@ -54,6 +58,7 @@ fn tx(id: &str, customer: &str, at: &str, amount: f64) -> Tx {
         device: "pos",
         category: "grocery".into(),
         place: None,
+        v2: false,
         decision: Decision::Approve,
     }
 }
@@ -61,6 +66,15 @@ fn tx(id: &str, customer: &str, at: &str, amount: f64) -> Tx {
 impl Tx {
     fn at_place(mut self, city: &str, country: &str, lat: f64, lon: f64) -> Tx {
         self.place = Some((city.into(), country.into(), lat, lon));
+        self.v2 = true;
+        self
+    }
+
+    /// Schema v2 from a web or mobile `device`, without a place.
+    fn nowhere(mut self, device: &'static str) -> Tx {
+        self.place = None;
+        self.v2 = true;
+        self.device = device;
         self
     }
 
@@ -95,16 +109,19 @@ impl Tx {
             "currency": "EUR",
             "input_schema": 1,
         });
-        if let Some((city, country, lat, lon)) = &self.place {
-            let extra = json!({
+        if self.v2 {
+            let mut extra = json!({
                 "merchant_id": "m-1",
                 "merchant_category": self.category,
                 "transaction_type": self.kind,
                 "payment_method": "credit_card",
-                "location": {"city": city, "country": country, "coordinates": [lat, lon]},
                 "device_info": {"device_type": self.device},
                 "input_schema": 2,
             });
+            if let Some((city, country, lat, lon)) = &self.place {
+                extra["location"] =
+                    json!({"city": city, "country": country, "coordinates": [lat, lon]});
+            }
             if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
                 b.extend(e);
             }
@@ -771,6 +788,90 @@ async fn profiles_keep_running_statistics_home_city_and_habits(pool: PgPool) {
     )
     .await;
     assert_eq!(profile(&pool, "c1").await["risk_level"], "high");
+}
+
+/// A `transactions` row: id, city, country, latitude, device type, input schema.
+type Listed = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<f64>,
+    Option<String>,
+    i16,
+);
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn a_transaction_without_a_place_projects_without_one(pool: PgPool) {
+    // Given a terminal purchase in Paris, then a mobile purchase without a
+    // place by the same customer, and a web purchase without a place by a
+    // customer never seen anywhere,
+    let txs = vec![
+        tx("n1", "c1", "2024-03-01T09:00:00Z", 10.0).at_place("Paris", "FR", 48.85, 2.35),
+        tx("n2", "c1", "2024-03-01T10:00:00Z", 20.0).nowhere("mobile"),
+        tx("n3", "c2", "2024-03-01T10:00:00Z", 30.0).nowhere("web"),
+    ];
+    assert!(txs[1].transaction().location.is_none());
+    let events = log(&txs);
+
+    // When every customer model and the transactions are projected,
+    let _ = project(&pool, &Profiles, &events).await;
+    let _ = project(&pool, &Geo, &events).await;
+    let _ = project(&pool, &Velocity, &events).await;
+    let _ = project(&pool, &Transactions, &events).await;
+
+    // Then the profiles count them, home stays where the card was seen,
+    let p = profile(&pool, "c1").await;
+    assert_eq!(p["tx_count"], 2);
+    assert_eq!(
+        (&p["home_city"], &p["home_tx_count"]),
+        (&json!("Paris"), &json!(1))
+    );
+    assert_eq!(p["devices"], json!({"pos": 1, "mobile": 1}));
+    let p = profile(&pool, "c2").await;
+    assert_eq!(p["tx_count"], 1);
+    assert!(
+        p["home_city"].is_null() && p["home_latitude"].is_null(),
+        "{p}"
+    );
+    assert_eq!(p["devices"], json!({"web": 1}));
+    // geo keeps the last place that was given, and nothing for c2,
+    let geo: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT customer_id, last_transaction_id, last_city FROM rm_geo.geo_state ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(geo, [("c1".into(), "n1".into(), "Paris".into())]);
+    // velocity counts them,
+    let counted: i64 =
+        sqlx::query_scalar("SELECT sum(tx_count)::bigint FROM rm_velocity.velocity_minutes")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(counted, 3);
+    // and the transactions are listed without a place.
+    let listed: Vec<Listed> =
+        sqlx::query_as(
+            "SELECT transaction_id, city, country, latitude, device_type, input_schema              FROM rm_transactions.transactions ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed,
+        [
+            (
+                "n1".into(),
+                Some("Paris".into()),
+                Some("FR".into()),
+                Some(48.85),
+                Some("pos".into()),
+                2
+            ),
+            ("n2".into(), None, None, None, Some("mobile".into()), 2),
+            ("n3".into(), None, None, None, Some("web".into()), 2),
+        ]
+    );
 }
 
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]

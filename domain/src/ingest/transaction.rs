@@ -6,7 +6,10 @@
 //! payment_method, merchant_category, location {city, country, coordinates}
 //! and device_info {device_type}; location.state, device_info.ip_address and
 //! device_info.user_agent are optional (not every country has states, a POS
-//! terminal has no user agent). Schema v1 requires transaction_id,
+//! terminal has no user agent). `location` itself is optional for a
+//! card-not-present transaction (a web or mobile device, not a cash
+//! withdrawal: `transaction::place_required`), which may have no place to
+//! give; when sent, it is read in full. Schema v1 requires transaction_id,
 //! customer_id (or user_id), amount and timestamp; its currency is the
 //! configured default. Unknown fields, including client-sent `risk_score` or
 //! `is_fraud`, are ignored.
@@ -19,6 +22,7 @@ use crate::money::{Amount, AmountError, Currency};
 use crate::text::{MerchantCategory, PlaceName, UserAgent};
 use crate::transaction::{
     DeviceInfo, DeviceType, InputSchema, Location, PaymentMethod, Transaction, TransactionType,
+    place_required,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
@@ -248,7 +252,7 @@ struct V2Details {
     merchant_category: MerchantCategory,
     transaction_type: TransactionType,
     payment_method: PaymentMethod,
-    location: Location,
+    location: Option<Location>,
     device_info: DeviceInfo,
 }
 
@@ -259,7 +263,7 @@ impl V2Details {
         tx.merchant_category = Some(self.merchant_category);
         tx.transaction_type = Some(self.transaction_type);
         tx.payment_method = Some(self.payment_method);
-        tx.location = Some(self.location);
+        tx.location = self.location;
         tx.device_info = Some(self.device_info);
         tx.input_schema = InputSchema::V2;
         tx
@@ -302,9 +306,22 @@ fn v2_details(report: &mut Report, obj: &Map<String, Value>) -> Option<V2Details
             PaymentMethod::ALLOWED,
         )
     });
-    let location = required(report, obj, "location", "location")
-        .and_then(|v| object(report, v, "location"))
-        .and_then(|o| location(report, o));
+    // `Some(None)`: absent, and allowed to be.
+    let location = match present(obj, "location") {
+        Some(v) => object(report, v, "location")
+            .and_then(|o| location(report, o))
+            .map(Some),
+        None if place_required(sent_device_type(obj), transaction_type) => {
+            report.fail(
+                "location",
+                FieldReason::MissingField,
+                "location is required unless the transaction is card-not-present \
+                 (device_info.device_type web or mobile, and not a withdrawal)",
+            );
+            None
+        }
+        None => Some(None),
+    };
     let device_info = required(report, obj, "device_info", "device_info")
         .and_then(|v| object(report, v, "device_info"))
         .and_then(|o| device_info(report, o));
@@ -317,6 +334,16 @@ fn v2_details(report: &mut Report, obj: &Map<String, Value>) -> Option<V2Details
         location: location?,
         device_info: device_info?,
     })
+}
+
+/// The device type, if a valid one was sent: read ahead of `device_info`
+/// (which reports its own errors, in their place) because whether
+/// `location` is required depends on it.
+fn sent_device_type(obj: &Map<String, Value>) -> Option<DeviceType> {
+    let device = present(obj, "device_info")?.as_object()?;
+    present(device, "device_type")?
+        .as_str()
+        .and_then(DeviceType::parse)
 }
 
 fn location(report: &mut Report, obj: &Map<String, Value>) -> Option<Location> {

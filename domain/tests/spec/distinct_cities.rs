@@ -59,3 +59,24 @@ fn city_names_are_case_insensitive_but_countries_tell_namesakes_apart() {
     .when(tx().at(at(10, 20, 0)).in_city(LONDON))
     .then_fires(DistinctCities);
 }
+
+#[test]
+fn a_transaction_without_a_place_is_no_city() {
+    // Given two cities within the window,
+    let scenario = || {
+        given(history([
+            tx().at(at(10, 0, 0)).in_city(LONDON),
+            tx().at(at(10, 30, 0)).in_city(PARIS),
+        ]))
+    };
+    // a mobile purchase without a place adds none,
+    let then = scenario().when(tx().at(at(11, 0, 0)).nowhere());
+    then.then_does_not_fire(DistinctCities);
+    // and a third city after it is still the third.
+    let hit_count = then
+        .and_then()
+        .when(tx().at(at(11, 10, 0)).in_city(BERLIN))
+        .then_fires(DistinctCities)
+        .observed;
+    assert_eq!(hit_count, 3.0);
+}

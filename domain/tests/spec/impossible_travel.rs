@@ -7,6 +7,7 @@ use crate::support::*;
 use domain::geo::Coordinates;
 use domain::rules::RuleId::ImpossibleTravel;
 use domain::rules::impossible_travel::{SightingEntry, worst_trip};
+use domain::transaction::DeviceType;
 use domain::window::Sighting;
 use proptest::prelude::*;
 
@@ -217,4 +218,17 @@ proptest! {
             (hit, trip) => prop_assert!(false, "rule {hit:?}, list {:?}", trip.map(|t| t.kmh)),
         }
     }
+}
+
+#[test]
+fn a_purchase_without_a_place_is_no_sighting() {
+    // Given a terminal purchase in London,
+    let scenario = || given(history([tx().at(at(10, 0, 0)).in_city(LONDON).pos()]));
+    // a web purchase without a place an hour later does not fire,
+    let then = scenario().when(tx().at(at(11, 0, 0)).nowhere().device(DeviceType::Web));
+    then.then_does_not_fire(ImpossibleTravel);
+    // and London stays the last sighting: New York an hour after that still does.
+    then.and_then()
+        .when(tx().at(at(11, 30, 0)).in_city(NEW_YORK).pos())
+        .then_fires(ImpossibleTravel);
 }

@@ -184,6 +184,90 @@ fn null_counts_as_missing_and_optional_fields_may_be_absent() {
 }
 
 #[test]
+fn a_web_or_mobile_transaction_may_leave_out_its_place() {
+    for device in ["web", "mobile"] {
+        for kind in ["purchase", "refund"] {
+            let located = with(
+                with(v2_body(), &["device_info", "device_type"], json!(device)),
+                &["transaction_type"],
+                json!(kind),
+            );
+            // Absent or null: the same (null counts as absent everywhere).
+            for body in [
+                without(located.clone(), "location"),
+                with(located, &["location"], Value::Null),
+            ] {
+                let tx = parse_transaction(&body, &ctx()).unwrap();
+                assert_eq!(tx.input_schema, InputSchema::V2, "{body}");
+                assert!(tx.location.is_none(), "{body}");
+                assert!(!tx.is_card_present(), "{body}");
+                assert_eq!(tx.device_info.map(|d| d.device_type.as_str()), Some(device));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_place_that_is_sent_is_read_in_full_whatever_the_device() {
+    let web = with(v2_body(), &["device_info", "device_type"], json!("web"));
+    let fields: Vec<_> = reasons(&with(web.clone(), &["location"], json!({"city": "X"})))
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect();
+    assert_eq!(fields, ["location.country", "location.coordinates"]);
+    one(
+        with(web, &["location"], json!("Springfield")),
+        "location",
+        FieldReason::WrongType,
+    );
+}
+
+#[test]
+fn a_card_present_transaction_must_say_where_it_happened() {
+    use FieldReason::*;
+    let nowhere = || without(v2_body(), "location");
+    // At a POS terminal,
+    one(nowhere(), "location", MissingField);
+    // a cash withdrawal, even one started from a phone (the cash comes out
+    // of an ATM),
+    one(
+        with(
+            with(nowhere(), &["device_info", "device_type"], json!("mobile")),
+            &["transaction_type"],
+            json!("withdrawal"),
+        ),
+        "location",
+        MissingField,
+    );
+    // without a device, or with one we do not know, both are named,
+    assert_eq!(
+        reasons(&without(nowhere(), "device_info")),
+        [
+            ("location".to_owned(), MissingField),
+            ("device_info".to_owned(), MissingField)
+        ]
+    );
+    assert_eq!(
+        reasons(&with(
+            nowhere(),
+            &["device_info", "device_type"],
+            json!("kiosk")
+        )),
+        [
+            ("location".to_owned(), MissingField),
+            ("device_info.device_type".to_owned(), UnknownEnumValue)
+        ]
+    );
+    // and the message says when the place may be left out.
+    let errors = parse_transaction(&nowhere(), &ctx()).unwrap_err();
+    assert!(
+        errors[0].message.contains("web or mobile"),
+        "{}",
+        errors[0].message
+    );
+}
+
+#[test]
 fn each_reason_names_its_field() {
     use FieldReason::*;
     let b = v2_body;

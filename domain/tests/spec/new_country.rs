@@ -93,3 +93,14 @@ fn past_the_cap_no_country_is_new() {
         .when(tx().in_city(PARIS).pos())
         .then_does_not_fire(NewCountry);
 }
+
+#[test]
+fn a_purchase_without_a_place_has_no_country() {
+    // A mobile purchase without a place is not in a new country,
+    let then = given(at_home(5)).when(tx().nowhere());
+    then.then_does_not_fire(NewCountry);
+    // and teaches the customer none: Paris at a terminal is still new.
+    then.and_then()
+        .when(tx().at(at(12, 0, 0)).in_city(PARIS).pos())
+        .then_fires(NewCountry);
+}

@@ -104,3 +104,17 @@ fn remembers_a_bounded_number_of_devices() {
         .when(tx().at(at(20, 0, 0)).on_device(LAPTOP.0, LAPTOP.1))
         .then_fires(NewDevice);
 }
+
+#[test]
+fn needs_no_place() {
+    // A web shop that sends no place: the device is what tells.
+    let laptop = || tx().on_device(LAPTOP.0, LAPTOP.1).nowhere();
+    let history_without_places =
+        history((0..5).map(|i| laptop().at(at(10, 0, 0) - Duration::days(30 - i))));
+    given(history_without_places.clone())
+        .when(tx().on_device(STRANGER.0, STRANGER.1).nowhere())
+        .then_fires(NewDevice);
+    given(history_without_places)
+        .when(laptop())
+        .then_does_not_fire(NewDevice);
+}

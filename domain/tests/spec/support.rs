@@ -88,6 +88,13 @@ impl TxBuilder {
         self
     }
 
+    /// Without a place, as a web or mobile (card-not-present) transaction
+    /// may be sent: the default device is a phone.
+    pub fn nowhere(mut self) -> Self {
+        self.0.location = None;
+        self
+    }
+
     /// Somewhere with the given name, country and coordinates.
     pub fn located(self, city: &str, country: &str, lat: f64, lon: f64) -> Self {
         self.in_city((city, country, lat, lon))

@@ -125,3 +125,24 @@ fn the_first_version_fires_at_any_utc_hour_never_used() {
         .when(tx().at(at(3, 0, 0)))
         .then_does_not_fire(UnusualHour);
 }
+
+#[test]
+fn a_purchase_without_a_place_is_timed_where_the_card_was_last_present() {
+    // Where the card was last at a terminal: New York, where 08:00 UTC is
+    // 03:04 at night,
+    let mut events = mornings(2);
+    events.extend(history([tx()
+        .at(at(20, 0, 0) - Duration::days(1))
+        .in_city(NEW_YORK)
+        .pos()]));
+    given(events)
+        .when(tx().at(at(8, 0, 0)).nowhere())
+        .then_fires(UnusualHour);
+    // and with no card-present place known, in UTC: 08:00 is morning, 03:00 night.
+    given(mornings(2))
+        .when(tx().at(at(8, 0, 0)).nowhere())
+        .then_does_not_fire(UnusualHour);
+    given(mornings(2))
+        .when(tx().at(at(3, 0, 0)).nowhere())
+        .then_fires(UnusualHour);
+}

@@ -116,3 +116,19 @@ fn a_late_purchase_completes_the_pattern_for_later_transactions() {
     .when(tx().at(at(15, 5, 0)).in_city(PARIS))
     .then_fires(WithdrawalSequence);
 }
+
+#[test]
+fn a_transaction_without_a_place_is_not_international() {
+    // Its country is unknown, not another one,
+    let then = given(pattern()).when(tx().at(at(15, 0, 0)).nowhere());
+    then.then_does_not_fire(WithdrawalSequence);
+    // and small purchases made online without a place still count.
+    given(history([
+        withdrawal(6_000.0),
+        small(10, 10, 0, 20.0).nowhere(),
+        small(10, 20, 0, 30.0).nowhere(),
+        small(10, 30, 0, 49.99).nowhere(),
+    ]))
+    .when(tx().at(at(15, 0, 0)).in_city(PARIS))
+    .then_fires(WithdrawalSequence);
+}

@@ -4,6 +4,12 @@
 //! own name when there is one), constants for fields the file lacks, and how
 //! times are written (epoch seconds or milliseconds, or RFC 3339).
 //!
+//! A row whose place cells (city, country, latitude) are all empty is sent
+//! without a `location`: the ingest accepts that from a card-not-present
+//! transaction (device_type web or mobile, not a withdrawal) and refuses it,
+//! naming `location`, from any other. A partly filled place is sent as it
+//! is, so the ingest names what is missing rather than this tool guessing.
+//!
 //! ```toml
 //! time_format = "auto"          # auto | rfc3339 | epoch_seconds | epoch_millis
 //! label_source = "chargebacks"  # the source recorded with each label
@@ -344,6 +350,61 @@ mod tests {
         assert_eq!(p.body["currency"], "EUR");
         assert_eq!(p.body["timestamp"], "2024-01-15T14:30:00Z");
         assert!(p.body.get("location").is_none(), "an empty city is absent");
+    }
+
+    #[test]
+    fn a_row_without_a_place_is_sent_without_one_and_only_web_or_mobile_pass() {
+        use domain::ingest::{ParseContext, parse_transaction};
+        let header = csv::StringRecord::from(vec![
+            "transaction_id",
+            "customer_id",
+            "timestamp",
+            "amount",
+            "currency",
+            "merchant_id",
+            "merchant_category",
+            "transaction_type",
+            "payment_method",
+            "city",
+            "country",
+            "latitude",
+            "longitude",
+            "device_type",
+        ]);
+        let m = Mapping::resolve(&MappingFile::default(), &header).unwrap();
+        let ctx = ParseContext {
+            now: Utc.with_ymd_and_hms(2024, 2, 1, 0, 0, 0).unwrap(),
+            max_future_skew: chrono::Duration::minutes(5),
+            default_currency: domain::money::Currency::parse("EUR").unwrap(),
+        };
+        let row = |device: &str| {
+            let cells = [
+                "t1",
+                "c1",
+                "1705329000",
+                "12.50",
+                "USD",
+                "m1",
+                "books",
+                "purchase",
+                "debit_card",
+                "",
+                "",
+                "",
+                "",
+                device,
+            ];
+            m.row(&csv::StringRecord::from(cells.to_vec())).unwrap()
+        };
+        for device in ["web", "mobile"] {
+            let p = row(device);
+            assert!(p.body.get("location").is_none(), "{}", p.body);
+            let tx = parse_transaction(&p.body, &ctx).unwrap();
+            assert!(tx.location.is_none());
+        }
+        let errors = parse_transaction(&row("pos").body, &ctx).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["location"]);
     }
 
     #[test]

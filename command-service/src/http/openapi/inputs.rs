@@ -5,6 +5,10 @@
 //! (`scripts/schemathesis`). The closed sets (currencies, countries, enums)
 //! come from the domain itself, so they cannot drift from it.
 //!
+//! `location` is required unless the transaction is card-not-present
+//! (`domain::transaction::place_required`), which the schema says with
+//! `if`/`else` over `device_info.device_type` and `transaction_type`.
+//!
 //! What a schema cannot say is said in the descriptions: a timestamp may be
 //! at most the configured skew in the future; `customer_id` is an alias of
 //! `user_id`; schema v1 bodies are accepted too; text is trimmed first.
@@ -15,7 +19,7 @@ use domain::geo::CountryCode;
 use domain::ids::MAX_ID_LEN;
 use domain::money::Currency;
 use domain::text::{Analyst, LabelSource, MerchantCategory, Note, PlaceName, UserAgent};
-use domain::transaction::{DeviceType, PaymentMethod, TransactionType};
+use domain::transaction::{DeviceType, PaymentMethod, TransactionType, place_required};
 use serde_json::{Value, json};
 
 /// The client id alphabet (`domain::ids`).
@@ -69,18 +73,60 @@ fn codes(len: u32, accepts: impl Fn(&str) -> bool) -> Vec<String> {
     found
 }
 
+/// The device types and the transaction types of a card-not-present
+/// transaction, which may leave out `location`: exactly the pairs
+/// `place_required` lets go (a test checks that they are a product).
+fn without_place() -> (Vec<&'static str>, Vec<&'static str>) {
+    let devices = DeviceType::ALLOWED
+        .iter()
+        .copied()
+        .filter(|d| {
+            TransactionType::ALLOWED
+                .iter()
+                .any(|k| !place_required(DeviceType::parse(d), TransactionType::parse(k)))
+        })
+        .collect();
+    let kinds = TransactionType::ALLOWED
+        .iter()
+        .copied()
+        .filter(|k| {
+            DeviceType::ALLOWED
+                .iter()
+                .any(|d| !place_required(DeviceType::parse(d), TransactionType::parse(k)))
+        })
+        .collect();
+    (devices, kinds)
+}
+
 pub fn transaction() -> Value {
+    let (devices, kinds) = without_place();
     json!({
         "type": "object",
         "description": "A transaction, schema v2. Also accepted: `customer_id` as an alias of \
             `user_id` (if both are sent they must be equal), and schema v1 bodies \
             `{transaction_id, customer_id, amount, timestamp}` (currency: the configured default), \
             told apart by the absence of every v2 field or by `schema_version`. Other fields, \
-            such as `risk_score` or `is_fraud`, are ignored.",
+            such as `risk_score` or `is_fraud`, are ignored. `location` is required unless the \
+            transaction is card-not-present: a `web` or `mobile` device and not a withdrawal.",
         "required": [
             "transaction_id", "timestamp", "user_id", "merchant_id", "amount", "currency",
-            "transaction_type", "payment_method", "merchant_category", "location", "device_info"
+            "transaction_type", "payment_method", "merchant_category", "device_info"
         ],
+        // Card-not-present: the place may be left out (or null); else it is required.
+        "if": {
+            "required": ["device_info", "transaction_type"],
+            "properties": {
+                "device_info": {
+                    "required": ["device_type"],
+                    "properties": {"device_type": {"enum": devices}},
+                },
+                "transaction_type": {"enum": kinds},
+            },
+        },
+        "else": {
+            "required": ["location"],
+            "properties": {"location": {"type": "object"}},
+        },
         "properties": {
             "transaction_id": id("The idempotency key: a repeat with the same payload gets the first answer.", "t-1001"),
             "timestamp": {
@@ -108,7 +154,13 @@ pub fn transaction() -> Value {
             "transaction_type": one_of(TransactionType::ALLOWED, "What kind of money movement."),
             "payment_method": one_of(PaymentMethod::ALLOWED, "How it was paid."),
             "merchant_category": text(MerchantCategory::MAX_CHARS, false, "Compared in lower case.", "grocery"),
-            "location": {"$ref": "#/components/schemas/Location"},
+            "location": {
+                "description": "Where it happened. Required, except for a card-not-present \
+                    transaction (device_info.device_type `web` or `mobile`, transaction_type not \
+                    `withdrawal`), which may leave it out or send null: the rules that need a \
+                    place then treat it as unknown.",
+                "anyOf": [{"$ref": "#/components/schemas/Location"}, {"type": "null"}],
+            },
             "device_info": {"$ref": "#/components/schemas/DeviceInfo"},
         },
     })
@@ -223,6 +275,35 @@ mod tests {
         let countries = codes(2, |c| CountryCode::parse(c).is_ok());
         assert!(countries.iter().any(|c| c == "DE"));
         assert!(countries.len() > 200, "{}", countries.len());
+    }
+
+    #[test]
+    fn the_place_may_be_left_out_exactly_when_the_domain_says() {
+        // The schema's `if` is a product of device types and kinds; it is
+        // exact only if `place_required` is one too.
+        let (devices, kinds) = without_place();
+        assert_eq!(
+            (devices.as_slice(), kinds.as_slice()),
+            (&["mobile", "web"][..], &["purchase", "refund"][..])
+        );
+        for d in DeviceType::ALLOWED {
+            for k in TransactionType::ALLOWED {
+                let optional = !place_required(DeviceType::parse(d), TransactionType::parse(k));
+                assert_eq!(
+                    optional,
+                    devices.contains(d) && kinds.contains(k),
+                    "{d} {k}"
+                );
+            }
+        }
+        let schema = transaction();
+        let required = schema["required"].as_array().expect("required");
+        assert!(!required.iter().any(|r| r == "location"));
+        assert_eq!(schema["else"]["required"], json!(["location"]));
+        assert_eq!(
+            schema["if"]["properties"]["device_info"]["properties"]["device_type"]["enum"],
+            json!(["mobile", "web"])
+        );
     }
 
     #[test]
