@@ -6,14 +6,14 @@
 
 use chrono::{DateTime, Duration, Utc};
 use domain::events::{
-    AlertAcknowledged, AlertRaised, AlertResolved, InputQuarantined, TransactionLabeled,
-    TransactionRecorded, TransactionRepeated, Verdict,
+    AlertAcknowledged, AlertRaised, AlertResolved, InputQuarantined, LabeledTransaction,
+    TransactionLabeled, TransactionRecorded, TransactionRepeated, Verdict,
 };
 use domain::ids::{AlertId, CustomerId, MerchantId, QuarantineId, TransactionId};
 use domain::ingest::{FieldError, FieldReason};
 use domain::money::{Amount, Currency};
 use domain::rules::{Comparison, RuleHit, RuleId};
-use domain::text::{Analyst, LabelSource, Note};
+use domain::text::{Analyst, LabelSource, MerchantCategory, Note};
 use domain::{Decision, DomainEvent, Priority, Transaction};
 use event_store::Position;
 use projection_service::models::alerts::Alerts;
@@ -248,8 +248,8 @@ async fn assert_batch_invariant(pool: &PgPool, projector: &dyn Projector, log: &
 }
 
 /// A reproducible log of `n` events shaped like the real one: transactions
-/// (some without merchant, some late, some raising an alert right after),
-/// labels and resolutions that flip their transactions back and forth,
+/// (some without merchant or category, some late, some raising an alert
+/// right after), labels (v2 with their transaction, and v1) and resolutions that flip their transactions back and forth,
 /// acknowledgements (some after resolution, some of alerts never raised),
 /// quarantined input and repeats, with recorded time running forward a few
 /// seconds per event across several minutes and hours.
@@ -258,6 +258,8 @@ fn generated_log(seed: u64, n: usize) -> Vec<ProjectedEvent> {
     let mut log = Log::default();
     let start = at("2026-03-01T10:00:00Z");
     let mut txs: Vec<String> = Vec::new();
+    // Each transaction and its newest label, for v2 labels.
+    let mut known: std::collections::HashMap<String, (Transaction, bool)> = Default::default();
     let mut alerts: Vec<Uuid> = Vec::new();
     let mut next = 0u128;
     let rules = [
@@ -280,13 +282,18 @@ fn generated_log(seed: u64, n: usize) -> Vec<ProjectedEvent> {
             let customer = format!("c{}", rng.random_range(0..5));
             let merchant = (!rng.random_bool(0.1)).then(|| format!("m{}", rng.random_range(0..4)));
             let ts = recorded_at - Duration::minutes(rng.random_range(0..180));
-            let t = transaction(
+            let mut t = transaction(
                 &id,
                 &customer,
                 merchant.as_deref(),
                 rng.random_range(1..500_000),
                 ts,
             );
+            t.merchant_category = (!rng.random_bool(0.1)).then(|| {
+                MerchantCategory::parse(["grocery", "travel", "fuel"][rng.random_range(0..3)])
+                    .expect("category")
+            });
+            known.insert(id.clone(), (t.clone(), false));
             let alert = rng.random_bool(0.35).then(|| Uuid::from_u128(next));
             let fired: Vec<RuleHit> = rules
                 .iter()
@@ -315,12 +322,17 @@ fn generated_log(seed: u64, n: usize) -> Vec<ProjectedEvent> {
             } else {
                 txs[rng.random_range(0..txs.len())].clone()
             };
-            log.push(
-                &format!("label-{id}"),
-                recorded_at,
-                recorded_at,
-                labeled(&id, rng.random_bool(0.5)),
-            );
+            let mut label = labeled(&id, rng.random_bool(0.5));
+            if let Some((t, was)) = known.get_mut(&id) {
+                // Most labels of known transactions are v2 (with the
+                // transaction and its newest label before, v1 or v2).
+                if rng.random_bool(0.7) {
+                    label.transaction = Some(LabeledTransaction::of(t));
+                    label.was_fraud = Some(*was);
+                }
+                *was = label.is_fraud;
+            }
+            log.push(&format!("label-{id}"), recorded_at, recorded_at, label);
         } else if roll < 74 && !alerts.is_empty() {
             let a = alerts[rng.random_range(0..alerts.len())];
             let verdict = if rng.random_bool(0.5) {
@@ -554,6 +566,18 @@ async fn merchants_do_not_depend_on_batch_sizes(pool: PgPool) {
         flagged > 0,
         "the generated log should flag some merchant-hours"
     );
+    for table in ["merchant_days", "category_days"] {
+        let fraud: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT count(*) FROM rm_merchants_one.{table} WHERE fraud > 0"
+        )))
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+        assert!(
+            fraud > 0,
+            "the generated log should label some {table} fraud"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- alerts

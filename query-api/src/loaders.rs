@@ -10,8 +10,13 @@
 
 use crate::db::Db;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
+use domain::peers::PeerCounts;
 use read_models::alerts::{ALERTS_BY_ID, ALERTS_BY_TRANSACTION, AlertRow};
 use read_models::geo::{GEO_BY_ID, GeoRow};
+use read_models::merchants::{
+    PEER_COUNTS_OF_CATEGORIES, PEER_COUNTS_OF_MERCHANTS, PeerWindowRow, day_date, peer_counts,
+    window_days,
+};
 use read_models::profiles::{PROFILES_BY_ID, ProfileRow};
 use read_models::transactions::{
     LABELS_BY_TRANSACTION, LabelRow, TRANSACTIONS_BY_ID, TransactionRow,
@@ -50,6 +55,21 @@ pub struct AlertKey(pub Uuid);
 /// The alerts a transaction raised.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AlertsOfTransaction(pub String);
+
+/// A merchant's or a category's label counts over the windows before a
+/// UTC day (a `domain::peers::day_of` day number).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PeerKey {
+    pub of: PeerOf,
+    pub id: String,
+    pub day: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerOf {
+    Merchant,
+    Category,
+}
 
 type Failed = Arc<sqlx::Error>;
 
@@ -163,5 +183,38 @@ impl async_graphql::dataloader::Loader<AlertsOfTransaction> for ReadModels {
                 .push(Arc::new(r));
         }
         Ok(by.into_iter().map(|(k, v)| (k, Arc::new(v))).collect())
+    }
+}
+
+impl async_graphql::dataloader::Loader<PeerKey> for ReadModels {
+    type Value = PeerCounts;
+    type Error = Failed;
+
+    /// One statement per kind and day asked (a page of merchants as of one
+    /// time is one statement).
+    async fn load(&self, keys: &[PeerKey]) -> Result<HashMap<PeerKey, PeerCounts>, Failed> {
+        let mut asked: HashMap<(PeerOf, i32), Vec<String>> = HashMap::new();
+        for k in keys {
+            asked.entry((k.of, k.day)).or_default().push(k.id.clone());
+        }
+        let mut out = HashMap::with_capacity(keys.len());
+        for ((of, day), ids) in asked {
+            let query = match of {
+                PeerOf::Merchant => PEER_COUNTS_OF_MERCHANTS,
+                PeerOf::Category => PEER_COUNTS_OF_CATEGORIES,
+            };
+            let rows: Vec<PeerWindowRow> = sqlx::query_as(query)
+                .bind(&ids)
+                .bind(day_date(day))
+                .bind(window_days())
+                .fetch_all(self.db.pool())
+                .await?;
+            out.extend(
+                peer_counts(rows)
+                    .into_iter()
+                    .map(|(id, counts)| (PeerKey { of, id, day }, counts)),
+            );
+        }
+        Ok(out)
     }
 }

@@ -11,6 +11,12 @@
 //! log) are ignored: they are not kept waiting for a transaction that may
 //! never come. Not partitioned: a label has no customer to route it by.
 //!
+//! Per UTC day, each merchant's and category's transactions and known
+//! fraud (`merchant_days`, `category_days`), folded with
+//! `domain::peers::PeerChange::of` as the command side's book is: each
+//! batch's changes to a day are one `Step` upserted onto its row, so they
+//! need nothing read back, and they commit with the checkpoint like the rest.
+//!
 //! The DDL and the pure fold (`Merchant::apply`) are the contract's
 //! (`read_models::merchants`); this file loads what earlier batches left
 //! and writes the rows.
@@ -20,7 +26,7 @@ use crate::fold::{self, Fold, WRITE_CHUNK};
 use crate::projector::{ProjectedEvent, Projector};
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
-use read_models::merchants::{Delta, Known, MODEL, Merchant};
+use read_models::merchants::{DaySteps, Delta, Known, MODEL, Merchant, day_date};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -176,10 +182,26 @@ impl Fold for MerchantsFold {
         let deltas = std::mem::take(&mut self.state.deltas);
         let mut deltas: Vec<_> = deltas.into_iter().filter(|(_, d)| !d.is_zero()).collect();
         deltas.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // Every day a change reached is written, even if its counts did
+        // not move: the row says the day was seen, as the book's entry does.
+        let days = [
+            (
+                &DAYS[0],
+                sorted(std::mem::take(&mut self.state.merchant_days)),
+            ),
+            (
+                &DAYS[1],
+                sorted(std::mem::take(&mut self.state.category_days)),
+            ),
+        ];
         if std::mem::take(&mut self.fresh) {
             // The tables are empty: every row is new.
             copy_transactions(conn, &dirty).await?;
-            return copy_risk(conn, &deltas).await;
+            copy_risk(conn, &deltas).await?;
+            for (table, steps) in &days {
+                copy_days(conn, table, steps).await?;
+            }
+            return Ok(());
         }
         for chunk in dirty.chunks(WRITE_CHUNK) {
             write_transactions(conn, chunk).await?;
@@ -187,11 +209,19 @@ impl Fold for MerchantsFold {
         for chunk in deltas.chunks(WRITE_CHUNK) {
             write_risk(conn, chunk).await?;
         }
+        for (table, steps) in &days {
+            for chunk in steps.chunks(WRITE_CHUNK) {
+                write_days(conn, table, chunk).await?;
+            }
+        }
         Ok(())
     }
 
     fn held(&self) -> usize {
-        self.state.known.len() + self.state.deltas.len()
+        self.state.known.len()
+            + self.state.deltas.len()
+            + self.state.merchant_days.len()
+            + self.state.category_days.len()
     }
 }
 
@@ -339,5 +369,111 @@ async fn write_risk(
     .bind(&fraud)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// One day table: its COPY target and its upsert.
+struct DayTable {
+    copy: &'static str,
+    write: &'static str,
+}
+
+/// Moves the days' rows by the batch's steps (`greatest(old + add,
+/// floor)`) and inserts the days not seen before (their steps from zero),
+/// in one statement. The projector is the tables' only writer, so the rows
+/// the update did not find are new.
+macro_rules! day_table {
+    ($table:literal, $key:literal) => {
+        DayTable {
+            copy: concat!($table, " (", $key, ", day, transactions, fraud)"),
+            write: concat!(
+                "WITH s AS (SELECT * FROM UNNEST($1::text[], $2::date[], $3::bigint[], \
+                   $4::bigint[], $5::bigint[], $6::bigint[]) \
+                   AS s(id, day, t_add, t_floor, f_add, f_floor)), \
+                 moved AS (UPDATE ",
+                $table,
+                " AS d SET \
+                   transactions = greatest(d.transactions + s.t_add, s.t_floor), \
+                   fraud = greatest(d.fraud + s.f_add, s.f_floor) \
+                   FROM s WHERE d.",
+                $key,
+                " = s.id AND d.day = s.day RETURNING d.",
+                $key,
+                " AS id, d.day) \
+                 INSERT INTO ",
+                $table,
+                " (",
+                $key,
+                ", day, transactions, fraud) \
+                 SELECT s.id, s.day, greatest(s.t_add, s.t_floor), greatest(s.f_add, s.f_floor) \
+                 FROM s WHERE NOT EXISTS \
+                   (SELECT 1 FROM moved m WHERE m.id = s.id AND m.day = s.day)"
+            ),
+        }
+    };
+}
+
+const DAYS: [DayTable; 2] = [
+    day_table!("merchant_days", "merchant_id"),
+    day_table!("category_days", "merchant_category"),
+];
+
+type DayRows = Vec<((String, i32), DaySteps)>;
+
+/// Row order does not change the result; sorted so every run issues the
+/// same statements.
+fn sorted(steps: impl IntoIterator<Item = ((String, i32), DaySteps)>) -> DayRows {
+    let mut rows: DayRows = steps.into_iter().collect();
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
+/// The days' rows into the empty table: each step from zero.
+async fn copy_days(
+    conn: &mut PgConnection,
+    days: &DayTable,
+    rows: &[((String, i32), DaySteps)],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut copy = CopyIn::start(conn, days.copy).await?;
+    for ((key, day), s) in rows {
+        copy.text(key)
+            .text(&day_date(*day).to_string())
+            .int(s.transactions.from_zero())
+            .int(s.fraud.from_zero());
+        copy.end_row().await?;
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+async fn write_days(
+    conn: &mut PgConnection,
+    days: &DayTable,
+    rows: &[((String, i32), DaySteps)],
+) -> Result<(), sqlx::Error> {
+    let mut keys = Vec::with_capacity(rows.len());
+    let mut dates = Vec::with_capacity(rows.len());
+    let (mut t_add, mut t_floor, mut f_add, mut f_floor) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((key, day), s) in rows {
+        keys.push(key.clone());
+        dates.push(day_date(*day));
+        t_add.push(s.transactions.add);
+        t_floor.push(s.transactions.floor);
+        f_add.push(s.fraud.add);
+        f_floor.push(s.fraud.floor);
+    }
+    sqlx::query(days.write)
+        .bind(&keys)
+        .bind(&dates)
+        .bind(&t_add)
+        .bind(&t_floor)
+        .bind(&f_add)
+        .bind(&f_floor)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }

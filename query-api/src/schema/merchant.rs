@@ -1,5 +1,6 @@
 //! Merchant risk: `merchants(orderBy, first, window)` ranks merchants over a
-//! window, `merchant(id)` shows one with its risk hour by hour.
+//! window, `merchant(id)` shows one with its risk hour by hour; each also
+//! has its risk from labels over whole days (`labelRisk`, in `label_risk`).
 //!
 //! Read from `rm_merchants.merchant_risk` (one row per merchant and hour of
 //! event time). Rankings aggregate the hours of the window from the
@@ -9,7 +10,9 @@
 
 use super::alert::{AlertConnection, AlertFilter};
 use super::common::{Decimal, TimeWindow, db, list_cost, null_because, page_size, sql_failed};
+use super::label_risk::{LabelRisk, label_risk};
 use crate::error::not_found;
+use crate::loaders::PeerOf;
 use async_graphql::{Context, Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -158,6 +161,17 @@ impl Merchant {
     /// The latest hour with a transaction in the window.
     async fn last_active_hour(&self) -> Option<DateTime<Utc>> {
         self.summary.last_hour
+    }
+
+    /// Its transactions and known fraud from labels over 1, 7 and 30 whole
+    /// UTC days before `at` (default: now), as the command side's features
+    /// see them; independent of the window.
+    async fn label_risk(
+        &self,
+        ctx: &Context<'_>,
+        at: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<LabelRisk> {
+        label_risk(ctx, PeerOf::Merchant, &self.summary.merchant_id, at).await
     }
 
     /// Risk over time: its figures hour by hour, newest first, within

@@ -10,6 +10,7 @@ pub mod common;
 pub mod customer;
 pub mod dashboard;
 pub mod events;
+pub mod label_risk;
 pub mod merchant;
 pub mod nodes;
 pub mod projections;
@@ -30,6 +31,7 @@ pub struct Query(
     transaction::TransactionQuery,
     alert::AlertQuery,
     merchant::MerchantQuery,
+    label_risk::LabelRiskQuery,
     dashboard::DashboardQuery,
     quarantine::QuarantineQuery,
     projections::ProjectionsQuery,
