@@ -5,7 +5,8 @@
 //! input, projected through the real projector in random batches into real
 //! PostgreSQL; then, for every merchant and category and many times `at`,
 //! the contract's read query (`PEER_COUNTS_OF_*`) equals
-//! `domain::peers::PeerBook::counts` folded over the same events.
+//! `domain::peers::PeerBook::counts` folded over the same events; and a
+//! rebuild of the days equals live projection, row for row.
 
 use chrono::{DateTime, Duration, Utc};
 use domain::events::{
@@ -21,7 +22,7 @@ use domain::{Decision, DomainEvent, Transaction};
 use event_store::Position;
 use projection_service::models::merchants::Merchants;
 use projection_service::projector::{ProjectedEvent, Projector};
-use projection_service::schema;
+use projection_service::{rebuild, schema};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use read_models::merchants::{
@@ -210,11 +211,13 @@ impl Log {
 /// The log through the real projector, in random batches, each in its own
 /// transaction as the runtime applies them.
 async fn project(pool: &PgPool, events: &[ProjectedEvent], seed: u64) {
+    project_into(pool, "rm_merchants", events, seed).await;
+}
+
+async fn project_into(pool: &PgPool, target: &str, events: &[ProjectedEvent], seed: u64) {
     let mut tx = pool.begin().await.expect("begin");
-    schema::drop_if_exists(&mut tx, "rm_merchants")
-        .await
-        .expect("drop");
-    schema::create(&mut tx, "rm_merchants", &Merchants)
+    schema::drop_if_exists(&mut tx, target).await.expect("drop");
+    schema::create(&mut tx, target, &Merchants)
         .await
         .expect("create");
     tx.commit().await.expect("commit");
@@ -223,7 +226,7 @@ async fn project(pool: &PgPool, events: &[ProjectedEvent], seed: u64) {
     while !rest.is_empty() {
         let n = rng.random_range(1..=60).min(rest.len());
         let mut tx = pool.begin().await.expect("begin");
-        schema::enter(&mut tx, "rm_merchants").await.expect("enter");
+        schema::enter(&mut tx, target).await.expect("enter");
         Merchants.apply(&mut tx, &rest[..n]).await.expect("apply");
         tx.commit().await.expect("commit");
         rest = &rest[n..];
@@ -354,4 +357,45 @@ async fn the_days_agree_as_of_the_newest_day(pool: PgPool) {
         .filter(|t| *t >= newest)
         .collect();
     assert_equal_to_book(&pool, &book, &today).await;
+}
+
+/// A rebuild's path (one fold over the log into empty tables: COPY at the
+/// first flush, upserts of the saturating steps after each later one)
+/// gives the days, fraud included, row for row as live projection does.
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn a_rebuild_of_the_days_equals_live_projection(pool: PgPool) {
+    let mut log = Log::new(31);
+    log.run(start(), 12, 1_200);
+    project_into(&pool, "live", &log.events, 31).await;
+    let mut tx = pool.begin().await.expect("begin");
+    schema::create(&mut tx, "rebuilt", &Merchants)
+        .await
+        .expect("create");
+    schema::enter(&mut tx, "rebuilt").await.expect("enter");
+    let mut fold = Merchants.fold(true).expect("merchants fold");
+    let mut flushes = 0;
+    for chunk in log.events.chunks(97) {
+        fold.apply(&mut tx, chunk).await.expect("fold");
+        if fold.held() > 150 {
+            fold.flush(&mut tx).await.expect("flush");
+            flushes += 1;
+        }
+    }
+    fold.flush(&mut tx).await.expect("flush");
+    tx.commit().await.expect("commit");
+    assert!(flushes > 2, "the fold should write out and read back");
+    let mut conn = pool.acquire().await.expect("conn");
+    let differences = rebuild::differences(&mut conn, &Merchants, "live", "rebuilt")
+        .await
+        .expect("compare");
+    assert!(differences.is_empty(), "{differences:#?}");
+    for table in ["merchant_days", "category_days"] {
+        let fraud: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM live.{table} WHERE fraud > 0"
+        )))
+        .fetch_one(&mut *conn)
+        .await
+        .expect("count");
+        assert!(fraud > 3, "{table}: too few days with fraud ({fraud})");
+    }
 }
