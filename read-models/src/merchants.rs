@@ -31,8 +31,9 @@
 //! dashboards the history past 30 days, and makes the answer as of any
 //! past time exact. The book keeps only the newest days and at most
 //! `max_merchants` merchants (bounded memory); so the two agree for every
-//! time the book can still answer (the live case: as of now), and the
-//! model answers exactly where the book has forgotten.
+//! time the book can still answer (as of a merchant's newest day, the day
+//! before, or later: the live case), and the model answers exactly where
+//! the book has forgotten.
 //!
 //! The contract: the model's declaration and DDL; the projector (its SQL
 //! fold) is in projection-service `models::merchants`; the pure fold
