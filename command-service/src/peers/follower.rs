@@ -11,7 +11,7 @@
 //!
 //! The task ends when the [`Follower`] handle is dropped (with the service).
 
-use super::LivePeers;
+use super::live::LivePeers;
 use event_store::{EventStore, Position};
 use futures_util::StreamExt;
 use std::sync::Arc;
