@@ -42,6 +42,14 @@ pub struct Settings {
     /// make to `/v1/*`, and how many at once; default none (no limit), so
     /// benchmarks and tests are never throttled by surprise.
     pub rate_limit: Option<RateLimit>,
+    /// `SENTINEL_MAX_MERCHANTS`: merchants the live merchant and category
+    /// counts remember (`crate::peers`), default
+    /// `domain::peers::DEFAULT_MAX_MERCHANTS`.
+    pub max_merchants: usize,
+    /// `SENTINEL_LABEL_DIRECTORY`: transaction ids whose position labels can
+    /// look up (`crate::peers::directory`, about 19 bytes each), default
+    /// 2,000,000.
+    pub label_directory: usize,
 }
 
 impl Default for Settings {
@@ -57,6 +65,8 @@ impl Default for Settings {
             ingest: IngestOptions::default(),
             tokens: Tokens::default(),
             rate_limit: None,
+            max_merchants: domain::peers::DEFAULT_MAX_MERCHANTS,
+            label_directory: crate::peers::directory::DEFAULT_CAPACITY,
         }
     }
 }
@@ -83,6 +93,8 @@ impl Settings {
             },
             tokens: access::tokens("SENTINEL_TOKENS")?,
             rate_limit: rate_limit()?,
+            max_merchants: var("SENTINEL_MAX_MERCHANTS")?.unwrap_or(d.max_merchants),
+            label_directory: var("SENTINEL_LABEL_DIRECTORY")?.unwrap_or(d.label_directory),
         })
     }
 }

@@ -11,6 +11,9 @@
 //!   commands, decided by `domain`;
 //! - `http/`: one module per resource, and `Problem`, the one error type;
 //! - `ingest/`: per-customer state, idempotency, decisions, quarantine;
+//! - `peers/`: what the command side folds from the whole log: the merchant
+//!   and category counts behind the features, and the transaction
+//!   directory labels are resolved with;
 //! - `metrics`: Prometheus counters and timings, served at `/metrics`.
 
 pub mod commands;
@@ -18,4 +21,5 @@ pub mod configuration;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod peers;
 pub mod startup;

@@ -5,7 +5,10 @@
 //! `sentinel_http_request_duration_seconds{route}`,
 //! `sentinel_decisions_total{decision}`, `sentinel_alerts_total{priority}`,
 //! `sentinel_rules_fired_total{rule}`, `sentinel_quarantined_total{reason}`,
-//! `sentinel_decide_duration_seconds`, `sentinel_ingest_in_flight`.
+//! `sentinel_decide_duration_seconds`, `sentinel_ingest_in_flight`; and,
+//! from `crate::peers`, `sentinel_peer_book_merchants`,
+//! `sentinel_peer_follower_lag_positions` (head minus the position the
+//! book was folded through) and `sentinel_label_directory_transactions`.
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;

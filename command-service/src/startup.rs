@@ -1,12 +1,16 @@
-//! Builds the command service: loads and publishes the ruleset, wires the
-//! ingest to the event store, binds the listener.
+//! Builds the command service: loads and publishes the ruleset, folds the
+//! merchant and category counts and the transaction directory from the
+//! whole log (`crate::peers`) and starts the follower that keeps them
+//! current, wires the ingest to the event store, binds the listener.
 
 use crate::commands::alerts::AlertCommands;
 use crate::commands::events::new_event;
+use crate::commands::labels::Labels;
 use crate::configuration::Settings;
 use crate::http::{self, App};
 use crate::ingest::Ingest;
 use crate::ingest::quarantine::Quarantine;
+use crate::peers::{Follower, LivePeers};
 use anyhow::Context;
 use domain::events::RulesetPublished;
 use domain::money::Currency;
@@ -33,13 +37,30 @@ impl Application {
         publish_ruleset(&*store, &ruleset).await?;
         let default_currency = Currency::parse(&settings.default_currency)
             .map_err(|e| anyhow::anyhow!("SENTINEL_DEFAULT_CURRENCY: {e}"))?;
+        // Before anything is answered: decisions read these counts, and
+        // labels find their transactions through the directory.
+        let peers = Arc::new(
+            LivePeers::load(&*store, settings.max_merchants, settings.label_directory)
+                .await
+                .context("folding the merchant counts from the log")?,
+        );
+        let follower = Follower::start(peers.clone(), store.clone());
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
+        let labels = Labels::new(store.clone(), peers.clone());
         let app = Arc::new(App {
-            ingest: Ingest::new(store.clone(), Arc::new(ruleset), settings.ingest.clone()),
+            ingest: Ingest::new(
+                store.clone(),
+                Arc::new(ruleset),
+                peers.clone(),
+                settings.ingest.clone(),
+            ),
             quarantine: Quarantine::new(store.clone()),
-            alerts: AlertCommands::new(store),
+            alerts: AlertCommands::new(store, labels.clone()),
+            labels,
+            peers,
+            follower,
             default_currency,
             settings,
         });

@@ -397,6 +397,11 @@ async fn an_invalid_acknowledgement_names_every_field_and_is_quarantined(pool: P
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn a_label_is_recorded_once_and_a_reversal_is_a_new_fact(pool: PgPool) {
     let app = spawn(pool).await;
+    let t = tx("t-77", "c-77", 10.0, 5);
+    assert_eq!(
+        post_as(&app, None, "/v1/transactions", &t).await.status,
+        201
+    );
     let label = json!({"transaction_id": "t-77", "is_fraud": true, "source": "Chargeback"});
     let a = post_as(&app, None, "/v1/labels", &label).await;
     assert_eq!(a.status, 201, "{}", a.body);
@@ -408,9 +413,21 @@ async fn a_label_is_recorded_once_and_a_reversal_is_a_new_fact(pool: PgPool) {
     let events = app.stream("label-t-77").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event_type, "TransactionLabeled");
+    // With what it labels (v2) and the status before it.
+    let mut payload = events[0].payload.to_value().expect("json");
+    let at = payload["transaction"]["timestamp"].take();
+    let time = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_default())
+            .expect("a time")
+            .timestamp_micros()
+    };
+    assert_eq!(time(&at), time(&t["timestamp"]));
     assert_eq!(
-        events[0].payload.to_value().expect("json"),
-        json!({"transaction_id": "t-77", "is_fraud": true, "source": "chargeback"})
+        payload,
+        json!({"transaction_id": "t-77", "is_fraud": true, "source": "chargeback",
+               "transaction": {"customer_id": "c-77", "merchant_id": "m-1",
+                               "merchant_category": "grocery", "timestamp": null},
+               "was_fraud": false})
     );
 
     let again = post_as(&app, None, "/v1/labels", &label).await;
@@ -531,7 +548,15 @@ async fn each_role_does_its_own_work_and_admin_does_all(pool: PgPool) {
     assert_eq!(a.status, 201, "{}", a.body);
     let a = post_as(&app, Some(ANALYST), &resolution_path(&alert), &fraud("ana")).await;
     assert_eq!(a.status, 201, "{}", a.body);
+    // The verdict labelled the alert's transaction already (source analyst).
     let label = json!({"transaction_id": "c-roles-t5", "is_fraud": true, "source": "analyst"});
+    assert_eq!(
+        post_as(&app, Some(ANALYST), "/v1/labels", &label)
+            .await
+            .status,
+        200
+    );
+    let label = json!({"transaction_id": "c-roles-t4", "is_fraud": true, "source": "analyst"});
     assert_eq!(
         post_as(&app, Some(ANALYST), "/v1/labels", &label)
             .await

@@ -31,6 +31,7 @@ async fn the_openapi_document_covers_every_endpoint(pool: PgPool) {
         "/v1/transactions/batch",
         "/v1/alerts/{id}/resolution",
         "/v1/labels",
+        "/v1/labels/batch",
         "/healthz",
         "/readyz",
     ] {

@@ -44,6 +44,11 @@ fn guarded_routes() -> Vec<(&'static str, &'static str, Value)> {
             json!({"transaction_id": "t-1", "is_fraud": true, "source": "chargeback"}),
         ),
         (
+            "/v1/labels/batch",
+            "analyst",
+            json!([{"transaction_id": "t-1", "is_fraud": true, "source": "chargeback"}]),
+        ),
+        (
             "/v1/alerts/{id}/acknowledgement",
             "analyst",
             json!({"analyst": "ana", "_path": format!("{alert}/acknowledgement")}),

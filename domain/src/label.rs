@@ -5,10 +5,12 @@
 //! A label that repeats the current one from its source (a retry) gets the
 //! stored label back and nothing is appended; one that changes what a
 //! source said (a chargeback reversed) is a new fact and is appended: the
-//! newest label per source is the truth. Nothing is refused, and the
-//! transaction need not be known: labels come from outside (chargeback
-//! files) and may name transactions the service never saw, and ground truth
-//! must not be lost for that.
+//! newest label per source is the truth; the newest of any source is the
+//! transaction's status, and each appended label records the status before
+//! it (`was_fraud`), so merchant counts fold from labels alone
+//! (`crate::peers`). The aggregate refuses nothing: that the transaction
+//! exists is the command side's check before it asks (a label for an
+//! unknown transaction is refused there and kept in the quarantine).
 
 use crate::events::{DomainEvent, TransactionLabeled};
 use crate::outcome::{Aggregate, Decide, Outcome, Stamped};

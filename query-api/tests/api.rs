@@ -187,6 +187,8 @@ async fn transactions_alerts_merchants_dashboard_and_the_log(pool: PgPool) {
             "AlertRaised",
             "AlertAcknowledged",
             "AlertResolved",
+            // The verdict, recorded as a label too (source "analyst").
+            "TransactionLabeled",
             "TransactionLabeled"
         ]
     );

@@ -15,7 +15,7 @@ use super::events::{new_event, read_from};
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::outcome::{Aggregate, Decide, Outcome};
 use event_store::{
-    AppendError, EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamVersion,
+    AppendError, AppendOutcome, EventMetadata, EventStore, ExpectedVersion, NewEvent, StreamVersion,
 };
 use std::convert::Infallible;
 use std::future::Future;
@@ -48,8 +48,9 @@ pub trait CommandStream: Send {
     /// Decides on the state as loaded.
     fn decide(&mut self) -> impl Future<Output = Result<Step<Self::Done>, Self::Error>> + Send;
 
-    /// The decided events are in the log, the last at `last_version`.
-    fn appended(&mut self, last_version: StreamVersion);
+    /// The decided events are in the log: their positions, and the
+    /// stream version of the last.
+    fn appended(&mut self, outcome: &AppendOutcome);
 
     /// What was loaded may be stale: load again before deciding again.
     fn forget(&mut self);
@@ -71,7 +72,7 @@ pub async fn run<C: CommandStream>(
             .map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
         match store.append(command.stream(), expected, events).await {
             Ok(out) => {
-                command.appended(out.last_version);
+                command.appended(&out);
                 return Ok(then);
             }
             // Another writer (a second replica, a concurrent request) got
@@ -203,7 +204,7 @@ where
         })
     }
 
-    fn appended(&mut self, _last_version: StreamVersion) {}
+    fn appended(&mut self, _outcome: &AppendOutcome) {}
 
     fn forget(&mut self) {
         self.state = A::default();

@@ -7,7 +7,7 @@ use domain::events::{AlertRaised, EventPayload};
 use domain::ids::AlertId;
 use event_store::{EventStore, Position, StoreError};
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +30,9 @@ const PAGE: usize = 2000;
 /// so reading up to the head finds every alert a client can know of.
 /// Nothing runs in the background: the first lookup after a start reads
 /// the whole log once (in `CATCH_UP_BUDGET` slices), later ones only what
-/// is new. Memory: one UUID per alert.
+/// is new. Memory: one UUID and one position per alert. The position of
+/// its `AlertRaised` leads to the alert's transaction (an analyst's verdict
+/// is a label for it, `super::alerts`).
 pub struct RaisedAlerts {
     store: Arc<dyn EventStore>,
     known: tokio::sync::Mutex<Known>,
@@ -38,7 +40,8 @@ pub struct RaisedAlerts {
 
 #[derive(Default)]
 struct Known {
-    ids: HashSet<AlertId>,
+    /// Each raised alert, with the position of its `AlertRaised`.
+    ids: HashMap<AlertId, Position>,
     /// Everything up to here has been looked at.
     read_to: Position,
 }
@@ -59,7 +62,16 @@ impl RaisedAlerts {
 
     /// `contains` within `CATCH_UP_BUDGET`; past it, `CatchingUp`.
     pub async fn exists(&self, alert_id: AlertId) -> Result<bool, CommandError<Infallible>> {
-        match tokio::time::timeout(CATCH_UP_BUDGET, self.contains(alert_id)).await {
+        Ok(self.raised_at(alert_id).await?.is_some())
+    }
+
+    /// Where the alert's `AlertRaised` is in the log (`None`: never raised),
+    /// within `CATCH_UP_BUDGET`; past it, `CatchingUp`.
+    pub async fn raised_at(
+        &self,
+        alert_id: AlertId,
+    ) -> Result<Option<Position>, CommandError<Infallible>> {
+        match tokio::time::timeout(CATCH_UP_BUDGET, self.position(alert_id)).await {
             Ok(Ok(known)) => Ok(known),
             Ok(Err(e)) => Err(CommandError::Store(e.to_string())),
             Err(_) => Err(CommandError::CatchingUp),
@@ -70,9 +82,15 @@ impl RaisedAlerts {
     /// each page is folded in whole between awaits, so a request that times
     /// out leaves its progress for the next.
     pub async fn contains(&self, alert_id: AlertId) -> Result<bool, StoreError> {
+        Ok(self.position(alert_id).await?.is_some())
+    }
+
+    /// The position of the alert's `AlertRaised`, reading the log up to its
+    /// head if the alert is not known yet. Cancel-safe, like `contains`.
+    pub async fn position(&self, alert_id: AlertId) -> Result<Option<Position>, StoreError> {
         let mut known = self.known.lock().await;
-        if known.ids.contains(&alert_id) {
-            return Ok(true);
+        if let Some(at) = known.ids.get(&alert_id) {
+            return Ok(Some(*at));
         }
         let head = self.store.head_position().await?;
         while known.read_to < head {
@@ -86,7 +104,7 @@ impl RaisedAlerts {
             {
                 match event.payload.parse::<RaisedId>() {
                     Ok(raised) => {
-                        known.ids.insert(raised.alert_id);
+                        known.ids.insert(raised.alert_id, event.position);
                     }
                     Err(error) => {
                         tracing::error!(position = event.position.0, %error, "unreadable AlertRaised");
@@ -95,6 +113,6 @@ impl RaisedAlerts {
             }
             known.read_to = last;
         }
-        Ok(known.ids.contains(&alert_id))
+        Ok(known.ids.get(&alert_id).copied())
     }
 }

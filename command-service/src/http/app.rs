@@ -1,10 +1,12 @@
-//! What every handler shares: the settings, the ingest, the quarantine
-//! and the alert commands, behind one `Arc`.
+//! What every handler shares: the settings, the ingest, the quarantine,
+//! the alert and label commands and the live peer book, behind one `Arc`.
 
 use crate::commands::alerts::AlertCommands;
+use crate::commands::labels::Labels;
 use crate::configuration::Settings;
 use crate::ingest::Ingest;
 use crate::ingest::quarantine::Quarantine;
+use crate::peers::{Follower, LivePeers};
 use chrono::Duration;
 use domain::ingest::ParseContext;
 use domain::money::Currency;
@@ -18,6 +20,13 @@ pub struct App {
     pub default_currency: Currency,
     /// Acknowledge and resolve (they share what is known of raised alerts).
     pub alerts: AlertCommands,
+    /// Labels, resolved to their transactions.
+    pub labels: Labels,
+    /// The merchant and category counts and the transaction directory,
+    /// folded from the log (tests compare them with a replay).
+    pub peers: Arc<LivePeers>,
+    /// Keeps `peers` current; stops with the service.
+    pub follower: Follower,
 }
 
 pub type AppState = Arc<App>;

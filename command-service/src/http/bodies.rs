@@ -22,5 +22,6 @@ described_in_inputs!(
     DeviceInfo,
     AcknowledgementInput,
     ResolutionInput,
-    LabelInput
+    LabelInput,
+    LabelBatch
 );

@@ -50,6 +50,7 @@ pub fn router(app: AppState) -> Router {
         .route_layer(needs(Role::Ingest));
     let labels = Router::new()
         .route("/v1/labels", post(labels::post_label))
+        .route("/v1/labels/batch", post(labels::post_label_batch))
         .route_layer(needs(Role::Analyst));
     let alerts = Router::new()
         .route(

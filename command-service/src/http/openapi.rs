@@ -11,13 +11,13 @@ mod inputs;
 
 use super::alerts::{AcknowledgementAnswer, ResolutionAnswer};
 use super::bodies::{
-    AcknowledgementInput, DeviceInfo, LabelInput, Location, ResolutionInput, TransactionBatch,
-    TransactionInput,
+    AcknowledgementInput, DeviceInfo, LabelBatch, LabelInput, Location, ResolutionInput,
+    TransactionBatch, TransactionInput,
 };
 use super::health::{Health, Readiness};
-use super::labels::LabelAnswer;
+use super::labels::{LabelAnswer, LabelBatchAnswer, LabelItemResult};
 use super::problem::{Problem, ProblemField};
-use super::transactions::{BatchAnswer, ItemResult};
+use super::transactions::{BatchAnswer, ItemResult, TransactionAnswer};
 use crate::configuration::Settings;
 use crate::ingest::answer::{AlertAnswer, Answer, RuleAnswer};
 use serde_json::{Map, Value, json};
@@ -36,14 +36,15 @@ use utoipa::{Modify, OpenApi};
         super::alerts::acknowledgement::post_acknowledgement,
         super::alerts::resolution::post_resolution,
         super::labels::post_label,
+        super::labels::post_label_batch,
         super::health::healthz,
         super::health::readyz,
     ),
     components(schemas(
-        Answer, AlertAnswer, RuleAnswer, BatchAnswer, ItemResult, Problem, ProblemField,
-        AcknowledgementAnswer, ResolutionAnswer, LabelAnswer, Health, Readiness,
-        TransactionInput, TransactionBatch, Location, DeviceInfo,
-        AcknowledgementInput, ResolutionInput, LabelInput
+        Answer, TransactionAnswer, AlertAnswer, RuleAnswer, BatchAnswer, ItemResult, Problem,
+        ProblemField, AcknowledgementAnswer, ResolutionAnswer, LabelAnswer, LabelItemResult,
+        LabelBatchAnswer, Health, Readiness, TransactionInput, TransactionBatch, Location,
+        DeviceInfo, AcknowledgementInput, ResolutionInput, LabelInput, LabelBatch
     )),
     modifiers(&BearerAuth),
     tags(
@@ -85,6 +86,7 @@ pub fn document(settings: &Settings) -> Value {
     schemas["AcknowledgementInput"] = inputs::acknowledgement();
     schemas["ResolutionInput"] = inputs::resolution();
     schemas["LabelInput"] = inputs::label();
+    schemas["LabelBatch"] = inputs::label_batch(settings);
     doc["components"]["responses"] = shared_responses();
 
     let Some(paths) = doc["paths"].as_object_mut() else {
@@ -202,7 +204,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(operations, 5);
+        assert_eq!(operations, 6);
         for name in ["Unauthorized", "RateLimited"] {
             assert!(doc["components"]["responses"][name]["headers"].is_object());
         }
@@ -217,6 +219,7 @@ mod tests {
         let doc = document(&settings);
         let schemas = &doc["components"]["schemas"];
         assert_eq!(schemas["TransactionBatch"]["maxItems"], 7);
+        assert_eq!(schemas["LabelBatch"]["maxItems"], 7);
         for (name, required) in [
             ("TransactionInput", "currency"),
             ("Location", "coordinates"),

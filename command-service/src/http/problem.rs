@@ -81,8 +81,8 @@ impl Problem {
     }
 
     /// Refused input: 400 for a body that is not JSON, 413 for one too
-    /// large, 415 for the wrong content type, 422 for JSON that is not a
-    /// valid transaction.
+    /// large, 415 for the wrong content type, 404 for a label of an unknown
+    /// transaction, 422 for JSON that is not a valid transaction.
     pub fn invalid_input(errors: &[FieldError]) -> Self {
         use domain::ingest::FieldReason::*;
         let (status, kind, title) = match errors.first().map(|e| e.reason) {
@@ -105,6 +105,11 @@ impl Problem {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "Send application/json",
+            ),
+            Some(UnknownTransaction) => (
+                StatusCode::NOT_FOUND,
+                "unknown-transaction",
+                "No such transaction",
             ),
             _ => (
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -8,6 +8,12 @@
 //! concurrently (one customer's items in order, behind its lock). Each
 //! request runs in an `ingest` span (each batch item in an `ingest_item`
 //! span under it) that continues the caller's trace.
+//!
+//! `?include=features` adds to the answer of each transaction decided now
+//! the features it was decided on (`domain::features`, by name, `null` for
+//! unknown). A repeat's answer has none: features are not remembered with
+//! the answers (about 0.5 KiB each); the log is their truth
+//! (`domain::features::FeatureReplay` recomputes them).
 
 use super::app::{App, AppState};
 use super::input::{Expected, content_type};
@@ -16,7 +22,7 @@ use super::problem::{Problem, store_unavailable};
 use crate::ingest::{IngestError, Outcome, RequestMeta};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use domain::Transaction;
@@ -26,14 +32,66 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 
+/// An answer, with the features when they were asked for.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TransactionAnswer {
+    #[serde(flatten)]
+    pub answer: crate::ingest::answer::Answer,
+    /// With `?include=features`, on a transaction decided now (not on a
+    /// repeat): every feature of the catalogue by name, as the decision saw
+    /// it; `null` where unknown (no history, no place, no merchant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub features: Option<Value>,
+}
+
+/// What `?include=` asked for: a comma-separated list; `features` is the
+/// one known value, others are ignored.
+#[derive(Clone, Copy, Default)]
+struct Include {
+    features: bool,
+}
+
+impl Include {
+    fn of(query: Option<&str>) -> Include {
+        let features = query.into_iter().flat_map(|q| q.split('&')).any(|pair| {
+            pair.split_once('=').is_some_and(|(k, v)| {
+                k == "include" && v.split(',').chain(v.split("%2C")).any(|x| x == "features")
+            })
+        });
+        Include { features }
+    }
+
+    /// The answer of an outcome, with its features if asked for.
+    fn answer(self, outcome: Outcome) -> (StatusCode, TransactionAnswer) {
+        match outcome {
+            Outcome::Recorded(answer, features) => (
+                StatusCode::CREATED,
+                TransactionAnswer {
+                    answer,
+                    features: self.features.then(|| features.to_json()),
+                },
+            ),
+            Outcome::Repeated(answer) => (
+                StatusCode::OK,
+                TransactionAnswer {
+                    answer,
+                    features: None,
+                },
+            ),
+        }
+    }
+}
+
 #[utoipa::path(
     post,
     path = "/v1/transactions",
     tag = "transactions",
+    params(("include" = Option<String>, Query, description = "`features`: add the features the transaction was decided on to a 201 answer (comma-separated; other values are ignored)", example = "features")),
     request_body(content = crate::http::bodies::TransactionInput, content_type = "application/json"),
     // And 400, 401, 403, 413, 415 and 429, which `openapi::document` adds to every /v1 operation.
     responses(
-        (status = 201, description = "Decided and recorded", body = crate::ingest::answer::Answer),
+        (status = 201, description = "Decided and recorded (with `features` when `include=features`)", body = TransactionAnswer),
         (status = 200, description = "A repeat of a recorded transaction: the first answer", body = crate::ingest::answer::Answer),
         (status = 409, description = "The transaction id was used with another payload", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid transaction; every failing field named (quarantined)", body = Problem, content_type = "application/problem+json"),
@@ -41,13 +99,27 @@ use tracing::Instrument;
     ),
     security(("bearer" = ["ingest"]))
 )]
-pub async fn post_one(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn post_one(
+    State(app): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let mut meta = request_meta(&headers);
     let span = ingest_span("/v1/transactions", &mut meta);
-    one(app, headers, body, meta).instrument(span).await
+    let include = Include::of(query.as_deref());
+    one(app, headers, body, meta, include)
+        .instrument(span)
+        .await
 }
 
-async fn one(app: AppState, headers: HeaderMap, body: Body, meta: RequestMeta) -> Response {
+async fn one(
+    app: AppState,
+    headers: HeaderMap,
+    body: Body,
+    meta: RequestMeta,
+    include: Include,
+) -> Response {
     let limit = app.settings.body_limit_bytes;
     let (bytes, value) = match app
         .read_json(Expected::Transaction, &headers, body, limit, &meta)
@@ -59,7 +131,13 @@ async fn one(app: AppState, headers: HeaderMap, body: Body, meta: RequestMeta) -
     match parse_transaction(&value, &app.parse_context()) {
         Ok(tx) => {
             record_ids(&tracing::Span::current(), &tx);
-            answer(app.record(tx, &meta).await)
+            match app.record(tx, &meta).await {
+                Ok(outcome) => {
+                    let (status, answer) = include.answer(outcome);
+                    (status, Json(answer)).into_response()
+                }
+                Err(p) => p.into_response(),
+            }
         }
         Err(reasons) => app
             .refuse(
@@ -81,7 +159,7 @@ pub struct ItemResult {
     pub index: usize,
     pub status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub answer: Option<crate::ingest::answer::Answer>,
+    pub answer: Option<TransactionAnswer>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<Problem>,
 }
@@ -95,6 +173,7 @@ pub struct BatchAnswer {
     post,
     path = "/v1/transactions/batch",
     tag = "transactions",
+    params(("include" = Option<String>, Query, description = "`features`: add to each item answered 201 the features it was decided on (comma-separated; other values are ignored)", example = "features")),
     request_body(content = crate::http::bodies::TransactionBatch, content_type = "application/json"),
     // And 400, 401, 403, 413, 415 and 429, which `openapi::document` adds to every /v1 operation.
     responses(
@@ -104,13 +183,27 @@ pub struct BatchAnswer {
     ),
     security(("bearer" = ["ingest"]))
 )]
-pub async fn post_batch(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn post_batch(
+    State(app): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let mut meta = request_meta(&headers);
     let span = ingest_span("/v1/transactions/batch", &mut meta);
-    batch(app, headers, body, meta).instrument(span).await
+    let include = Include::of(query.as_deref());
+    batch(app, headers, body, meta, include)
+        .instrument(span)
+        .await
 }
 
-async fn batch(app: AppState, headers: HeaderMap, body: Body, meta: RequestMeta) -> Response {
+async fn batch(
+    app: AppState,
+    headers: HeaderMap,
+    body: Body,
+    meta: RequestMeta,
+    include: Include,
+) -> Response {
     let content_type = content_type(&headers);
     let limit = app.settings.batch_body_limit_bytes;
     // A batch refused as a whole is quarantined whole, with its one reason.
@@ -193,18 +286,15 @@ async fn batch(app: AppState, headers: HeaderMap, body: Body, meta: RequestMeta)
                         }
                     };
                     match response {
-                        Ok(Outcome::Recorded(a)) => ItemResult {
-                            index,
-                            status: 201,
-                            answer: Some(a),
-                            problem: None,
-                        },
-                        Ok(Outcome::Repeated(a)) => ItemResult {
-                            index,
-                            status: 200,
-                            answer: Some(a),
-                            problem: None,
-                        },
+                        Ok(outcome) => {
+                            let (status, answer) = include.answer(outcome);
+                            ItemResult {
+                                index,
+                                status: status.as_u16(),
+                                answer: Some(answer),
+                                problem: None,
+                            }
+                        }
                         Err(p) => ItemResult {
                             index,
                             status: p.status,
@@ -239,13 +329,5 @@ impl App {
             }
             IngestError::Store(detail) => store_unavailable(&detail),
         })
-    }
-}
-
-fn answer(outcome: Result<Outcome, Problem>) -> Response {
-    match outcome {
-        Ok(Outcome::Recorded(a)) => (StatusCode::CREATED, Json(a)).into_response(),
-        Ok(Outcome::Repeated(a)) => (StatusCode::OK, Json(a)).into_response(),
-        Err(p) => p.into_response(),
     }
 }

@@ -11,6 +11,12 @@
 //! appended) reloads and decides again, so it never reaches the client.
 //! That loop is the command side's one pipeline (`crate::commands::pipeline`);
 //! what is the ingest's own is how a customer is loaded and kept.
+//!
+//! Each decision reads the live merchant and category counts
+//! (`crate::peers`, stamped with the log position they were folded
+//! through, which the decision records), and each recorded transaction's
+//! position goes into the transaction directory right after its append, so
+//! a label sent the moment the answer arrives finds its transaction.
 
 pub mod answer;
 pub mod customers;
@@ -20,16 +26,19 @@ pub mod quarantine;
 use crate::commands::error::StoreFailure;
 use crate::commands::events::{self, decode, new_event};
 use crate::commands::pipeline::{self, CommandStream, Step};
+use crate::peers::LivePeers;
 use answer::Answer;
 use customers::{Customer, Customers, Remembered};
 use domain::events::{AlertRaised, TransactionRecorded, TransactionRepeated};
+use domain::features::Features;
 use domain::ids::{AlertId, CustomerId, TransactionId};
 use domain::{
     CustomerState, DecisionIds, DomainEvent, PendingEvent, RecordTransaction, Ruleset, Transaction,
     decide,
 };
 use event_store::{
-    EventMetadata, EventStore, ExpectedVersion, RecordedEvent, StoreError, StreamVersion,
+    AppendOutcome, EventMetadata, EventStore, ExpectedVersion, RecordedEvent, StoreError,
+    StreamVersion,
 };
 use loader::{Loader, LoaderOptions};
 use std::collections::{HashMap, HashSet};
@@ -43,8 +52,9 @@ const FINGERPRINT_NAMESPACE: Uuid = Uuid::from_u128(0x5e47_1e1e_0000_4000_8000_0
 /// How an accepted transaction was answered.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// Decided and recorded now.
-    Recorded(Answer),
+    /// Decided and recorded now, with the features it was decided on (not
+    /// remembered for repeats: about 0.5 KiB each).
+    Recorded(Answer, Box<Features>),
     /// A repeat of an earlier POST: the first answer, nothing appended.
     Repeated(Answer),
 }
@@ -105,6 +115,7 @@ pub struct Ingest {
     store: Arc<dyn EventStore>,
     ruleset: Arc<Ruleset>,
     customers: Customers,
+    peers: Arc<LivePeers>,
     loader: Loader,
     permits: Arc<Semaphore>,
     max_in_flight: usize,
@@ -112,7 +123,12 @@ pub struct Ingest {
 
 impl Ingest {
     /// Starts the loader task, so it needs a tokio runtime.
-    pub fn new(store: Arc<dyn EventStore>, ruleset: Arc<Ruleset>, options: IngestOptions) -> Self {
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        ruleset: Arc<Ruleset>,
+        peers: Arc<LivePeers>,
+        options: IngestOptions,
+    ) -> Self {
         let loader = Loader::start(
             store.clone(),
             LoaderOptions {
@@ -128,6 +144,7 @@ impl Ingest {
             store,
             ruleset,
             customers: Customers::new(options.customer_cache),
+            peers,
             loader,
             permits: Arc::new(Semaphore::new(options.max_in_flight)),
             max_in_flight: options.max_in_flight,
@@ -226,7 +243,7 @@ impl Ingest {
             pending: Vec::new(),
         };
         match pipeline::run(&*self.store, &mut deciding).await? {
-            Decided::Recorded(answer) => {
+            Decided::Recorded(answer, features) => {
                 count_decision(&answer);
                 let remembered = Remembered {
                     fingerprint,
@@ -238,7 +255,7 @@ impl Ingest {
                     remembered,
                     self.ruleset.history.max_transactions as usize,
                 );
-                Ok(Outcome::Recorded(answer))
+                Ok(Outcome::Recorded(answer, features))
             }
             Decided::Repeat(outcome) => {
                 drop(customer);
@@ -420,7 +437,7 @@ struct Deciding<'a> {
 /// What came of a transaction in the pipeline.
 enum Decided {
     /// Decided and appended now.
-    Recorded(Answer),
+    Recorded(Answer, Box<Features>),
     /// A repeat of a known transaction id: the first answer, or a conflict.
     Repeat(Result<Outcome, IngestError>),
 }
@@ -457,16 +474,22 @@ impl CommandStream for Deciding<'_> {
             alert_event: Uuid::now_v7(),
             alert: AlertId(Uuid::now_v7()),
         };
+        let peers = ingest.peers.snapshot(
+            tx.merchant_id.as_ref(),
+            tx.merchant_category.as_ref(),
+            tx.timestamp,
+        );
         let command = RecordTransaction {
             transaction: tx.clone(),
             ids,
-            peers: Default::default(),
+            peers,
         };
         let deciding = std::time::Instant::now();
         let decided = decide(&self.customer.state, &command, &ingest.ruleset);
         metrics::histogram!("sentinel_decide_duration_seconds")
             .record(deciding.elapsed().as_secs_f64());
         let answer = Answer::of(&decided.recorded, decided.alert.as_ref().map(|(_, a)| a));
+        let features = Box::new(decided.features);
         let pending = decided.into_events();
         let mut events = Vec::with_capacity(pending.len());
         for p in &pending {
@@ -477,15 +500,19 @@ impl CommandStream for Deciding<'_> {
         self.pending = pending;
         Ok(Step::Append {
             events,
-            then: Decided::Recorded(answer),
+            then: Decided::Recorded(answer, features),
         })
     }
 
-    fn appended(&mut self, last_version: StreamVersion) {
-        for p in self.pending.drain(..) {
+    fn appended(&mut self, outcome: &AppendOutcome) {
+        for (p, position) in self.pending.drain(..).zip(&outcome.positions) {
+            if matches!(p.event, DomainEvent::TransactionRecorded(_)) {
+                let directory = self.ingest.peers.directory();
+                directory.insert(self.tx.transaction_id.as_str(), position.0);
+            }
             self.customer.state.apply(&p.event);
         }
-        self.customer.version = Some(last_version);
+        self.customer.version = Some(outcome.last_version);
     }
 
     fn forget(&mut self) {

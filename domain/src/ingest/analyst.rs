@@ -6,7 +6,7 @@
 use super::errors::{FieldError, FieldReason, WHOLE_BODY};
 use super::fields::{Report, boolean, enum_value, json_type, present, required, text};
 use crate::events::{AlertAcknowledged, AlertResolved, TransactionLabeled, Verdict};
-use crate::ids::{AlertId, TransactionId};
+use crate::ids::{AlertId, CustomerId, TransactionId};
 use crate::text::{Analyst, LabelSource, Note};
 use serde_json::{Map, Value};
 
@@ -76,31 +76,63 @@ pub fn parse_resolution(alert_id: AlertId, body: &Value) -> Result<AlertResolved
 /// `POST /v1/labels`: a fraud label (chargeback, confirmed fraud) for a
 /// transaction, used by `fraudctl eval` and the merchant-risk projection.
 pub fn parse_label(body: &Value) -> Result<TransactionLabeled, Vec<FieldError>> {
+    parse_label_item(body).map(|item| item.label)
+}
+
+/// A label as a client sends it (`POST /v1/labels` and each item of
+/// `/v1/labels/batch`): the label, and optionally the transaction's
+/// customer, which lets the command side find a transaction it no longer
+/// remembers by id in that customer's stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelItem {
+    pub label: TransactionLabeled,
+    pub customer_id: Option<CustomerId>,
+}
+
+/// `{transaction_id, is_fraud, source, customer_id?}`, every failing field
+/// at once.
+pub fn parse_label_item(body: &Value) -> Result<LabelItem, Vec<FieldError>> {
     let obj = body_object(body)?;
     let mut report = Report::default();
-    let transaction_id =
-        required(&mut report, obj, "transaction_id", "transaction_id").and_then(|v| {
-            let parsed = v.as_str().and_then(|s| TransactionId::parse(s).ok());
-            if parsed.is_none() {
-                report.fail(
-                    "transaction_id",
-                    FieldReason::InvalidId,
-                    "transaction_id must be 1..=64 characters of [A-Za-z0-9._:-]",
-                );
-            }
-            parsed
-        });
+    let transaction_id = required(&mut report, obj, "transaction_id", "transaction_id")
+        .and_then(|v| id(&mut report, v, "transaction_id", TransactionId::parse));
     let is_fraud = required(&mut report, obj, "is_fraud", "is_fraud")
         .and_then(|v| boolean(&mut report, v, "is_fraud"));
     let source = required(&mut report, obj, "source", "source")
         .and_then(|v| text(&mut report, v, "source", LabelSource::parse));
-    let label = match (transaction_id, is_fraud, source) {
-        (Some(transaction_id), Some(is_fraud), Some(source)) => {
-            Some(TransactionLabeled::new(transaction_id, is_fraud, source))
+    // Outer `None`: absent; `Some(None)`: sent but not valid.
+    let customer_id =
+        present(obj, "customer_id").map(|v| id(&mut report, v, "customer_id", CustomerId::parse));
+    let item = match (transaction_id, is_fraud, source, customer_id) {
+        (Some(transaction_id), Some(is_fraud), Some(source), customer_id)
+            if !matches!(customer_id, Some(None)) =>
+        {
+            Some(LabelItem {
+                label: TransactionLabeled::new(transaction_id, is_fraud, source),
+                customer_id: customer_id.flatten(),
+            })
         }
         _ => None,
     };
-    report.finish(label)
+    report.finish(item)
+}
+
+/// An id field: a string of 1..=64 characters of `[A-Za-z0-9._:-]`.
+fn id<T, E>(
+    report: &mut Report,
+    value: &Value,
+    field: &str,
+    parse: fn(&str) -> Result<T, E>,
+) -> Option<T> {
+    let parsed = value.as_str().and_then(|s| parse(s).ok());
+    if parsed.is_none() {
+        report.fail(
+            field,
+            FieldReason::InvalidId,
+            format!("{field} must be 1..=64 characters of [A-Za-z0-9._:-]"),
+        );
+    }
+    parsed
 }
 
 #[cfg(test)]
@@ -190,5 +222,24 @@ mod tests {
         )
         .expect("valid");
         assert_eq!((ok.verdict, ok.note), (Verdict::FalsePositive, None));
+    }
+
+    #[test]
+    fn a_label_item_may_name_its_customer() {
+        let item = parse_label_item(
+            &json!({"transaction_id": "t1", "is_fraud": true, "source": "chargeback", "customer_id": "c-1"}),
+        )
+        .expect("valid");
+        assert_eq!(item.customer_id.as_ref().map(|c| c.as_str()), Some("c-1"));
+        assert!(item.label.is_fraud);
+        let without =
+            parse_label_item(&json!({"transaction_id": "t1", "is_fraud": false, "source": "x"}))
+                .expect("valid");
+        assert_eq!(without.customer_id, None);
+        let bad = parse_label_item(
+            &json!({"transaction_id": "t1", "is_fraud": true, "source": "x", "customer_id": "a b"}),
+        )
+        .expect_err("invalid");
+        assert_eq!(failures(&bad), [("customer_id", FieldReason::InvalidId)]);
     }
 }

@@ -60,6 +60,8 @@ pub enum FieldReason {
     ConflictingFields,
     /// An explicit `schema_version` this service does not know.
     UnsupportedSchemaVersion,
+    /// A label names a transaction this service has no record of.
+    UnknownTransaction,
     /// A code written by a newer version of this software.
     #[serde(other)]
     Unknown,
@@ -91,6 +93,7 @@ impl FieldReason {
         FieldReason::InvalidValue,
         FieldReason::ConflictingFields,
         FieldReason::UnsupportedSchemaVersion,
+        FieldReason::UnknownTransaction,
         FieldReason::Unknown,
     ];
 
@@ -121,6 +124,7 @@ impl FieldReason {
             InvalidValue => "invalid_value",
             ConflictingFields => "conflicting_fields",
             UnsupportedSchemaVersion => "unsupported_schema_version",
+            UnknownTransaction => "unknown_transaction",
             Unknown => "unknown",
         }
     }

@@ -6,6 +6,8 @@ mod errors;
 mod fields;
 mod transaction;
 
-pub use analyst::{parse_acknowledgement, parse_label, parse_resolution};
+pub use analyst::{
+    LabelItem, parse_acknowledgement, parse_label, parse_label_item, parse_resolution,
+};
 pub use errors::{FieldError, FieldReason, WHOLE_BODY};
 pub use transaction::{ParseContext, parse_transaction};

@@ -6,7 +6,9 @@
 //! customer's history is decided in the order it happened (the ingest
 //! decides a batch's items concurrently, ordered per customer; `--batch 1`
 //! makes the whole log's order event-time order too); then the label
-//! column, if mapped, is recorded through `POST /v1/labels`.
+//! column, if mapped, is recorded through `POST /v1/labels/batch`
+//! ([`LABEL_BATCH`] labels a request, each naming its customer too, so the
+//! service finds transactions too old for its directory).
 //! `mapping` turns rows into the ingest's JSON.
 
 pub mod mapping;
@@ -21,7 +23,9 @@ use mapping::{Mapping, MappingFile, Prepared, TimeFormat};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
-use tokio::task::JoinSet;
+
+/// Labels per `POST /v1/labels/batch` (the service's default limit).
+pub const LABEL_BATCH: usize = 1_000;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct IngestCsvArgs {
@@ -194,10 +198,7 @@ pub async fn ingest(args: &IngestCsvArgs, target: &Target) -> anyhow::Result<Sum
     }
     bar.finish_and_clear();
 
-    let labelled: Vec<(String, bool)> = rows
-        .iter()
-        .filter_map(|p| p.label.map(|l| (p.transaction_id().to_owned(), l)))
-        .collect();
+    let labelled: Vec<Label> = rows.iter().filter_map(Label::of).collect();
     if !labelled.is_empty() {
         send_labels(target, labelled, &source, &mut summary, &waits).await?;
     }
@@ -276,9 +277,11 @@ async fn send_batch(
     Ok(())
 }
 
+/// The labels in batches; items the service was too busy for (503) go
+/// again, alone, after the wait it asked for.
 async fn send_labels(
     target: &Target,
-    labelled: Vec<(String, bool)>,
+    labelled: Vec<Label>,
     source: &str,
     summary: &mut Summary,
     waits: &AtomicU64,
@@ -286,51 +289,83 @@ async fn send_labels(
     let bar = ProgressBar::new(labelled.len() as u64).with_style(ProgressStyle::with_template(
         "{bar:40} {pos}/{len} labels {per_sec}",
     )?);
-    let waits_shared = std::sync::Arc::new(AtomicU64::new(0));
-    let mut tasks = JoinSet::new();
-    let mut statuses = Vec::new();
-    for (transaction_id, is_fraud) in labelled {
-        if tasks.len() >= 16
-            && let Some(done) = tasks.join_next().await
-        {
-            statuses.push(done?);
-            bar.inc(1);
-        }
-        let body = serde_json::json!({
-            "transaction_id": transaction_id,
-            "is_fraud": is_fraud,
-            "source": source,
-        });
-        let (target, waits) = (target.clone(), waits_shared.clone());
-        tasks.spawn(async move {
-            let body = Bytes::from(serde_json::to_vec(&body)?);
-            target.post_patiently("/v1/labels", body, &waits).await
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        statuses.push(done?);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    for reply in statuses {
-        let reply = reply?;
-        match reply.status {
-            200 | 201 => summary.labels_recorded += 1,
-            _ => {
-                summary.labels_refused += 1;
-                if summary.refusals.len() < 20 {
-                    summary.refusals.push(format!(
-                        "label: {} {}",
-                        reply.status,
-                        String::from_utf8_lossy(&reply.body)
-                    ));
+    for chunk in labelled.chunks(LABEL_BATCH) {
+        let bodies: Vec<serde_json::Value> = chunk.iter().map(|l| l.body(source)).collect();
+        let body = Bytes::from(serde_json::to_vec(&bodies)?);
+        let reply = target
+            .post_patiently("/v1/labels/batch", body, waits)
+            .await?;
+        anyhow::ensure!(
+            reply.status == 200,
+            "the label batch was refused whole: {} {}",
+            reply.status,
+            String::from_utf8_lossy(&reply.body)
+        );
+        let answer: BatchBody =
+            serde_json::from_slice(&reply.body).context("reading the label batch answer")?;
+        for item in answer.results {
+            let (status, problem) = match (item.status, bodies.get(item.index)) {
+                (503, Some(one)) => {
+                    let one = Bytes::from(serde_json::to_vec(one)?);
+                    let reply = target.post_patiently("/v1/labels", one, waits).await?;
+                    let problem = serde_json::from_slice(&reply.body).ok();
+                    (reply.status, problem)
+                }
+                _ => (item.status, item.problem),
+            };
+            match status {
+                200 | 201 => summary.labels_recorded += 1,
+                _ => {
+                    summary.labels_refused += 1;
+                    if summary.refusals.len() < 20 {
+                        let id = chunk
+                            .get(item.index)
+                            .map(|l| l.transaction_id.as_str())
+                            .unwrap_or_default();
+                        let detail = problem
+                            .as_ref()
+                            .and_then(|p| p.get("errors").or_else(|| p.get("detail")))
+                            .map(|v| v.to_string())
+                            .unwrap_or_default();
+                        summary
+                            .refusals
+                            .push(format!("label {id}: {status} {detail}"));
+                    }
                 }
             }
         }
+        bar.inc(chunk.len() as u64);
     }
-    waits.fetch_add(
-        waits_shared.load(std::sync::atomic::Ordering::Relaxed),
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    bar.finish_and_clear();
     Ok(())
+}
+
+/// One row's label.
+struct Label {
+    transaction_id: String,
+    customer_id: Option<String>,
+    is_fraud: bool,
+}
+
+impl Label {
+    fn of(p: &Prepared) -> Option<Label> {
+        let customer = p.body.get("user_id").or_else(|| p.body.get("customer_id"));
+        p.label.map(|is_fraud| Label {
+            transaction_id: p.transaction_id().to_owned(),
+            customer_id: customer.and_then(|c| c.as_str()).map(str::to_owned),
+            is_fraud,
+        })
+    }
+
+    fn body(&self, source: &str) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "transaction_id": self.transaction_id,
+            "is_fraud": self.is_fraud,
+            "source": source,
+        });
+        if let Some(customer) = &self.customer_id {
+            body["customer_id"] = customer.clone().into();
+        }
+        body
+    }
 }

@@ -1,5 +1,6 @@
 //! ingest-csv against the real command side and a fresh database: mixed
-//! epoch and RFC 3339 times, out-of-order rows, a label column.
+//! epoch and RFC 3339 times, out-of-order rows, a label column (sent
+//! through `POST /v1/labels/batch`).
 
 use super::*;
 use crate::http::testing;
@@ -105,6 +106,9 @@ async fn backfills_in_event_time_order_with_labels(pool: sqlx::PgPool) {
             Ok(DomainEvent::TransactionLabeled(l)) => {
                 assert_eq!(l.is_fraud, fraud, "{id}");
                 assert_eq!(l.source.as_str(), "chargebacks");
+                // Resolved to its transaction by the command side.
+                let customer = l.transaction.map(|t| t.customer_id.as_str().to_owned());
+                assert_eq!(customer.as_deref(), Some("c-1"), "{id}");
             }
             other => panic!("{id}: {other:?}"),
         }

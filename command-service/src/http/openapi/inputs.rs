@@ -242,15 +242,31 @@ pub fn resolution() -> Value {
 }
 
 pub fn label() -> Value {
+    // Absent or null: not given.
+    let mut customer_id = id(
+        "Optional: the transaction's customer, to find a transaction too old for the service's directory in its customer's stream.",
+        "cust-42",
+    );
+    customer_id["type"] = json!(["string", "null"]);
     json!({
         "type": "object",
-        "description": "Ground truth about a transaction, which need not be known here.",
+        "description": "Ground truth about a transaction this service recorded (an unknown one is answered 404 and the label quarantined). Recorded with the time it was received.",
         "required": ["transaction_id", "is_fraud", "source"],
         "properties": {
             "transaction_id": id("The transaction.", "t-1001"),
             "is_fraud": {"type": "boolean"},
             "source": text(LabelSource::MAX_CHARS, false, "Where the truth came from, compared in lower case.", "chargeback"),
+            "customer_id": customer_id,
         },
+    })
+}
+
+pub fn label_batch(settings: &Settings) -> Value {
+    json!({
+        "type": "array",
+        "description": "Labels, each recorded (or refused) on its own.",
+        "items": {"$ref": "#/components/schemas/LabelInput"},
+        "maxItems": settings.batch_max_items,
     })
 }
 
