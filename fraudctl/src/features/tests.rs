@@ -1,4 +1,8 @@
-//! `features export` against a log written by the real command side.
+//! `features export` against a log written by the real command side, and
+//! live equals replay end to end: every feature the service answered with
+//! (`?include=features`) for a workload sent partly out of order and late,
+//! with repeats and labels between the batches, is the feature the export
+//! recomputes from the log, bit for bit.
 
 use super::*;
 use crate::http::testing;
@@ -39,40 +43,91 @@ async fn exports_features_as_decided_and_labels_as_known_now(pool: sqlx::PgPool)
         id_prefix: "fx".into(),
     });
     let waits = AtomicU64::new(0);
+    let mut want: HashMap<String, bool> = HashMap::new();
+    let label = |want: &mut HashMap<String, bool>, id: &str, is_fraud: bool, source: &str| {
+        want.insert(id.to_owned(), is_fraud);
+        serde_json::json!({"transaction_id": id, "is_fraud": is_fraud, "source": source})
+    };
+    // What the live decisions saw, from their answers.
+    let mut live: HashMap<String, serde_json::Value> = HashMap::new();
     let ids: Vec<usize> = (0..sim.txs.len()).collect();
-    for chunk in ids.chunks(250) {
-        let items: Vec<serde_json::Value> = chunk
+    let chunks: Vec<&[usize]> = ids.chunks(150).collect();
+    for (k, chunk) in chunks.iter().enumerate() {
+        // Every other chunk newest first: out of order, and late.
+        let mut order = chunk.to_vec();
+        if k % 2 == 1 {
+            order.reverse();
+        }
+        let items: Vec<serde_json::Value> = order
             .iter()
             .map(|i| serde_json::from_slice(&sim.json(*i).unwrap()).unwrap())
             .collect();
         let body = Bytes::from(serde_json::to_vec(&items).unwrap());
         let reply = target
-            .post_patiently("/v1/transactions/batch", body, &waits)
+            .post_patiently("/v1/transactions/batch?include=features", body, &waits)
             .await
             .unwrap();
         assert_eq!(reply.status, 200);
-    }
-    // Label every fraud and every seventh legitimate transaction; then a
-    // reversal: the export shows the label as known now.
-    let mut want: HashMap<String, bool> = HashMap::new();
-    let mut label = |id: &str, is_fraud: bool, source: &str| {
-        want.insert(id.to_owned(), is_fraud);
-        serde_json::json!({"transaction_id": id, "is_fraud": is_fraud, "source": source})
-    };
-    let mut bodies = Vec::new();
-    for (i, t) in sim.txs.iter().enumerate() {
-        if t.fraud.is_some() || i % 7 == 0 {
-            bodies.push(label(&sim.ids[i], t.fraud.is_some(), "chargeback"));
+        let answer: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        for r in answer["results"].as_array().unwrap() {
+            assert_eq!(r["status"], 201, "{r}");
+            let i = order[r["index"].as_u64().unwrap() as usize];
+            live.insert(sim.ids[i].clone(), r["answer"]["features"].clone());
         }
-    }
-    bodies.push(label(&sim.ids[0], true, "analyst"));
-    for body in bodies {
+        // The chunk's fraud and every seventh legitimate transaction are
+        // labelled before the next chunk is decided (through the follower,
+        // whatever its lag: the decisions record how far it had read).
+        let labels: Vec<serde_json::Value> = chunk
+            .iter()
+            .filter(|i| sim.txs[**i].fraud.is_some() || *i % 7 == 0)
+            .map(|i| {
+                label(
+                    &mut want,
+                    &sim.ids[*i],
+                    sim.txs[*i].fraud.is_some(),
+                    "chargeback",
+                )
+            })
+            .collect();
         let reply = target
-            .post_patiently("/v1/labels", Bytes::from(body.to_string()), &waits)
+            .post_patiently(
+                "/v1/labels/batch",
+                Bytes::from(serde_json::to_vec(&labels).unwrap()),
+                &waits,
+            )
             .await
             .unwrap();
-        assert_eq!(reply.status, 201, "{body}");
+        assert_eq!(reply.status, 200);
+        let answer: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert!(
+            answer["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["status"] == 201),
+            "{answer}"
+        );
     }
+    // Repeats change nothing; a reversal shows in the export as known now.
+    let repeat: Vec<serde_json::Value> = chunks[0]
+        .iter()
+        .map(|i| serde_json::from_slice(&sim.json(*i).unwrap()).unwrap())
+        .collect();
+    let reply = target
+        .post_patiently(
+            "/v1/transactions/batch?include=features",
+            Bytes::from(serde_json::to_vec(&repeat).unwrap()),
+            &waits,
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    let body = label(&mut want, &sim.ids[0], true, "analyst");
+    let reply = target
+        .post_patiently("/v1/labels", Bytes::from(body.to_string()), &waits)
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 201, "{body}");
 
     let out = std::env::temp_dir().join(format!("fraudctl-export-{}.csv", std::process::id()));
     let args = ExportArgs {
@@ -102,6 +157,7 @@ async fn exports_features_as_decided_and_labels_as_known_now(pool: sqlx::PgPool)
     );
     let mut seen_per_customer: HashMap<String, u64> = HashMap::new();
     let mut times = Vec::new();
+    let mut category_signal = 0;
     let mut n = 0;
     for record in reader.records() {
         let r = record.unwrap();
@@ -117,6 +173,17 @@ async fn exports_features_as_decided_and_labels_as_known_now(pool: sqlx::PgPool)
             &r[id]
         );
         *seen += 1;
+        // Live equals replay: every feature as the decision's answer had it.
+        let seen = &live[&r[id]];
+        for (j, f) in CATALOGUE.iter().enumerate() {
+            let cell = &r[6 + j];
+            let answered = seen[f.name].as_f64();
+            let exported = (!cell.is_empty()).then(|| cell.parse::<f64>().unwrap());
+            assert_eq!(exported, answered, "{} of {}", f.name, &r[id]);
+            if f.name == "category_fraud_rate_7d" && exported.is_some_and(|v| v > 0.0) {
+                category_signal += 1;
+            }
+        }
         match want.get(&r[id]) {
             Some(true) => assert_eq!(&r[label_col], "1"),
             Some(false) => assert_eq!(&r[label_col], "0"),
@@ -124,6 +191,7 @@ async fn exports_features_as_decided_and_labels_as_known_now(pool: sqlx::PgPool)
         }
     }
     assert_eq!(n, sim.txs.len());
+    assert!(category_signal > 0, "labels reached later decisions");
 
     // A time range exports only what is inside it.
     times.sort_unstable();

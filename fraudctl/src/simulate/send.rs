@@ -264,10 +264,9 @@ impl LabelPlan {
     }
 }
 
-/// Labels a task posts. `POST /v1/labels` takes one label a request; when
-/// `POST /v1/labels/batch` exists, raise this to its limit (1,000) and make
-/// [`post_labels`] post the chunk at once.
-const LABELS_PER_TASK: usize = 16;
+/// Labels a task posts, in one `POST /v1/labels/batch` (labels come due a
+/// few at a time, so chunks are rarely full; the endpoint takes 1,000).
+const LABELS_PER_TASK: usize = 1000;
 
 /// Sends `sim`, its labels to the same target.
 pub async fn send(
@@ -420,22 +419,78 @@ pub async fn send_to(
 /// Posts labels, one a request to `POST /v1/labels` (the one label endpoint
 /// today). The batch endpoint takes `{"labels": [...]}` of the same items:
 /// switching is this function and [`LABELS_PER_TASK`].
-async fn post_labels(target: &Target, bodies: Vec<Vec<u8>>, tally: &Tally) {
-    for body in bodies {
-        match target
-            .post_patiently("/v1/labels", Bytes::from(body), &tally.retries)
+/// Posts labels through `POST /v1/labels/batch`; items answered 503 are sent
+/// again after a second.
+async fn post_labels(target: &Target, mut bodies: Vec<Vec<u8>>, tally: &Tally) {
+    for _attempt in 0..30 {
+        let reply = match target
+            .post_patiently(
+                "/v1/labels/batch",
+                Bytes::from(json_array(&bodies)),
+                &tally.retries,
+            )
             .await
         {
-            Ok(reply) => tally.labelled(reply.status, || {
-                format!(
-                    "label {} {}",
-                    reply.status,
-                    String::from_utf8_lossy(&reply.body)
-                )
-            }),
-            Err(e) => tally.label_failed(1, format!("{e:#}")),
+            Ok(r) => r,
+            Err(e) => return tally.label_failed(bodies.len() as u64, format!("{e:#}")),
+        };
+        if reply.status != 200 {
+            let why = format!(
+                "label batch {} {}",
+                reply.status,
+                String::from_utf8_lossy(&reply.body)
+            );
+            return tally.label_failed(bodies.len() as u64, why);
         }
+        let answer: BatchBody = match serde_json::from_slice(&reply.body) {
+            Ok(a) => a,
+            Err(e) => {
+                let why = format!("unreadable label batch answer: {e}");
+                return tally.label_failed(bodies.len() as u64, why);
+            }
+        };
+        let mut again = Vec::new();
+        for item in answer.results {
+            if item.status == 503 {
+                if let Some(b) = bodies.get_mut(item.index) {
+                    again.push(std::mem::take(b));
+                }
+                continue;
+            }
+            tally.labelled(item.status, || {
+                format!(
+                    "label {}: {}",
+                    item.status,
+                    item.problem.unwrap_or_default()
+                )
+            });
+        }
+        if again.is_empty() {
+            return;
+        }
+        tally.retries.fetch_add(1, Ordering::Relaxed);
+        bodies = again;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    tally.label_failed(
+        bodies.len() as u64,
+        "still overloaded after 30 tries".into(),
+    );
+}
+
+/// JSON documents joined into one array.
+fn json_array(bodies: &[Vec<u8>]) -> Vec<u8> {
+    let mut array =
+        Vec::with_capacity(bodies.iter().map(Vec::len).sum::<usize>() + bodies.len() + 2);
+    array.push(b'[');
+    for (i, b) in bodies.iter().enumerate() {
+        if i > 0 {
+            array.push(b',');
+        }
+        array.extend_from_slice(b);
+    }
+    array.push(b']');
+    array
 }
 
 async fn send_one(target: &Target, body: Vec<u8>, tally: &Tally) {
@@ -456,17 +511,12 @@ async fn send_one(target: &Target, body: Vec<u8>, tally: &Tally) {
 /// One batch; items answered 503 inside it are sent again after a second.
 async fn send_batch(target: &Target, mut bodies: Vec<Vec<u8>>, tally: &Tally) {
     for _attempt in 0..30 {
-        let mut array = Vec::with_capacity(bodies.iter().map(Vec::len).sum::<usize>() + 2);
-        array.push(b'[');
-        for (i, b) in bodies.iter().enumerate() {
-            if i > 0 {
-                array.push(b',');
-            }
-            array.extend_from_slice(b);
-        }
-        array.push(b']');
         let reply = match target
-            .post_patiently("/v1/transactions/batch", Bytes::from(array), &tally.retries)
+            .post_patiently(
+                "/v1/transactions/batch",
+                Bytes::from(json_array(&bodies)),
+                &tally.retries,
+            )
             .await
         {
             Ok(r) => r,
