@@ -419,63 +419,25 @@ pub async fn send_to(
 /// Posts labels, one a request to `POST /v1/labels` (the one label endpoint
 /// today). The batch endpoint takes `{"labels": [...]}` of the same items:
 /// switching is this function and [`LABELS_PER_TASK`].
-/// Posts labels through `POST /v1/labels/batch`; items answered 503 are sent
-/// again after a second.
-async fn post_labels(target: &Target, mut bodies: Vec<Vec<u8>>, tally: &Tally) {
-    for _attempt in 0..30 {
-        let reply = match target
-            .post_patiently(
-                "/v1/labels/batch",
-                Bytes::from(json_array(&bodies)),
-                &tally.retries,
-            )
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => return tally.label_failed(bodies.len() as u64, format!("{e:#}")),
-        };
-        if reply.status != 200 {
-            let why = format!(
-                "label batch {} {}",
-                reply.status,
-                String::from_utf8_lossy(&reply.body)
-            );
-            return tally.label_failed(bodies.len() as u64, why);
-        }
-        let answer: BatchBody = match serde_json::from_slice(&reply.body) {
-            Ok(a) => a,
-            Err(e) => {
-                let why = format!("unreadable label batch answer: {e}");
-                return tally.label_failed(bodies.len() as u64, why);
-            }
-        };
-        let mut again = Vec::new();
-        for item in answer.results {
-            if item.status == 503 {
-                if let Some(b) = bodies.get_mut(item.index) {
-                    again.push(std::mem::take(b));
-                }
-                continue;
-            }
+/// Posts labels through `POST /v1/labels/batch`.
+async fn post_labels(target: &Target, bodies: Vec<Vec<u8>>, tally: &Tally) {
+    post_batch(
+        target,
+        "/v1/labels/batch",
+        bodies,
+        tally,
+        |item| {
             tally.labelled(item.status, || {
                 format!(
                     "label {}: {}",
                     item.status,
-                    item.problem.unwrap_or_default()
+                    item.problem.clone().unwrap_or_default()
                 )
-            });
-        }
-        if again.is_empty() {
-            return;
-        }
-        tally.retries.fetch_add(1, Ordering::Relaxed);
-        bodies = again;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    tally.label_failed(
-        bodies.len() as u64,
-        "still overloaded after 30 tries".into(),
-    );
+            })
+        },
+        |n, why| tally.label_failed(n, why),
+    )
+    .await
 }
 
 /// JSON documents joined into one array.
@@ -508,32 +470,58 @@ async fn send_one(target: &Target, body: Vec<u8>, tally: &Tally) {
     }
 }
 
-/// One batch; items answered 503 inside it are sent again after a second.
-async fn send_batch(target: &Target, mut bodies: Vec<Vec<u8>>, tally: &Tally) {
+/// One batch of transactions.
+async fn send_batch(target: &Target, bodies: Vec<Vec<u8>>, tally: &Tally) {
+    post_batch(
+        target,
+        "/v1/transactions/batch",
+        bodies,
+        tally,
+        |item| {
+            tally.answered(item.status, item.answer.as_ref(), || {
+                format!(
+                    "item {}: {}",
+                    item.status,
+                    item.problem.clone().unwrap_or_default()
+                )
+            })
+        },
+        |n, why| tally.failed(n, why),
+    )
+    .await
+}
+
+/// Posts `bodies` as one JSON array to a batch endpoint (`path`); items
+/// answered 503 are sent again after a second. `each` sees every other
+/// item's answer, `failed` the items given up on with why.
+async fn post_batch(
+    target: &Target,
+    path: &str,
+    mut bodies: Vec<Vec<u8>>,
+    tally: &Tally,
+    each: impl Fn(&BatchItem),
+    failed: impl Fn(u64, String),
+) {
     for _attempt in 0..30 {
         let reply = match target
-            .post_patiently(
-                "/v1/transactions/batch",
-                Bytes::from(json_array(&bodies)),
-                &tally.retries,
-            )
+            .post_patiently(path, Bytes::from(json_array(&bodies)), &tally.retries)
             .await
         {
             Ok(r) => r,
-            Err(e) => return tally.failed(bodies.len() as u64, format!("{e:#}")),
+            Err(e) => return failed(bodies.len() as u64, format!("{e:#}")),
         };
         if reply.status != 200 {
             let why = format!(
-                "batch {} {}",
+                "{path} {} {}",
                 reply.status,
                 String::from_utf8_lossy(&reply.body)
             );
-            return tally.failed(bodies.len() as u64, why);
+            return failed(bodies.len() as u64, why);
         }
         let answer: BatchBody = match serde_json::from_slice(&reply.body) {
             Ok(a) => a,
             Err(e) => {
-                return tally.failed(bodies.len() as u64, format!("unreadable batch answer: {e}"));
+                return failed(bodies.len() as u64, format!("unreadable batch answer: {e}"));
             }
         };
         let mut again = Vec::new();
@@ -544,9 +532,7 @@ async fn send_batch(target: &Target, mut bodies: Vec<Vec<u8>>, tally: &Tally) {
                 }
                 continue;
             }
-            tally.answered(item.status, item.answer.as_ref(), || {
-                format!("item {}: {}", item.status, item.problem.unwrap_or_default())
-            });
+            each(&item);
         }
         if again.is_empty() {
             return;
@@ -555,7 +541,7 @@ async fn send_batch(target: &Target, mut bodies: Vec<Vec<u8>>, tally: &Tally) {
         bodies = again;
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    tally.failed(
+    failed(
         bodies.len() as u64,
         "still overloaded after 30 tries".into(),
     );
