@@ -43,7 +43,8 @@ struct BatchItem {
     index: usize,
     status: u16,
     #[serde(default)]
-    answer: Option<AnswerBody>,
+    /// A transaction's or a label's answer (read by the caller).
+    answer: Option<serde_json::Value>,
     #[serde(default)]
     problem: Option<serde_json::Value>,
 }
@@ -478,7 +479,11 @@ async fn send_batch(target: &Target, bodies: Vec<Vec<u8>>, tally: &Tally) {
         bodies,
         tally,
         |item| {
-            tally.answered(item.status, item.answer.as_ref(), || {
+            let answer = item
+                .answer
+                .as_ref()
+                .and_then(|a| AnswerBody::deserialize(a).ok());
+            tally.answered(item.status, answer.as_ref(), || {
                 format!(
                     "item {}: {}",
                     item.status,

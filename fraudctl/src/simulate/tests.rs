@@ -483,3 +483,67 @@ fn labels_are_sent_after_their_transaction_once_the_clock_passes_their_arrival()
         sim.labels.len()
     );
 }
+
+/// Against a real command side: the label feed goes through
+/// `POST /v1/labels/batch` after its transactions, and every label whose
+/// arrival has passed is recorded (none refused, none failed).
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn the_label_feed_is_recorded_through_the_batch_endpoint(pool: sqlx::PgPool) {
+    let target = crate::http::testing::command_side(pool.clone()).await;
+    let days = 4.0;
+    let cfg = Config {
+        seed: 3,
+        customers: 60,
+        days,
+        fraud_rate: 0.05,
+        start: Utc::now() - chrono::Duration::days(4),
+        speed: 1.0,
+        id_prefix: "lf".into(),
+    };
+    let sim = generate_with(
+        &cfg,
+        Extras {
+            world: World::Default,
+            label_delay_days: Some(1.0),
+        },
+    );
+    let args = SimulateArgs {
+        seed: 3,
+        customers: 60,
+        days,
+        fraud_rate: 0.05,
+        start: Some(cfg.start),
+        clock: Clock::Simulated,
+        speed: 1.0,
+        target: None,
+        token: None,
+        rate: 100_000,
+        batch: 200,
+        connections: 4,
+        out: None,
+        truth: None,
+        id_prefix: Some("lf".into()),
+        quiet: true,
+    };
+    let report = send::send(&sim, &target, &args).await.unwrap();
+    let t = &report.tally;
+    assert!(report.labels > 0, "some labels arrived before now");
+    assert_eq!(
+        t.labels_failed.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert_eq!(
+        t.labels_refused.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert_eq!(
+        t.labels_recorded.load(std::sync::atomic::Ordering::Relaxed),
+        report.labels
+    );
+    let labels: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'TransactionLabeled'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(labels as u64, report.labels);
+}
