@@ -16,6 +16,7 @@ use crate::eval::figures::Verdict;
 use chrono::{DateTime, Utc};
 use domain::events::TransactionRecorded;
 use domain::ids::{AlertId, CustomerId};
+use domain::peers::PeerReplay;
 use domain::rules::RuleId;
 use domain::{CustomerState, DecisionIds, DomainEvent, RecordTransaction, Ruleset, decide};
 use std::collections::{BTreeMap, HashMap};
@@ -73,6 +74,10 @@ pub struct Engine {
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     next_id: u128,
+    /// What the log knew of merchants and categories, taken back to each
+    /// decision's recorded position: the candidate sees the same features
+    /// the live decision saw (`domain::peers`).
+    peers: PeerReplay,
     pub outcome: Outcome,
 }
 
@@ -130,6 +135,7 @@ impl Engine {
             from,
             to,
             next_id: 0,
+            peers: PeerReplay::default(),
             outcome: Outcome::default(),
         }
     }
@@ -156,7 +162,22 @@ impl Engine {
         (self.default.version == version).then(|| self.default.clone())
     }
 
-    pub fn on_event(&mut self, event: DomainEvent) {
+    /// Folds the event at log `position` (ascending).
+    pub fn on_event(&mut self, position: u64, event: DomainEvent) {
+        if matches!(
+            event,
+            DomainEvent::TransactionRecorded(_) | DomainEvent::TransactionLabeled(_)
+        ) {
+            // After the decision: a transaction's own event is not known to it.
+            let peers_after = event.clone();
+            self.on_domain_event(event);
+            self.peers.apply(position, &peers_after);
+        } else {
+            self.on_domain_event(event);
+        }
+    }
+
+    fn on_domain_event(&mut self, event: DomainEvent) {
         match event {
             DomainEvent::RulesetPublished(p) => {
                 self.published.insert(p.version, Arc::new(p.ruleset));
@@ -177,6 +198,13 @@ impl Engine {
         let baseline = self.baseline_for(&recorded.ruleset_version);
         let (ids_old, ids_new) = (self.ids(), self.ids());
         let customer = recorded.transaction.customer_id.clone();
+        let t = &recorded.transaction;
+        let as_of = recorded.peers_as_of.unwrap_or(self.peers.position());
+        let (merchant, category) = (t.merchant_id.as_ref(), t.merchant_category.as_ref());
+        let peers = self
+            .peers
+            .snapshot(as_of, merchant, category, at)
+            .unwrap_or_else(|| self.peers.book().snapshot(as_of, merchant, category, at));
         let Engine {
             customers,
             candidate,
@@ -193,7 +221,7 @@ impl Engine {
         let command = |ids| RecordTransaction {
             transaction: recorded.transaction.clone(),
             ids,
-            peers: Default::default(),
+            peers,
         };
         let replayed = baseline
             .as_ref()

@@ -97,8 +97,8 @@ pub async fn backtest_on(pool: &sqlx::PgPool, args: &BacktestArgs) -> anyhow::Re
             "TransactionLabeled",
             "RulesetPublished",
         ],
-        |_, event| {
-            engine.on_event(event);
+        |recorded, event| {
+            engine.on_event(recorded.position.0, event);
             Ok(())
         },
         |n| bar.set_position(n),
