@@ -43,6 +43,7 @@ pub mod memory;
 pub mod money;
 pub mod outcome;
 pub mod peers;
+pub mod policy;
 pub mod rules;
 pub mod ruleset;
 pub mod scoring;

@@ -1,0 +1,2 @@
+//! Expression rules' evaluation cost (being written).
+fn main() {}

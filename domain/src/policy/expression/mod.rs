@@ -1,0 +1,1 @@
+//! Expression rules: CEL over `tx.*` and `f.*` (being written).
