@@ -14,14 +14,15 @@
 
 use crate::commands::RecordTransaction;
 use crate::devices::{DeviceKey, KnownDevices};
-use crate::events::{AlertRaised, DomainEvent, TransactionRecorded};
+use crate::events::{AlertRaised, DomainEvent, ShadowOutcome, TransactionRecorded};
 use crate::features::{self, Features};
 use crate::geo::CountryCode;
 use crate::memory::{DailyTotals, KnownMerchants, Places};
 use crate::peers;
-use crate::rules::{self, Subject};
+use crate::policy::rules::{self as policy_rules, EvaluationFailure};
+use crate::rules::{self, RuleHit, Subject};
 use crate::ruleset::{HistoryLimits, Ruleset};
-use crate::scoring::{self, Priority};
+use crate::scoring::{self, Decision, Priority};
 use crate::stats::{HourHistogram, RunningStats};
 use crate::text::MerchantCategory;
 use crate::transaction::{Transaction, TransactionType};
@@ -357,6 +358,11 @@ pub struct Decided {
     /// The catalogue as the decision saw it (not recorded: replay
     /// recomputes it from the log, `crate::features::FeatureReplay`).
     pub features: Features,
+    /// Expression rules of the live policy that failed while evaluating
+    /// (counted as not fired), for the caller's metric and log.
+    pub failures: Vec<EvaluationFailure>,
+    /// The same for the shadow policy.
+    pub shadow_failures: Vec<EvaluationFailure>,
 }
 
 impl Decided {
@@ -386,39 +392,49 @@ impl Decided {
 /// Decides on a transaction against the customer's state before it. Pure and
 /// deterministic. The caller makes sure `state` is this customer's.
 pub fn decide(state: &CustomerState, cmd: &RecordTransaction, ruleset: &Ruleset) -> Decided {
+    decide_with_shadow(state, cmd, ruleset, None)
+}
+
+/// [`decide`] with `live`, and, when a shadow policy is set, what `shadow`
+/// would have decided, recorded in the event (`shadow`) and acted on
+/// nowhere: no alert, no effect on the answer.
+pub fn decide_with_shadow(
+    state: &CustomerState,
+    cmd: &RecordTransaction,
+    live: &Ruleset,
+    shadow: Option<&Ruleset>,
+) -> Decided {
     let tx = &cmd.transaction;
     let entry = WindowEntry::of(tx);
-    let hits = rules::evaluate(
-        ruleset,
-        Subject {
-            tx,
-            entry: &entry,
-            state,
-        },
-    );
-    let features = features::compute(features::Inputs {
-        state,
-        tx,
-        peers: &cmd.peers,
-        hits: &hits,
-    });
-    let risk_score = scoring::risk_score(&hits);
-    let decision = scoring::decision_for(risk_score, &ruleset.decision);
-    let priority = scoring::priority_for(risk_score, &ruleset.priority);
+    let judged = judge(state, cmd, &entry, live);
+    let (shadow, shadow_failures) = match shadow {
+        Some(policy) => {
+            let s = judge(state, cmd, &entry, policy);
+            let outcome = ShadowOutcome {
+                policy_version: policy.version.clone(),
+                decision: s.decision,
+                risk_score: s.risk_score,
+                priority: s.priority,
+                rules_fired: s.hits.into_iter().map(|h| h.rule).collect(),
+            };
+            (Some(outcome), s.failures)
+        }
+        None => (None, Vec::new()),
+    };
     let late = state.is_late(
         tx.timestamp,
-        Duration::seconds(ruleset.lateness.allowed_secs.into()),
+        Duration::seconds(live.lateness.allowed_secs.into()),
     );
-    let alert = priority.map(|priority| {
+    let alert = judged.priority.map(|priority| {
         let raised = AlertRaised {
             alert_id: cmd.ids.alert,
             transaction_id: tx.transaction_id.clone(),
             customer_id: tx.customer_id.clone(),
             priority,
-            risk_score,
-            decision,
-            rules_fired: hits.clone(),
-            ruleset_version: ruleset.version.clone(),
+            risk_score: judged.risk_score,
+            decision: judged.decision,
+            rules_fired: judged.hits.clone(),
+            ruleset_version: live.version.clone(),
         };
         (cmd.ids.alert_event, raised)
     });
@@ -426,15 +442,64 @@ pub fn decide(state: &CustomerState, cmd: &RecordTransaction, ruleset: &Ruleset)
         transaction_event_id: cmd.ids.transaction_event,
         recorded: TransactionRecorded {
             transaction: tx.clone(),
-            decision,
-            risk_score,
-            rules_fired: hits,
-            ruleset_version: ruleset.version.clone(),
+            decision: judged.decision,
+            risk_score: judged.risk_score,
+            rules_fired: judged.hits,
+            ruleset_version: live.version.clone(),
             late,
             alert_id: alert.as_ref().map(|(_, a)| a.alert_id),
             peers_as_of: Some(cmd.peers.as_of),
+            shadow,
         },
         alert,
+        features: judged.features,
+        failures: judged.failures,
+        shadow_failures,
+    }
+}
+
+/// One policy's verdict on one transaction.
+struct Judgement {
+    hits: Vec<RuleHit>,
+    features: Features,
+    risk_score: f64,
+    decision: Decision,
+    priority: Option<Priority>,
+    failures: Vec<EvaluationFailure>,
+}
+
+/// The built-in rules, then the catalogue (which holds their hits), then
+/// the expression rules over the transaction and the catalogue; the score,
+/// decision and priority from all the hits.
+fn judge(
+    state: &CustomerState,
+    cmd: &RecordTransaction,
+    entry: &WindowEntry,
+    policy: &Ruleset,
+) -> Judgement {
+    let tx = &cmd.transaction;
+    let mut hits = rules::evaluate(policy, Subject { tx, entry, state });
+    let features = features::compute(features::Inputs {
+        state,
+        tx,
+        peers: &cmd.peers,
+        hits: &hits,
+    });
+    let mut failures = Vec::new();
+    policy_rules::evaluate(
+        &policy.expression_rules,
+        tx,
+        &features,
+        &mut hits,
+        &mut failures,
+    );
+    let risk_score = scoring::risk_score(&hits);
+    Judgement {
+        decision: scoring::decision_for(risk_score, &policy.decision),
+        priority: scoring::priority_for(risk_score, &policy.priority),
+        hits,
         features,
+        risk_score,
+        failures,
     }
 }

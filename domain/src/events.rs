@@ -5,12 +5,13 @@
 //!
 //! Streams (see `streams`): `customer-{id}` holds `TransactionRecorded` and
 //! `AlertRaised`; `alert-{id}` the alert's lifecycle; `quarantine` the
-//! rejected input; `ruleset` the published rulesets. Labels go wherever the
+//! rejected input; `policy` the policy versions and their lifecycle (`ruleset`,
+//! its predecessor, the rulesets published before policies). Labels go wherever the
 //! service decides (they name a transaction, not a stream).
 
 use crate::ids::{AlertId, CustomerId, MerchantId, QuarantineId, TransactionId};
 use crate::ingest::FieldError;
-use crate::rules::RuleHit;
+use crate::rules::{RuleHit, RuleName};
 use crate::ruleset::Ruleset;
 use crate::scoring::{Decision, Priority};
 use crate::text::{Analyst, LabelSource, MerchantCategory, Note};
@@ -47,6 +48,22 @@ pub struct TransactionRecorded {
     /// exactly the features the decision saw. `None` before features.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peers_as_of: Option<u64>,
+    /// What the shadow policy would have decided, when one was set
+    /// (`crate::policy`): recorded, never acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowOutcome>,
+}
+
+/// A shadow policy's verdict on a transaction: the decision, score and
+/// alert priority it would have given, and the rules that fired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShadowOutcome {
+    pub policy_version: String,
+    pub decision: Decision,
+    pub risk_score: f64,
+    /// The alert it would have raised (none is raised).
+    pub priority: Option<Priority>,
+    pub rules_fired: Vec<RuleName>,
 }
 
 /// A decided transaction scored high enough to need an analyst.
@@ -193,11 +210,48 @@ pub struct TransactionRepeated {
     pub same_payload: bool,
 }
 
-/// A ruleset was put in force.
+/// A ruleset was put in force (before policies: the `ruleset` stream). The
+/// policy stream reads it as that version published and promoted at once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RulesetPublished {
     pub version: String,
     pub ruleset: Ruleset,
+}
+
+/// A policy version was recorded (`policy` stream). It decides nothing until
+/// promoted (or shadows once set as the shadow).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyPublished {
+    pub version: String,
+    pub policy: Ruleset,
+    /// Who published it: an admin's name, or `configuration` at start.
+    pub published_by: String,
+}
+
+/// A policy version became the live one, everywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyPromoted {
+    pub version: String,
+    /// The version it replaced, if any.
+    pub previous: Option<String>,
+    pub promoted_by: String,
+}
+
+/// The live policy went back to the one live before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRolledBack {
+    /// The version that was live.
+    pub from: String,
+    /// The version live again.
+    pub to: String,
+    pub rolled_back_by: String,
+}
+
+/// The shadow policy was set (`Some`) or cleared (`None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShadowPolicySet {
+    pub version: Option<String>,
+    pub set_by: String,
 }
 
 macro_rules! payloads {
@@ -310,6 +364,10 @@ payloads!(
     InputQuarantined = 1,
     RulesetPublished = 1,
     TransactionRepeated = 1,
+    PolicyPublished = 1,
+    PolicyPromoted = 1,
+    PolicyRolledBack = 1,
+    ShadowPolicySet = 1,
 );
 
 /// Why a stored event could not be read as a `DomainEvent`.

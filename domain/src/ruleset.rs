@@ -15,6 +15,8 @@ use crate::rules::{
     impossible_travel, new_category, new_country, new_device, unusual_hour, velocity_amount,
     velocity_count, withdrawal_sequence,
 };
+use crate::policy::expression::ExpressionRule;
+use crate::policy::rules::{self as expression_rules, PolicyRule};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::sync::LazyLock;
 
@@ -135,6 +137,10 @@ impl Default for HistoryLimits {
 pub struct Ruleset {
     /// Recorded on every decision; change it whenever anything else changes.
     pub version: String,
+    /// The model this policy scores with (a version in the `model` stream);
+    /// none yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     pub lateness: Lateness,
     pub history: HistoryLimits,
     pub decision: DecisionThresholds,
@@ -142,6 +148,10 @@ pub struct Ruleset {
     /// Boxed: a ruleset travels inside `RulesetPublished`, and a large
     /// inline one would make every `DomainEvent` value as big as it.
     pub rules: Box<Rules>,
+    /// Rules written as CEL expressions over `tx.*` and `f.*`, compiled
+    /// (`crate::policy::rules`); written out as `[[expression_rules]]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expression_rules: Vec<PolicyRule>,
 }
 
 /// Why a ruleset was refused; names the offending key.
@@ -288,11 +298,15 @@ impl Ruleset {
 #[serde(deny_unknown_fields)]
 struct Unchecked {
     version: String,
+    #[serde(default)]
+    model: Option<String>,
     lateness: Option<Lateness>,
     history: Option<UncheckedHistory>,
     decision: DecisionThresholds,
     priority: PriorityThresholds,
     rules: UncheckedRules,
+    #[serde(default)]
+    expression_rules: Vec<ExpressionRule>,
 }
 
 #[derive(Deserialize)]
@@ -388,13 +402,22 @@ impl Unchecked {
             new_country: off(r.new_country, d, "rules.new_country", |r| &r.new_country)?,
             card_testing: off(r.card_testing, d, "rules.card_testing", |r| &r.card_testing)?,
         };
+        let compiled =
+            expression_rules::compile(self.expression_rules).map_err(|e| RulesetError(e.to_string()))?;
+        if let Some(model) = &self.model
+            && (model.trim().is_empty() || model.len() > 64)
+        {
+            return Err(RulesetError("model must be 1..=64 characters".to_owned()));
+        }
         Ruleset {
             version: self.version,
+            model: self.model,
             lateness: or_default(self.lateness, d, "lateness", |d| d.lateness.clone())?,
             history,
             decision: self.decision,
             priority: self.priority,
             rules: Box::new(rules),
+            expression_rules: compiled,
         }
         .checked()
     }

@@ -6,8 +6,12 @@ use crate::ids::{AlertId, CustomerId};
 pub const QUARANTINE: &str = "quarantine";
 /// Transactions sent again (idempotent repeats and conflicting reuse).
 pub const REPEATS: &str = "repeats";
-/// Published rulesets.
+/// Rulesets published before policies (read, never written again: the
+/// policy stream continues it, `crate::policy::book`).
 pub const RULESET: &str = "ruleset";
+/// Policy versions and their lifecycle: published, promoted, rolled back,
+/// shadow set.
+pub const POLICY: &str = "policy";
 
 /// A customer's transactions and the alerts they raised.
 pub fn customer(id: &CustomerId) -> String {

@@ -157,6 +157,7 @@ fn recorded(position: u64, t: &Tx) -> ProjectedEvent {
             late: false,
             alert_id: None,
             peers_as_of: None,
+            shadow: None,
         }),
     )
 }

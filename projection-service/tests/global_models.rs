@@ -88,7 +88,7 @@ fn transaction(
 
 fn hit(rule: RuleId, observed: f64, threshold: f64) -> RuleHit {
     RuleHit {
-        rule,
+        rule: rule.into(),
         rule_version: 1,
         observed,
         comparison: Comparison::GreaterThan,
@@ -114,6 +114,7 @@ fn recorded(
         late,
         alert_id: alert.map(AlertId),
         peers_as_of: None,
+        shadow: None,
     }
 }
 

@@ -103,6 +103,7 @@ impl Log {
             late: false,
             alert_id: alert,
             peers_as_of: None,
+            shadow: None,
         };
         self.push(ts, recorded);
         if let Some(a) = alert {

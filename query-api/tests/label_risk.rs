@@ -52,6 +52,7 @@ fn recorded(t: &Transaction) -> DomainEvent {
         late: false,
         alert_id: None,
         peers_as_of: None,
+        shadow: None,
     }
     .into()
 }

@@ -28,8 +28,9 @@ use crate::aggregate::CustomerState;
 use crate::ruleset::Ruleset;
 use crate::transaction::Transaction;
 use crate::window::WindowEntry;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use std::sync::Arc;
 
 /// The stable name of a rule. Never rename one: it is in stored events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -66,6 +67,11 @@ impl RuleId {
         RuleId::NewCountry,
         RuleId::CardTesting,
     ];
+
+    /// The rule of that name, if it is built in.
+    pub fn parse(name: &str) -> Option<RuleId> {
+        RuleId::ALL.into_iter().find(|r| r.as_str() == name)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -112,6 +118,68 @@ impl fmt::Display for RuleId {
     }
 }
 
+/// The name of a fired rule: one of the built-in rules, or an expression
+/// rule of the policy that decided (`crate::policy`). Stored as the plain
+/// name, so hits recorded before expression rules read back unchanged; a
+/// policy may not give an expression rule a built-in rule's name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RuleName {
+    Builtin(RuleId),
+    Expression(Arc<str>),
+}
+
+impl RuleName {
+    pub fn as_str(&self) -> &str {
+        match self {
+            RuleName::Builtin(id) => id.as_str(),
+            RuleName::Expression(name) => name,
+        }
+    }
+
+    pub fn builtin(&self) -> Option<RuleId> {
+        match self {
+            RuleName::Builtin(id) => Some(*id),
+            RuleName::Expression(_) => None,
+        }
+    }
+
+    /// A name as stored: built in if it is one of `RuleId::ALL`.
+    pub fn parse(name: &str) -> RuleName {
+        RuleId::parse(name).map_or_else(|| RuleName::Expression(name.into()), RuleName::Builtin)
+    }
+}
+
+impl From<RuleId> for RuleName {
+    fn from(id: RuleId) -> RuleName {
+        RuleName::Builtin(id)
+    }
+}
+
+impl PartialEq<RuleId> for RuleName {
+    fn eq(&self, other: &RuleId) -> bool {
+        self.builtin() == Some(*other)
+    }
+}
+
+impl fmt::Display for RuleName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for RuleName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for RuleName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RuleName, D::Error> {
+        let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        Ok(RuleName::parse(&name))
+    }
+}
+
 /// How `observed` was compared with `threshold` for the rule to fire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -122,6 +190,9 @@ pub enum Comparison {
     AtLeast,
     /// Fires when observed <= threshold.
     AtMost,
+    /// An expression rule: fires when its expression holds (observed 1,
+    /// threshold 1; `detail` shows the values it read).
+    Holds,
 }
 
 /// What a rule saw when it fired.
@@ -136,7 +207,7 @@ pub struct Finding {
 /// A fired rule, as recorded in events and returned to clients.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleHit {
-    pub rule: RuleId,
+    pub rule: RuleName,
     pub rule_version: u32,
     pub observed: f64,
     pub comparison: Comparison,
@@ -213,7 +284,7 @@ pub fn evaluate(ruleset: &Ruleset, subject: Subject<'_>) -> Vec<RuleHit> {
 
 fn hit(rule: RuleId, weight: f64, finding: Finding) -> RuleHit {
     RuleHit {
-        rule,
+        rule: rule.into(),
         rule_version: rule.version(),
         observed: finite(finding.observed),
         comparison: finding.comparison,

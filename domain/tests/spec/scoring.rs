@@ -13,7 +13,7 @@ fn hits(weights: &[f64]) -> Vec<RuleHit> {
     weights
         .iter()
         .map(|&weight| RuleHit {
-            rule: RuleId::VelocityCount,
+            rule: RuleId::VelocityCount.into(),
             rule_version: 1,
             observed: 0.0,
             comparison: Comparison::GreaterThan,

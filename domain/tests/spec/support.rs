@@ -156,6 +156,7 @@ pub fn recorded(tx: Transaction) -> DomainEvent {
         late: false,
         alert_id: None,
         peers_as_of: None,
+        shadow: None,
     }
     .into()
 }
