@@ -92,18 +92,20 @@ pub(super) fn compile(source: &str) -> Result<Output, ExpressionError> {
     let worker = std::thread::Builder::new()
         .name("expression-compile".to_owned())
         .stack_size(PARSER_STACK);
-    std::thread::scope(|scope| match worker.spawn_scoped(scope, || compile_here(source)) {
-        Ok(handle) => handle.join().unwrap_or_else(|_| {
-            Err(ExpressionError::Syntax {
+    std::thread::scope(
+        |scope| match worker.spawn_scoped(scope, || compile_here(source)) {
+            Ok(handle) => handle.join().unwrap_or_else(|_| {
+                Err(ExpressionError::Syntax {
+                    at: Position { line: 1, column: 1 },
+                    message: "the parser could not read this expression".to_owned(),
+                })
+            }),
+            Err(_) => Err(ExpressionError::Syntax {
                 at: Position { line: 1, column: 1 },
-                message: "the parser could not read this expression".to_owned(),
-            })
-        }),
-        Err(_) => Err(ExpressionError::Syntax {
-            at: Position { line: 1, column: 1 },
-            message: "no thread to parse it on (try again)".to_owned(),
-        }),
-    })
+                message: "no thread to parse it on (try again)".to_owned(),
+            }),
+        },
+    )
 }
 
 /// [`compile`] on the current thread.
@@ -241,10 +243,9 @@ impl Compiler<'_> {
             Expr::Ident(name) => Err(self.bare_name(e.id, name)),
             Expr::Select(select) => self.select(select),
             Expr::Call(call) => self.call(e, call, depth),
-            Expr::List(_) => Err(self.unsupported(
-                e.id,
-                "a list is only allowed after `in` and is",
-            )),
+            Expr::List(_) => {
+                Err(self.unsupported(e.id, "a list is only allowed after `in` and is"))
+            }
             Expr::Map(_) => Err(self.unsupported(e.id, "maps are")),
             Expr::Struct(_) => Err(self.unsupported(e.id, "messages are")),
             Expr::Comprehension(_) => Err(self.unsupported(
@@ -395,7 +396,12 @@ impl Compiler<'_> {
         })
     }
 
-    fn call(&mut self, e: &IdedExpr, call: &CallExpr, depth: usize) -> Result<Typed, ExpressionError> {
+    fn call(
+        &mut self,
+        e: &IdedExpr,
+        call: &CallExpr,
+        depth: usize,
+    ) -> Result<Typed, ExpressionError> {
         let at = self.at(e.id);
         let name = call.func_name.as_str();
         match name {
@@ -474,7 +480,12 @@ impl Compiler<'_> {
         }
     }
 
-    fn conditional(&mut self, e: &IdedExpr, call: &CallExpr, depth: usize) -> Result<Typed, ExpressionError> {
+    fn conditional(
+        &mut self,
+        e: &IdedExpr,
+        call: &CallExpr,
+        depth: usize,
+    ) -> Result<Typed, ExpressionError> {
         let at = self.at(e.id);
         let [condition, yes, no] = self.operands(e, call, depth)?;
         let Typed::Bool(condition) = condition else {
@@ -494,21 +505,30 @@ impl Compiler<'_> {
         }
         let c = Box::new(condition);
         match (yes, no) {
-            (Typed::Bool(a), Typed::Bool(b)) => Ok(Typed::Bool(Bool::If(c, Box::new(a), Box::new(b)))),
+            (Typed::Bool(a), Typed::Bool(b)) => {
+                Ok(Typed::Bool(Bool::If(c, Box::new(a), Box::new(b))))
+            }
             (Typed::Num(a), Typed::Num(b)) => Ok(Typed::Num(Num::If(c, Box::new(a), Box::new(b)))),
             (Typed::Str(a), Typed::Str(b)) => Ok(Typed::Str(Str::If(c, Box::new(a), Box::new(b)))),
             (yes, no) => Err(branches_differ(at, &yes, &no)),
         }
     }
 
-    fn compare(&mut self, e: &IdedExpr, call: &CallExpr, depth: usize, op: Cmp) -> Result<Typed, ExpressionError> {
+    fn compare(
+        &mut self,
+        e: &IdedExpr,
+        call: &CallExpr,
+        depth: usize,
+        op: Cmp,
+    ) -> Result<Typed, ExpressionError> {
         let at = self.at(e.id);
         Ok(Typed::Bool(match self.operands(e, call, depth)? {
             [Typed::Num(a), Typed::Num(b)] => compare_numbers(op, a, b),
             [Typed::Str(a), Typed::Str(b)] => {
                 if matches!(op, Cmp::Eq | Cmp::Ne) {
                     match (&a, &b) {
-                        (Str::Field(field), Str::Const(value)) | (Str::Const(value), Str::Field(field)) => {
+                        (Str::Field(field), Str::Const(value))
+                        | (Str::Const(value), Str::Field(field)) => {
                             check_value(at, *field, value)?;
                         }
                         _ => {}
@@ -520,9 +540,16 @@ impl Compiler<'_> {
                 }
             }
             [Typed::Bool(a), Typed::Bool(b)] => match (op, a, b) {
-                (Cmp::Eq | Cmp::Ne, Bool::Const(a), Bool::Const(b)) => Bool::Const((a == b) == (op == Cmp::Eq)),
-                (Cmp::Eq | Cmp::Ne, a, b) => Bool::BoolEq(op == Cmp::Eq, Box::new(a), Box::new(b)),
-                _ => return Err(type_error(at, "true and false cannot be ordered, only compared with == or !=".to_owned())),
+                (Cmp::Eq | Cmp::Ne, Bool::Const(a), Bool::Const(b)) => {
+                    Bool::Const((a == b) == (op == Cmp::Eq))
+                }
+                (Cmp::Eq | Cmp::Ne, a, b) => Bool::Equal(op == Cmp::Eq, Box::new(a), Box::new(b)),
+                _ => {
+                    return Err(type_error(
+                        at,
+                        "true and false cannot be ordered, only compared with == or !=".to_owned(),
+                    ));
+                }
             },
             [a, b] => {
                 return Err(type_error(
@@ -534,16 +561,23 @@ impl Compiler<'_> {
     }
 
     /// `x in [literal, ...]`.
-    fn in_list(&mut self, e: &IdedExpr, call: &CallExpr, depth: usize) -> Result<Typed, ExpressionError> {
+    fn in_list(
+        &mut self,
+        e: &IdedExpr,
+        call: &CallExpr,
+        depth: usize,
+    ) -> Result<Typed, ExpressionError> {
         let at = self.at(e.id);
-        let (Some(left), Some(right), 2) = (call.args.first(), call.args.get(1), call.args.len()) else {
+        let (Some(left), Some(right), 2) = (call.args.first(), call.args.get(1), call.args.len())
+        else {
             return Err(type_error(at, "`in` needs two operands".to_owned()));
         };
         let needle = self.expr(left, depth)?;
         let Expr::List(list) = &right.expr else {
             return Err(type_error(
                 at,
-                "`in` needs a list written out after it, e.g. tx.country in ['NG', 'RU']".to_owned(),
+                "`in` needs a list written out after it, e.g. tx.country in ['NG', 'RU']"
+                    .to_owned(),
             ));
         };
         if !list.optional_indices.is_empty() {
@@ -580,7 +614,8 @@ impl Compiler<'_> {
                 _ => {
                     return Err(type_error(
                         element_at,
-                        "the list after `in` must hold values written out, not computed ones".to_owned(),
+                        "the list after `in` must hold values written out, not computed ones"
+                            .to_owned(),
                     ));
                 }
             }
@@ -601,7 +636,12 @@ impl Compiler<'_> {
     }
 
     /// The named functions and methods.
-    fn function(&mut self, e: &IdedExpr, call: &CallExpr, depth: usize) -> Result<Typed, ExpressionError> {
+    fn function(
+        &mut self,
+        e: &IdedExpr,
+        call: &CallExpr,
+        depth: usize,
+    ) -> Result<Typed, ExpressionError> {
         let name = call.func_name.as_str();
         let at = self.at_name(e.id, name);
         if !FUNCTIONS.contains(&name) {
@@ -631,7 +671,7 @@ impl Compiler<'_> {
         };
         match name {
             "size" => {
-                let mut operand = match (target, args.len()) {
+                let operand = match (target, args.len()) {
                     (Some(t), 0) => t,
                     (None, 1) => args.swap_remove(0),
                     _ => {
@@ -641,19 +681,23 @@ impl Compiler<'_> {
                         ));
                     }
                 };
-                operand = match operand {
-                    Typed::Str(Str::Const(s)) => return Ok(Typed::Num(Num::Const(s.chars().count() as f64))),
-                    Typed::Str(s) => return Ok(Typed::Num(Num::Size(Box::new(s)))),
-                    other => other,
-                };
-                Err(type_error(
-                    at,
-                    format!("size needs a string, not {}", operand.ty().with_article()),
-                ))
+                match operand {
+                    Typed::Str(Str::Const(s)) => {
+                        Ok(Typed::Num(Num::Const(s.chars().count() as f64)))
+                    }
+                    Typed::Str(s) => Ok(Typed::Num(Num::Size(Box::new(s)))),
+                    other => Err(type_error(
+                        at,
+                        format!("size needs a string, not {}", other.ty().with_article()),
+                    )),
+                }
             }
             "startsWith" | "endsWith" | "contains" => {
                 let Some(target) = target else {
-                    return Err(type_error(at, format!("{name} is a method: write s.{name}(x)")));
+                    return Err(type_error(
+                        at,
+                        format!("{name} is a method: write s.{name}(x)"),
+                    ));
                 };
                 if args.len() != 1 {
                     return Err(count(1));
@@ -664,7 +708,9 @@ impl Compiler<'_> {
                     _ => StrTest::Contains,
                 };
                 match (target, args.swap_remove(0)) {
-                    (Typed::Str(a), Typed::Str(b)) => Ok(Typed::Bool(Bool::StrTest(test, Box::new(a), Box::new(b)))),
+                    (Typed::Str(a), Typed::Str(b)) => {
+                        Ok(Typed::Bool(Bool::StrTest(test, Box::new(a), Box::new(b))))
+                    }
                     (a, b) => Err(type_error(
                         at,
                         format!("{name} needs strings, not {} and {}", a.ty(), b.ty()),
@@ -673,23 +719,34 @@ impl Compiler<'_> {
             }
             "lowerAscii" => {
                 let Some(target) = target else {
-                    return Err(type_error(at, "lowerAscii is a method: write s.lowerAscii()".to_owned()));
+                    return Err(type_error(
+                        at,
+                        "lowerAscii is a method: write s.lowerAscii()".to_owned(),
+                    ));
                 };
                 if !args.is_empty() {
                     return Err(count(0));
                 }
                 match target {
-                    Typed::Str(Str::Const(s)) => Ok(Typed::Str(Str::Const(s.to_ascii_lowercase().into()))),
+                    Typed::Str(Str::Const(s)) => {
+                        Ok(Typed::Str(Str::Const(s.to_ascii_lowercase().into())))
+                    }
                     Typed::Str(s) => Ok(Typed::Str(Str::Lower(Box::new(s)))),
                     other => Err(type_error(
                         at,
-                        format!("lowerAscii needs a string, not {}", other.ty().with_article()),
+                        format!(
+                            "lowerAscii needs a string, not {}",
+                            other.ty().with_article()
+                        ),
                     )),
                 }
             }
             "double" | "int" => {
                 if target.is_some() {
-                    return Err(type_error(at, format!("{name} is a function: write {name}(x)")));
+                    return Err(type_error(
+                        at,
+                        format!("{name} is a function: write {name}(x)"),
+                    ));
                 }
                 if args.len() != 1 {
                     return Err(count(1));
@@ -700,19 +757,29 @@ impl Compiler<'_> {
                     Typed::Num(n) => Ok(Typed::Num(Num::Trunc(Box::new(n)))),
                     other => Err(type_error(
                         at,
-                        format!("{name} takes a number here, not {}", other.ty().with_article()),
+                        format!(
+                            "{name} takes a number here, not {}",
+                            other.ty().with_article()
+                        ),
                     )),
                 }
             }
             // "max" | "min"
             _ => {
                 if target.is_some() {
-                    return Err(type_error(at, format!("{name} is a function: write {name}(a, b)")));
+                    return Err(type_error(
+                        at,
+                        format!("{name} is a function: write {name}(a, b)"),
+                    ));
                 }
                 if args.len() < 2 {
                     return Err(type_error(at, format!("{name} takes two or more numbers")));
                 }
-                let op = if name == "max" { Arith::Max } else { Arith::Min };
+                let op = if name == "max" {
+                    Arith::Max
+                } else {
+                    Arith::Min
+                };
                 let mut numbers = Vec::with_capacity(args.len());
                 for arg in args {
                     match arg {
@@ -799,17 +866,23 @@ fn check_value(at: Position, field: TxStr, value: &str) -> Result<(), Expression
         TxStr::DeviceType => one_of(DeviceType::ALLOWED),
         TxStr::Country => match CountryCode::parse(value) {
             Ok(code) if code.as_str() == value => None,
-            Ok(code) => Some(format!("countries are upper-case ISO 3166 codes: write '{code}'")),
+            Ok(code) => Some(format!(
+                "countries are upper-case ISO 3166 codes: write '{code}'"
+            )),
             Err(_) => Some("countries are ISO 3166 alpha-2 codes such as 'NG'".to_owned()),
         },
         TxStr::Currency => match Currency::parse(value) {
             Ok(code) if code.code() == value => None,
-            Ok(code) => Some(format!("currencies are upper-case ISO 4217 codes: write '{code}'")),
+            Ok(code) => Some(format!(
+                "currencies are upper-case ISO 4217 codes: write '{code}'"
+            )),
             Err(_) => Some("currencies are ISO 4217 codes such as 'USD'".to_owned()),
         },
         TxStr::Category => {
             let stored = value.trim().to_lowercase();
-            (stored != value).then(|| format!("categories are stored trimmed and in lower case: write '{stored}'"))
+            (stored != value).then(|| {
+                format!("categories are stored trimmed and in lower case: write '{stored}'")
+            })
         }
         TxStr::CustomerId | TxStr::MerchantId | TxStr::City => None,
     };

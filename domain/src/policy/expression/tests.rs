@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::features::F;
-use crate::geo::{CountryCode, Coordinates};
+use crate::geo::{Coordinates, CountryCode};
 use crate::ids::{CustomerId, MerchantId, TransactionId};
 use crate::money::{Amount, Currency};
 use crate::text::{MerchantCategory, PlaceName};
@@ -94,7 +94,10 @@ fn a_syntax_error_says_where() {
     );
     let e = error("f.amount >> 5");
     assert!(matches!(e, ExpressionError::Syntax { .. }), "{e:?}");
-    assert!(e.to_string().starts_with("syntax error at column 11"), "{e}");
+    assert!(
+        e.to_string().starts_with("syntax error at column 11"),
+        "{e}"
+    );
     assert_eq!(
         message("f.amount = 5"),
         "syntax error at column 10: unexpected '=' (compare with ==)"
@@ -182,13 +185,22 @@ fn a_type_mismatch_says_which_types_and_where() {
     assert!(message("f.amount && true").starts_with("`&&` needs true or false on both sides"));
     assert!(message("!f.amount").starts_with("`!` needs true or false, not a number"));
     assert!(message("tx.card_present < true").contains("cannot be ordered"));
-    assert!(message("(f.amount > 1 ? 1 : 'x') == 1").contains("must have one type, not number and string"));
-    assert!(message("tx.country in [1, 2]").starts_with("cannot look for a string in a list holding a number"));
+    assert!(
+        message("(f.amount > 1 ? 1 : 'x') == 1")
+            .contains("must have one type, not number and string")
+    );
+    assert!(
+        message("tx.country in [1, 2]")
+            .starts_with("cannot look for a string in a list holding a number")
+    );
     assert!(message("tx.country in ['NG', tx.city]").contains("values written out"));
     assert!(message("tx.country in tx.city").contains("needs a list written out"));
     assert!(message("size(f.amount) > 1").starts_with("size needs a string, not a number"));
     assert!(message("int(tx.city) > 1").starts_with("int takes a number here, not a string"));
-    assert!(message("tx.city.startsWith(1)").starts_with("startsWith needs strings, not string and number"));
+    assert!(
+        message("tx.city.startsWith(1)")
+            .starts_with("startsWith needs strings, not string and number")
+    );
     assert!(message("startsWith(tx.city, 'L')").contains("is a method: write s.startsWith(x)"));
 }
 
@@ -282,8 +294,12 @@ fn numbers_compare_and_compute_as_floats() {
     assert!(eval("f.count_1h / 8 == 0.5 && f.count_1h % 3 == 1"));
     assert!(eval("-f.count_1h < 0"));
     assert!(eval("tx.amount / 0 > 1000000")); // inf, not an error
-    assert!(eval("int(f.amount_to_mean) == 6 && double(f.count_1h) == 4"));
-    assert!(eval("max(f.count_1h, 10, 2) == 10 && min(f.count_1h, 10) == 4"));
+    assert!(eval(
+        "int(f.amount_to_mean) == 6 && double(f.count_1h) == 4"
+    ));
+    assert!(eval(
+        "max(f.count_1h, 10, 2) == 10 && min(f.count_1h, 10) == 4"
+    ));
     assert!(eval("tx.hour_local == 3 && f.local_hour in [0, 1, 2, 3]"));
     assert!(eval("f.amount > 100 ? f.count_1h > 3 : false"));
 }
@@ -292,10 +308,16 @@ fn numbers_compare_and_compute_as_floats() {
 fn strings_compare_and_test() {
     assert!(eval("tx.country == 'NG' && tx.city == 'Lagos'"));
     assert!(eval("tx.category == 'cash'")); // stored lower case
-    assert!(eval("tx.transaction_type == 'withdrawal' && tx.payment_method == 'debit_card'"));
+    assert!(eval(
+        "tx.transaction_type == 'withdrawal' && tx.payment_method == 'debit_card'"
+    ));
     assert!(eval("tx.device_type == 'pos' && tx.currency == 'NGN'"));
-    assert!(eval("tx.merchant_id.startsWith('m-atm') && tx.customer_id.endsWith('42')"));
-    assert!(eval("tx.city.contains('ago') && tx.city.lowerAscii() == 'lagos'"));
+    assert!(eval(
+        "tx.merchant_id.startsWith('m-atm') && tx.customer_id.endsWith('42')"
+    ));
+    assert!(eval(
+        "tx.city.contains('ago') && tx.city.lowerAscii() == 'lagos'"
+    ));
     assert!(eval("size(tx.city) == 5 && tx.city.size() == 5"));
     assert!(eval("tx.city + '/' + tx.country == 'Lagos/NG'"));
     assert!(eval("tx.country < 'US'"));
@@ -315,12 +337,20 @@ fn in_looks_in_the_written_list() {
 
 #[test]
 fn has_tests_presence_and_knowledge() {
-    assert!(eval("has(tx.merchant_id) && has(tx.country) && has(f.amount)"));
+    assert!(eval(
+        "has(tx.merchant_id) && has(tx.country) && has(f.amount)"
+    ));
     assert!(!eval("has(f.mean_30d)"));
     let (v1, none) = (minimal(), Features::default());
     assert_eq!(eval_on("has(tx.merchant_id)", &v1, &none), Ok(false));
-    assert_eq!(eval_on("has(tx.currency) || has(tx.city)", &v1, &none), Ok(false));
-    assert_eq!(eval_on("has(tx.amount) && has(tx.customer_id)", &v1, &none), Ok(true));
+    assert_eq!(
+        eval_on("has(tx.currency) || has(tx.city)", &v1, &none),
+        Ok(false)
+    );
+    assert_eq!(
+        eval_on("has(tx.amount) && has(tx.customer_id)", &v1, &none),
+        Ok(true)
+    );
     assert_eq!(eval_on("has(tx.hour_local)", &v1, &none), Ok(false));
     assert_eq!(eval_on("tx.card_present", &v1, &none), Ok(false));
     assert_eq!(eval_on("tx.card_present", &lagos(), &none), Ok(true));
@@ -337,7 +367,10 @@ fn an_unknown_feature_compares_false_like_ieee() {
     assert_eq!(eval_on("max(f.mean_30d, 1) >= 1", &tx, &none), Ok(false));
     assert_eq!(eval_on("f.mean_30d in [0]", &tx, &none), Ok(false));
     assert_eq!(eval_on("tx.hour_local < 24", &tx, &none), Ok(false));
-    assert_eq!(eval_on("!has(f.mean_30d) || f.mean_30d > 0", &tx, &none), Ok(true));
+    assert_eq!(
+        eval_on("!has(f.mean_30d) || f.mean_30d > 0", &tx, &none),
+        Ok(true)
+    );
 }
 
 #[test]
@@ -347,14 +380,32 @@ fn reading_an_absent_field_is_an_error_unless_the_other_side_decides() {
     assert_eq!(eval_on("tx.country == 'NG'", &v1, &f), absent);
     assert_eq!(eval_on("tx.country in ['NG']", &v1, &f), absent);
     assert_eq!(eval_on("!(tx.country == 'NG')", &v1, &f), absent);
-    assert_eq!(eval_on("tx.country == 'NG' || f.amount < 0", &v1, &f), absent);
+    assert_eq!(
+        eval_on("tx.country == 'NG' || f.amount < 0", &v1, &f),
+        absent
+    );
     // The other side decides: the error is absorbed, either order.
-    assert_eq!(eval_on("tx.country == 'NG' || f.amount > 900", &v1, &f), Ok(true));
-    assert_eq!(eval_on("f.amount > 900 || tx.country == 'NG'", &v1, &f), Ok(true));
-    assert_eq!(eval_on("tx.country == 'NG' && f.amount < 0", &v1, &f), Ok(false));
+    assert_eq!(
+        eval_on("tx.country == 'NG' || f.amount > 900", &v1, &f),
+        Ok(true)
+    );
+    assert_eq!(
+        eval_on("f.amount > 900 || tx.country == 'NG'", &v1, &f),
+        Ok(true)
+    );
+    assert_eq!(
+        eval_on("tx.country == 'NG' && f.amount < 0", &v1, &f),
+        Ok(false)
+    );
     // Guarded by has(): short-circuit never reads it.
-    assert_eq!(eval_on("has(tx.country) && tx.country == 'NG'", &v1, &f), Ok(false));
-    assert_eq!(eval_on("!has(tx.city) || tx.city == 'Lagos'", &v1, &f), Ok(true));
+    assert_eq!(
+        eval_on("has(tx.country) && tx.country == 'NG'", &v1, &f),
+        Ok(false)
+    );
+    assert_eq!(
+        eval_on("!has(tx.city) || tx.city == 'Lagos'", &v1, &f),
+        Ok(true)
+    );
     let message = eval_on("tx.city == 'x'", &v1, &f).unwrap_err().to_string();
     assert_eq!(
         message,
@@ -368,7 +419,10 @@ fn and_or_and_the_conditional_short_circuit() {
     // The right side would fail: never evaluated.
     assert_eq!(eval_on("false && tx.city == 'x'", &v1, &f), Ok(false));
     assert_eq!(eval_on("f.amount > 0 || tx.city == 'x'", &v1, &f), Ok(true));
-    assert_eq!(eval_on("f.amount < 0 && tx.city == 'x'", &v1, &f), Ok(false));
+    assert_eq!(
+        eval_on("f.amount < 0 && tx.city == 'x'", &v1, &f),
+        Ok(false)
+    );
     assert_eq!(
         eval_on("has(tx.city) ? tx.city == 'x' : f.amount > 0", &v1, &f),
         Ok(true)
@@ -389,7 +443,12 @@ fn reads_lists_each_variable_once_in_source_order() {
     .unwrap();
     assert_eq!(
         c.reads(),
-        ["f.amount", "tx.country", "tx.merchant_id", "f.amount_to_mean"]
+        [
+            "f.amount",
+            "tx.country",
+            "tx.merchant_id",
+            "f.amount_to_mean"
+        ]
     );
 }
 
@@ -442,7 +501,12 @@ fn a_rule_reads_from_toml_and_json() {
     .unwrap();
     assert!(rule.enabled);
     assert_eq!(rule.description, None);
-    assert!(rule.compile().unwrap().evaluate(&lagos(), &features()).is_ok());
+    assert!(
+        rule.compile()
+            .unwrap()
+            .evaluate(&lagos(), &features())
+            .is_ok()
+    );
     let json = serde_json::to_value(&rule).unwrap();
     assert_eq!(
         json,
@@ -455,4 +519,3 @@ fn a_rule_reads_from_toml_and_json() {
     );
     assert!(unknown.is_err());
 }
-

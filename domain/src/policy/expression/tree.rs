@@ -127,8 +127,7 @@ impl TxStr {
 
     #[inline]
     fn read(self, tx: &Transaction) -> Result<&str, EvalError> {
-        self.get(tx)
-            .ok_or(EvalError::Absent { field: self.name() })
+        self.get(tx).ok_or(EvalError::Absent { field: self.name() })
     }
 }
 
@@ -174,7 +173,7 @@ pub(super) fn brief(v: f64) -> String {
         if v > 0.0 { "inf" } else { "-inf" }.to_owned()
     } else if v == 0.0 {
         "0".to_owned()
-    } else if magnitude >= 1e15 || magnitude < 1e-3 {
+    } else if !(1e-3..1e15).contains(&magnitude) {
         let text = format!("{v:.3e}");
         match text.split_once('e') {
             Some((mantissa, exponent)) => format!("{}e{exponent}", trim(mantissa)),
@@ -199,7 +198,7 @@ pub(super) enum Bool {
     Num(Cmp, Box<Num>, Box<Num>),
     Str(Cmp, Box<Str>, Box<Str>),
     /// `==` (true) or `!=` (false) between two bools.
-    BoolEq(bool, Box<Bool>, Box<Bool>),
+    Equal(bool, Box<Bool>, Box<Bool>),
     NumIn(Box<Num>, Box<[f64]>),
     /// A transaction field in a list of strings (`tx.country in ['NG']`).
     FieldIn(TxStr, Box<[Box<str>]>),
@@ -274,7 +273,7 @@ impl Bool {
                 let a = a.eval(input)?;
                 Ok(op.holds(a.as_ref(), b.eval(input)?.as_ref()))
             }
-            Bool::BoolEq(equal, a, b) => Ok((a.eval(input)? == b.eval(input)?) == *equal),
+            Bool::Equal(equal, a, b) => Ok((a.eval(input)? == b.eval(input)?) == *equal),
             Bool::NumIn(a, list) => {
                 let v = a.eval(input)?;
                 Ok(list.contains(&v))
