@@ -341,7 +341,10 @@ async fn the_policy_in_force_is_published_once(pool: PgPool) {
     let published = first.stream("policy").await;
     let types: Vec<&str> = published.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, ["PolicyPublished", "PolicyPromoted"]);
-    assert!(first.stream("ruleset").await.is_empty(), "the old stream is read, never written");
+    assert!(
+        first.stream("ruleset").await.is_empty(),
+        "the old stream is read, never written"
+    );
 }
 
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]

@@ -28,7 +28,13 @@ fn settings() -> Settings {
     }
 }
 
-async fn call(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let url = format!("{}{path}", app.base);
     let request = match method {
         "GET" => app.http.get(url),
@@ -72,7 +78,11 @@ async fn until(app: &TestApp, field: &str, want: Value) -> Duration {
 /// (every transaction alerts: p3 = 0) and an expression rule.
 fn draft(version: &str, extra: &str) -> String {
     let default = live_toml();
-    let mut text = default.replacen("version = \"2026.2-default\"", &format!("version = \"{version}\""), 1);
+    let mut text = default.replacen(
+        "version = \"2026.2-default\"",
+        &format!("version = \"{version}\""),
+        1,
+    );
     text = text.replacen("p3 = 0.3", "p3 = 0.0", 1);
     text.push_str(extra);
     text
@@ -86,7 +96,11 @@ const BIG_SPEND: &str = "\n[[expression_rules]]\nname = \"big_spend\"\nexpressio
 
 async fn post_tx(app: &TestApp, id: &str, customer: &str, amount: f64) -> Value {
     let (status, body) = app
-        .post_with("/v1/transactions", &tx(id, customer, amount, 1), &[("authorization", &format!("Bearer {INGEST}"))])
+        .post_with(
+            "/v1/transactions",
+            &tx(id, customer, amount, 1),
+            &[("authorization", &format!("Bearer {INGEST}"))],
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     body
@@ -100,23 +114,68 @@ async fn publish_shadow_promote_and_roll_back_across_two_replicas(pool: PgPool) 
     assert_eq!(start["version"], "2026.2-default");
     assert_eq!(start["shadow_version"], Value::Null);
     assert_eq!(start["model_version"], Value::Null);
-    assert!(start["toml"].as_str().is_some_and(|t| t.starts_with("version = ")));
+    assert!(
+        start["toml"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("version = "))
+    );
 
     // Refused: a rule that does not compile, names repeated, a known version.
-    let broken = draft("v-broken", "\n[[expression_rules]]\nname = \"empty_one\"\nexpression = \"\"\nweight = 0.5\n");
-    let (status, body) = call(&a, "POST", "/v1/policies", ALICE, Some(json!({"toml": broken}))).await;
+    let broken = draft(
+        "v-broken",
+        "\n[[expression_rules]]\nname = \"empty_one\"\nexpression = \"\"\nweight = 0.5\n",
+    );
+    let (status, body) = call(
+        &a,
+        "POST",
+        "/v1/policies",
+        ALICE,
+        Some(json!({"toml": broken})),
+    )
+    .await;
     assert_eq!(status, 422, "{body}");
-    assert!(body["detail"].as_str().is_some_and(|d| d.contains("empty_one")), "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("empty_one")),
+        "{body}"
+    );
     let twice = draft("v-twice", &format!("{BIG_SPEND}{BIG_SPEND}"));
-    let (status, body) = call(&a, "POST", "/v1/policies", ALICE, Some(json!({"toml": twice}))).await;
+    let (status, body) = call(
+        &a,
+        "POST",
+        "/v1/policies",
+        ALICE,
+        Some(json!({"toml": twice})),
+    )
+    .await;
     assert_eq!(status, 422, "{body}");
-    assert!(body["detail"].as_str().is_some_and(|d| d.contains("big_spend")), "{body}");
-    let (status, body) = call(&a, "POST", "/v1/policies", ALICE, Some(json!({"toml": live_toml()}))).await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("big_spend")),
+        "{body}"
+    );
+    let (status, body) = call(
+        &a,
+        "POST",
+        "/v1/policies",
+        ALICE,
+        Some(json!({"toml": live_toml()})),
+    )
+    .await;
     assert_eq!(status, 409, "{body}");
 
     // Published as the shadow on A; B decides with it beside the live one.
     let v2 = draft("2026.3-test", BIG_SPEND);
-    let (status, body) = call(&a, "POST", "/v1/policies", ALICE, Some(json!({"toml": v2, "shadow": true}))).await;
+    let (status, body) = call(
+        &a,
+        "POST",
+        "/v1/policies",
+        ALICE,
+        Some(json!({"toml": v2, "shadow": true})),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["shadow_version"], "2026.3-test");
     until(&b, "shadow_version", json!("2026.3-test")).await;
@@ -127,31 +186,62 @@ async fn publish_shadow_promote_and_roll_back_across_two_replicas(pool: PgPool) 
     assert_eq!(events.len(), 1, "no AlertRaised for the shadow");
     let recorded: Value = serde_json::from_str(events[0].payload.as_str()).expect("json");
     assert_eq!(recorded["shadow"]["policy_version"], "2026.3-test");
-    assert_eq!(recorded["shadow"]["priority"], "P3", "p3 = 0 alerts everything: {recorded}");
+    assert_eq!(
+        recorded["shadow"]["priority"], "P3",
+        "p3 = 0 alerts everything: {recorded}"
+    );
 
     // Four eyes: alice published it, so bob promotes it.
     let (status, body) = call(&a, "POST", "/v1/policies/2026.3-test/promote", ALICE, None).await;
     assert_eq!(status, 403, "{body}");
-    assert_eq!(body["type"].as_str().map(|t| t.ends_with("four-eyes")), Some(true), "{body}");
+    assert_eq!(
+        body["type"].as_str().map(|t| t.ends_with("four-eyes")),
+        Some(true),
+        "{body}"
+    );
     let (status, body) = call(&b, "POST", "/v1/policies/nope/promote", BOB, None).await;
     assert_eq!(status, 404, "{body}");
     let (status, body) = call(&b, "POST", "/v1/policies/2026.3-test/promote", BOB, None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["live_version"], "2026.3-test");
-    assert_eq!(body["shadow_version"], Value::Null, "promoting the shadow ends shadowing");
+    assert_eq!(
+        body["shadow_version"],
+        Value::Null,
+        "promoting the shadow ends shadowing"
+    );
     let took = until(&a, "version", json!("2026.3-test")).await;
     assert!(took < Duration::from_secs(5));
     let answer = post_tx(&a, "t-live", "c-2", 42.0).await;
     assert_eq!(answer["ruleset_version"], "2026.3-test");
-    assert_eq!(answer["alerts"].as_array().map(Vec::len), Some(1), "{answer}");
+    assert_eq!(
+        answer["alerts"].as_array().map(Vec::len),
+        Some(1),
+        "{answer}"
+    );
     let (status, _) = call(&a, "POST", "/v1/policies/2026.3-test/promote", BOB, None).await;
     assert_eq!(status, 409, "already live");
+    // The expression rule decides now, explained with what it read.
+    let answer = post_tx(&b, "t-big", "c-4", 6000.0).await;
+    let rules = &answer["alerts"][0]["rules"];
+    let big = rules
+        .as_array()
+        .and_then(|r| r.iter().find(|h| h["rule"] == "big_spend"))
+        .unwrap_or_else(|| panic!("big_spend fired: {answer}"));
+    assert!(
+        big["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("tx.amount = 6000")),
+        "{big}"
+    );
 
     // Who did what, as the versions list tells it.
     let (status, versions) = call(&a, "GET", "/v1/policies", ALICE, None).await;
     assert_eq!(status, 200);
     let v = &versions["versions"][1];
-    assert_eq!((v["version"].as_str(), v["published_by"].as_str()), (Some("2026.3-test"), Some("alice")));
+    assert_eq!(
+        (v["version"].as_str(), v["published_by"].as_str()),
+        (Some("2026.3-test"), Some("alice"))
+    );
     assert_eq!(v["promotions"][0]["by"], "bob");
     assert_eq!(v["live"], true);
 
@@ -178,7 +268,14 @@ async fn a_batch_is_decided_by_one_policy_while_promotes_land(pool: PgPool) {
     let b = spawn_with(pool, settings()).await;
     for (i, admin) in [(3, ALICE), (4, BOB)] {
         let text = draft(&format!("v{i}"), "");
-        let (status, body) = call(&a, "POST", "/v1/policies", admin, Some(json!({"toml": text}))).await;
+        let (status, body) = call(
+            &a,
+            "POST",
+            "/v1/policies",
+            admin,
+            Some(json!({"toml": text})),
+        )
+        .await;
         assert_eq!(status, 201, "{body}");
     }
     let sender = async {
@@ -188,14 +285,23 @@ async fn a_batch_is_decided_by_one_policy_while_promotes_land(pool: PgPool) {
                 .map(|i| tx(&format!("t-{round}-{i}"), &format!("c-{i}"), 10.0, 1))
                 .collect();
             let (status, body) = b
-                .post_with("/v1/transactions/batch", &json!(batch), &[("authorization", &format!("Bearer {INGEST}"))])
+                .post_with(
+                    "/v1/transactions/batch",
+                    &json!(batch),
+                    &[("authorization", &format!("Bearer {INGEST}"))],
+                )
                 .await;
             assert_eq!(status, 200, "{body}");
             let versions: std::collections::BTreeSet<String> = body["results"]
                 .as_array()
                 .expect("results")
                 .iter()
-                .map(|r| r["answer"]["ruleset_version"].as_str().unwrap_or("?").to_owned())
+                .map(|r| {
+                    r["answer"]["ruleset_version"]
+                        .as_str()
+                        .unwrap_or("?")
+                        .to_owned()
+                })
                 .collect();
             assert_eq!(versions.len(), 1, "one batch, one policy: {versions:?}");
             versions_seen.extend(versions);
@@ -205,7 +311,14 @@ async fn a_batch_is_decided_by_one_policy_while_promotes_land(pool: PgPool) {
     let promoter = async {
         for (version, admin) in [("v3", BOB), ("v4", ALICE), ("v3", BOB)] {
             tokio::time::sleep(Duration::from_millis(150)).await;
-            let (status, body) = call(&a, "POST", &format!("/v1/policies/{version}/promote"), admin, None).await;
+            let (status, body) = call(
+                &a,
+                "POST",
+                &format!("/v1/policies/{version}/promote"),
+                admin,
+                None,
+            )
+            .await;
             assert_eq!(status, 200, "{body}");
         }
     };

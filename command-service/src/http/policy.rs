@@ -289,7 +289,14 @@ pub async fn post_rollback(State(app): State<AppState>, headers: HeaderMap) -> R
         .book()
         .rollback_target()
         .map(|r| r.version().to_owned());
-    run(&app, &headers, PolicyCommand::Rollback, target, StatusCode::OK).await
+    run(
+        &app,
+        &headers,
+        PolicyCommand::Rollback,
+        target,
+        StatusCode::OK,
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -361,8 +368,12 @@ fn parse<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> R
         ));
     }
     serde_json::from_slice(body).map_err(|e| {
-        Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "The body is not what this needs")
-            .detail(e.to_string())
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "The body is not what this needs",
+        )
+        .detail(e.to_string())
     })
 }
 
@@ -376,12 +387,34 @@ fn error_answer(error: PolicyError) -> Problem {
 
 fn refused(refusal: PolicyRefusal) -> Problem {
     let (status, kind, title) = match &refusal {
-        PolicyRefusal::VersionExists(_) => (StatusCode::CONFLICT, "policy-version-exists", "The version exists"),
-        PolicyRefusal::UnknownVersion(_) => (StatusCode::NOT_FOUND, "policy-not-found", "No such policy version"),
-        PolicyRefusal::AlreadyLive(_) => (StatusCode::CONFLICT, "policy-already-live", "Already live"),
-        PolicyRefusal::FourEyes { .. } => (StatusCode::FORBIDDEN, "four-eyes", "Another admin must promote this"),
-        PolicyRefusal::NothingToRollBackTo => (StatusCode::CONFLICT, "nothing-to-roll-back-to", "Nothing to roll back to"),
-        PolicyRefusal::ShadowIsLive(_) => (StatusCode::CONFLICT, "shadow-is-live", "That version is live"),
+        PolicyRefusal::VersionExists(_) => (
+            StatusCode::CONFLICT,
+            "policy-version-exists",
+            "The version exists",
+        ),
+        PolicyRefusal::UnknownVersion(_) => (
+            StatusCode::NOT_FOUND,
+            "policy-not-found",
+            "No such policy version",
+        ),
+        PolicyRefusal::AlreadyLive(_) => {
+            (StatusCode::CONFLICT, "policy-already-live", "Already live")
+        }
+        PolicyRefusal::FourEyes { .. } => (
+            StatusCode::FORBIDDEN,
+            "four-eyes",
+            "Another admin must promote this",
+        ),
+        PolicyRefusal::NothingToRollBackTo => (
+            StatusCode::CONFLICT,
+            "nothing-to-roll-back-to",
+            "Nothing to roll back to",
+        ),
+        PolicyRefusal::ShadowIsLive(_) => (
+            StatusCode::CONFLICT,
+            "shadow-is-live",
+            "That version is live",
+        ),
     };
     Problem::new(status, kind, title).detail(refusal.to_string())
 }

@@ -545,7 +545,11 @@ impl CommandStream for Deciding<'_> {
 /// failure is counted and logged, never an error answer.
 fn note_failures(decided: &domain::Decided, policy: &ActivePolicy) {
     let live = &policy.live.version;
-    let shadow = policy.shadow.as_ref().map(|s| s.version.as_str()).unwrap_or("");
+    let shadow = policy
+        .shadow
+        .as_ref()
+        .map(|s| s.version.as_str())
+        .unwrap_or("");
     for (failure, version) in decided
         .failures
         .iter()

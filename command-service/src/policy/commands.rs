@@ -6,9 +6,9 @@
 //! others fold them from the log through their followers.
 
 use super::live::LivePolicy;
+use crate::commands::CommandError;
 use crate::commands::events::{new_event, read_from};
 use crate::commands::pipeline::{self, CommandStream, Step};
-use crate::commands::CommandError;
 use chrono::{SubsecRound, Utc};
 use domain::policy::book::{CONFIGURATION, PolicyBook, PolicyRefusal};
 use domain::{DomainEvent, Ruleset};
@@ -18,11 +18,18 @@ use event_store::{AppendOutcome, EventMetadata, EventStore, StreamVersion};
 #[derive(Debug, Clone)]
 pub enum PolicyCommand {
     /// Record a new version; with `shadow`, also make it the shadow.
-    Publish { policy: Box<Ruleset>, shadow: bool },
-    Promote { version: String },
+    Publish {
+        policy: Box<Ruleset>,
+        shadow: bool,
+    },
+    Promote {
+        version: String,
+    },
     Rollback,
     /// Set (`Some`) or clear (`None`) the shadow.
-    SetShadow { version: Option<String> },
+    SetShadow {
+        version: Option<String>,
+    },
 }
 
 pub type PolicyError = CommandError<PolicyRefusal>;
@@ -84,7 +91,15 @@ pub async fn bootstrap(
         },
         PolicyCommand::Promote { version },
     ] {
-        match execute(store, live, command, CONFIGURATION, false, EventMetadata::default()).await
+        match execute(
+            store,
+            live,
+            command,
+            CONFIGURATION,
+            false,
+            EventMetadata::default(),
+        )
+        .await
         {
             // Another replica starting at the same moment did it first.
             Ok(_)
@@ -150,9 +165,9 @@ impl CommandStream for OnPolicy<'_> {
                 .promote(version, self.by, self.four_eyes)
                 .map(|e| vec![e]),
             PolicyCommand::Rollback => book.rollback(self.by).map(|e| vec![e]),
-            PolicyCommand::SetShadow { version } => {
-                book.set_shadow(version.as_deref(), self.by).map(|e| vec![e])
-            }
+            PolicyCommand::SetShadow { version } => book
+                .set_shadow(version.as_deref(), self.by)
+                .map(|e| vec![e]),
         }
         .map_err(CommandError::Refused)?;
         // Microseconds: what the log keeps.

@@ -69,9 +69,7 @@ pub enum PolicyRefusal {
     UnknownVersion(String),
     #[error("policy version {0:?} is already live")]
     AlreadyLive(String),
-    #[error(
-        "four eyes: {by} published {version:?}, so another admin must promote it"
-    )]
+    #[error("four eyes: {by} published {version:?}, so another admin must promote it")]
     FourEyes { version: String, by: String },
     #[error("there is no earlier live policy to roll back to")]
     NothingToRollBackTo,
@@ -268,7 +266,11 @@ impl PolicyBook {
     }
 
     /// Sets (`Some`) or clears (`None`) the shadow policy.
-    pub fn set_shadow(&self, version: Option<&str>, by: &str) -> Result<DomainEvent, PolicyRefusal> {
+    pub fn set_shadow(
+        &self,
+        version: Option<&str>,
+        by: &str,
+    ) -> Result<DomainEvent, PolicyRefusal> {
         if let Some(v) = version {
             if self.version(v).is_none() {
                 return Err(PolicyRefusal::UnknownVersion(v.to_owned()));
