@@ -21,10 +21,11 @@ fn rule(name: &str, expression: &str, weight: f64) -> ExpressionRule {
 }
 
 fn policy(version: &str, rules: Vec<ExpressionRule>) -> Ruleset {
-    let mut p = Ruleset::default();
-    p.version = version.into();
-    p.expression_rules = compile(rules).unwrap();
-    p
+    Ruleset {
+        version: version.into(),
+        expression_rules: compile(rules).unwrap(),
+        ..Default::default()
+    }
 }
 
 fn when_at(at: i64) -> chrono::DateTime<Utc> {
