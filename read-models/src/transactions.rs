@@ -265,8 +265,11 @@ impl Rows {
             .push(shadow.map(|s| s.policy_version.clone()));
         self.shadow_decision
             .push(shadow.map(|s| s.decision.as_str().to_owned()));
-        self.shadow_priority
-            .push(shadow.and_then(|s| s.priority).map(|p| p.as_str().to_owned()));
+        self.shadow_priority.push(
+            shadow
+                .and_then(|s| s.priority)
+                .map(|p| p.as_str().to_owned()),
+        );
         self.shadow_risk_score.push(shadow.map(|s| s.risk_score));
     }
 }

@@ -3,7 +3,9 @@
 //! trail from the log, and what the shadow policy would have decided; and
 //! the customer's transaction pages.
 
-use super::common::{Decimal, Decision, Priority, db, loader, null_because, rule_hits, shared, sql_failed};
+use super::common::{
+    Decimal, Decision, Priority, db, loader, null_because, rule_hits, shared, sql_failed,
+};
 use super::events::{LogEvent, event_at, whole_stream};
 use super::nodes::{Alert, Customer, Transaction};
 use crate::error::{OrInternal, not_found};
