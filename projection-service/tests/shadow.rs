@@ -31,6 +31,15 @@ fn start() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// A row's id and its shadow version, decision, priority and score.
+type ShadowColumns = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<f64>,
+);
+
 const DECISIONS: [Decision; 3] = [Decision::Approve, Decision::Review, Decision::Decline];
 
 /// A reproducible log: 300 transactions of 12 customers, two thirds with a
@@ -122,13 +131,7 @@ async fn shadow_outcomes_are_projected_and_a_replay_equals_live(pool: PgPool) {
     projection.shutdown().await;
 
     // Every transaction's shadow columns are what its event recorded.
-    let rows: Vec<(
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<f64>,
-    )> = sqlx::query_as(
+    let rows: Vec<ShadowColumns> = sqlx::query_as(
         "SELECT transaction_id, shadow_version, shadow_decision, shadow_priority, \
                shadow_risk_score FROM rm_transactions.transactions",
     )

@@ -21,6 +21,7 @@ use domain::policy::compare::Side;
 use domain::ruleset::Ruleset;
 use event_store::{EventStore, RecordedEvent};
 use read_models::transactions::{SHADOW_GROUPS, ShadowGroup, shadow_comparison};
+use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
@@ -315,16 +316,15 @@ pub struct ComparedSide {
 
 impl ComparedSide {
     fn of(version: Option<String>, side: &Side) -> ComparedSide {
-        let n = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
         ComparedSide {
             version,
-            alerts: n(side.alerts),
-            reviews: n(side.reviews),
-            declines: n(side.declines),
-            true_positives: n(side.true_positives),
-            false_positives: n(side.false_positives),
-            false_negatives: n(side.false_negatives),
-            true_negatives: n(side.true_negatives),
+            alerts: count_of(side.alerts),
+            reviews: count_of(side.reviews),
+            declines: count_of(side.declines),
+            true_positives: count_of(side.true_positives),
+            false_positives: count_of(side.false_positives),
+            false_negatives: count_of(side.false_negatives),
+            true_negatives: count_of(side.true_negatives),
             recall: side.recall(),
             false_positive_rate: side.false_positive_rate(),
             precision: side.precision(),
@@ -355,6 +355,63 @@ pub struct ShadowComparison {
     pub live_versions: Vec<VersionCount>,
     pub live: ComparedSide,
     pub shadow: ComparedSide,
+}
+
+impl ShadowComparison {
+    /// The grouped rows folded by the domain's `Comparison`.
+    fn of(
+        version: String,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        groups: &[ShadowGroup],
+    ) -> async_graphql::Result<ShadowComparison> {
+        let c = shadow_comparison(groups).or_internal("comparing live and shadow")?;
+        let mut by_live: BTreeMap<&str, i64> = BTreeMap::new();
+        for g in groups {
+            *by_live.entry(&g.live_version).or_default() += g.transactions;
+        }
+        let mut live_versions: Vec<VersionCount> = by_live
+            .into_iter()
+            .map(|(version, transactions)| VersionCount {
+                version: version.to_owned(),
+                transactions,
+            })
+            .collect();
+        // Stable: equal counts stay in version order.
+        live_versions.sort_by_key(|v| Reverse(v.transactions));
+        let only_live = match live_versions.as_slice() {
+            [one] => Some(one.version.clone()),
+            _ => None,
+        };
+        let mut changes: Vec<DecisionChange> = c
+            .changes
+            .iter()
+            .map(|(change, count)| DecisionChange {
+                change: change.clone(),
+                count: count_of(*count),
+            })
+            .collect();
+        changes.sort_by_key(|c| Reverse(c.count));
+        Ok(ShadowComparison {
+            from,
+            to,
+            transactions: count_of(c.transactions),
+            labelled: count_of(c.labelled),
+            changed_decisions: count_of(c.changed_decisions),
+            changes,
+            alerts_added: count_of(c.alerts_added),
+            alerts_removed: count_of(c.alerts_removed),
+            live_versions,
+            live: ComparedSide::of(only_live, &c.live),
+            shadow: ComparedSide::of(Some(version.clone()), &c.shadow),
+            shadow_version: version,
+        })
+    }
+}
+
+/// A count as GraphQL's 64-bit `Int`.
+fn count_of(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// A transaction's shadow outcome: what the shadow policy would have
@@ -476,46 +533,6 @@ impl PolicyQuery {
             .fetch_all(db(ctx)?.pool())
             .await
             .map_err(sql_failed)?;
-        let c = shadow_comparison(&groups).or_internal("comparing live and shadow")?;
-        let mut live_versions: BTreeMap<&str, i64> = BTreeMap::new();
-        for g in &groups {
-            *live_versions.entry(&g.live_version).or_default() += g.transactions;
-        }
-        let mut live_versions: Vec<VersionCount> = live_versions
-            .into_iter()
-            .map(|(version, transactions)| VersionCount {
-                version: version.to_owned(),
-                transactions,
-            })
-            .collect();
-        live_versions.sort_by(|a, b| b.transactions.cmp(&a.transactions));
-        let only_live = match live_versions.as_slice() {
-            [one] => Some(one.version.clone()),
-            _ => None,
-        };
-        let n = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
-        let mut changes: Vec<DecisionChange> = c
-            .changes
-            .iter()
-            .map(|(change, count)| DecisionChange {
-                change: change.clone(),
-                count: n(*count),
-            })
-            .collect();
-        changes.sort_by(|a, b| b.count.cmp(&a.count));
-        Ok(Some(ShadowComparison {
-            from,
-            to,
-            transactions: n(c.transactions),
-            labelled: n(c.labelled),
-            changed_decisions: n(c.changed_decisions),
-            changes,
-            alerts_added: n(c.alerts_added),
-            alerts_removed: n(c.alerts_removed),
-            live_versions,
-            live: ComparedSide::of(only_live, &c.live),
-            shadow: ComparedSide::of(Some(version.clone()), &c.shadow),
-            shadow_version: version,
-        }))
+        ShadowComparison::of(version, from, to, &groups).map(Some)
     }
 }
