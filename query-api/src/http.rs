@@ -111,7 +111,10 @@ fn authorize(tokens: &Tokens, headers: &HeaderMap) -> Result<(), Box<Response>> 
 /// Runs one query with its own statement counter and loaders.
 async fn execute(state: &HttpState, request: async_graphql::Request) -> Response {
     let db = Db::new(state.pool.clone());
-    let request = request.data(loaders::loader(db.clone())).data(db);
+    let request = request
+        .data(loaders::loader(db.clone()))
+        .data(db)
+        .data(crate::schema::policy::PolicyMemo::default());
     Json(state.schema.execute(request).await).into_response()
 }
 

@@ -1,25 +1,30 @@
 //! `transactions`: one row per decided transaction (decision, score, rules
-//! fired, lateness, the alert it raised) and the latest label each
-//! transaction received. Partitioned by customer; labels (which name a
+//! fired, lateness, the alert it raised, and what the shadow policy would
+//! have decided when one was set) and the latest label each transaction
+//! received. Partitioned by customer; labels (which name a
 //! transaction, not a customer) are projected by partition 0 into their own
 //! table, so they never wait for the transaction's partition.
 //!
 //! The contract: the model's declaration and DDL, the row types and the
-//! queries the query API runs (by key, and its pages), and the pure fold
+//! queries the query API runs (by key, its pages, and the live-against-shadow
+//! groups with `shadow_comparison`, which folds them into the domain's
+//! `Comparison`), and the pure fold
 //! (`TransactionBatch::apply`: the rows and labels each event makes); the
 //! projector in projection-service `models::transactions` writes them
 //! (upserts live, COPY for rebuilds).
 
 use crate::model::Model;
 use chrono::{DateTime, Utc};
-use domain::DomainEvent;
 use domain::events::TransactionRecorded;
+use domain::policy::compare::{Comparison, Verdict};
+use domain::{Decision, DomainEvent, Priority};
 use std::collections::HashMap;
 use uuid::Uuid;
 
 pub const MODEL: Model = Model {
     name: "transactions",
-    version: 1,
+    // 2: the shadow policy's outcome (`shadow_*` columns).
+    version: 2,
     partitioned: true,
     ddl: DDL,
     tables: &["transactions", "transaction_labels"],
@@ -50,12 +55,22 @@ CREATE TABLE transactions (
     ruleset_version text NOT NULL,
     late boolean NOT NULL,
     alert_id uuid,
-    input_schema smallint NOT NULL
+    input_schema smallint NOT NULL,
+    -- What the shadow policy would have decided (all null when none was
+    -- set): its version, decision, score and the priority of the alert it
+    -- would have raised (null: none).
+    shadow_version text,
+    shadow_decision text,
+    shadow_priority text,
+    shadow_risk_score double precision
 );
 CREATE INDEX transactions_customer ON transactions (customer_id, event_time DESC);
 CREATE INDEX transactions_merchant ON transactions (merchant_id, event_time DESC);
 CREATE INDEX transactions_event_time ON transactions (event_time);
 CREATE INDEX transactions_recorded_time ON transactions (recorded_time);
+-- The shadow comparison reads one shadow version's rows over a time range.
+CREATE INDEX transactions_shadow ON transactions (shadow_version, event_time)
+    WHERE shadow_version IS NOT NULL;
 
 CREATE TABLE transaction_labels (
     transaction_id text PRIMARY KEY,
@@ -74,7 +89,7 @@ macro_rules! transaction_columns {
          recorded_time, position, amount::text AS amount, currency, transaction_type, \
          payment_method, device_type, city, country, latitude, longitude, decision, \
          risk_score, rules_fired::text AS rules_fired, ruleset_version, late, alert_id, \
-         input_schema"
+         input_schema, shadow_version, shadow_decision, shadow_priority, shadow_risk_score"
     };
 }
 
@@ -113,6 +128,10 @@ pub struct TransactionRow {
     pub late: bool,
     pub alert_id: Option<Uuid>,
     pub input_schema: i16,
+    pub shadow_version: Option<String>,
+    pub shadow_decision: Option<String>,
+    pub shadow_priority: Option<String>,
+    pub shadow_risk_score: Option<f64>,
 }
 
 /// The latest label (ground truth) of a transaction.
@@ -186,6 +205,10 @@ pub struct Rows {
     pub late: Vec<bool>,
     pub alert_id: Vec<Option<Uuid>>,
     pub input_schema: Vec<i16>,
+    pub shadow_version: Vec<Option<String>>,
+    pub shadow_decision: Vec<Option<String>>,
+    pub shadow_priority: Vec<Option<String>>,
+    pub shadow_risk_score: Vec<Option<f64>>,
 }
 
 impl Rows {
@@ -237,6 +260,17 @@ impl Rows {
         self.late.push(r.late);
         self.alert_id.push(r.alert_id.map(|a| a.0));
         self.input_schema.push(i16::from(u8::from(t.input_schema)));
+        let shadow = r.shadow.as_ref();
+        self.shadow_version
+            .push(shadow.map(|s| s.policy_version.clone()));
+        self.shadow_decision
+            .push(shadow.map(|s| s.decision.as_str().to_owned()));
+        self.shadow_priority.push(
+            shadow
+                .and_then(|s| s.priority)
+                .map(|p| p.as_str().to_owned()),
+        );
+        self.shadow_risk_score.push(shadow.map(|s| s.risk_score));
     }
 }
 
@@ -278,5 +312,168 @@ impl TransactionBatch {
             }
             _ => {}
         }
+    }
+}
+
+/// One shadow version's transactions (`$1`) decided in `[$2, $3)` of event
+/// time (either end open when null), grouped by everything a comparison
+/// looks at: the live version, decision and whether it alerted, the
+/// shadow's decision and alert priority, and the latest label (null:
+/// none). At most 3 x 2 x 3 x 5 x 3 groups per live version, however many
+/// transactions: the figures themselves are `shadow_comparison`'s.
+pub const SHADOW_GROUPS: &str = "SELECT t.ruleset_version AS live_version, \
+       t.decision AS live_decision, (t.alert_id IS NOT NULL) AS live_alerted, \
+       t.shadow_decision, t.shadow_priority, l.is_fraud, count(*) AS transactions \
+     FROM transactions t \
+     LEFT JOIN transaction_labels l ON l.transaction_id = t.transaction_id \
+     WHERE t.shadow_version = $1 \
+       AND ($2::timestamptz IS NULL OR t.event_time >= $2) \
+       AND ($3::timestamptz IS NULL OR t.event_time < $3) \
+     GROUP BY 1, 2, 3, 4, 5, 6 \
+     ORDER BY 1, 2, 3, 4, 5, 6";
+
+/// One group of `SHADOW_GROUPS`.
+#[derive(sqlx::FromRow, Debug, Clone, PartialEq)]
+pub struct ShadowGroup {
+    pub live_version: String,
+    pub live_decision: String,
+    pub live_alerted: bool,
+    pub shadow_decision: Option<String>,
+    pub shadow_priority: Option<String>,
+    /// The latest label; `None` when the transaction has none.
+    pub is_fraud: Option<bool>,
+    pub transactions: i64,
+}
+
+/// A stored value that is not one the projector writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable(pub String);
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unreadable value in the transactions model: {}", self.0)
+    }
+}
+
+impl std::error::Error for Unreadable {}
+
+fn decision(text: &str) -> Result<Decision, Unreadable> {
+    match text {
+        "approve" => Ok(Decision::Approve),
+        "review" => Ok(Decision::Review),
+        "decline" => Ok(Decision::Decline),
+        other => Err(Unreadable(format!("decision {other:?}"))),
+    }
+}
+
+fn priority(text: &str) -> Result<Priority, Unreadable> {
+    match text {
+        "P0" => Ok(Priority::P0),
+        "P1" => Ok(Priority::P1),
+        "P2" => Ok(Priority::P2),
+        "P3" => Ok(Priority::P3),
+        other => Err(Unreadable(format!("priority {other:?}"))),
+    }
+}
+
+/// The groups folded into the domain's `Comparison` (live first, shadow
+/// second), each added once per transaction it counts, so changes, alerts
+/// and recall, false-positive rate and precision keep the one definition
+/// the backtest uses too.
+///
+/// The model keeps whether live raised an alert (`alert_id`), not its
+/// priority, so a live alert enters as `P3`: the comparison counts alerts
+/// by their presence only, and no figure depends on which priority.
+pub fn shadow_comparison(groups: &[ShadowGroup]) -> Result<Comparison, Unreadable> {
+    let mut comparison = Comparison::default();
+    for g in groups {
+        let live = Verdict {
+            decision: decision(&g.live_decision)?,
+            priority: g.live_alerted.then_some(Priority::P3),
+        };
+        let shadow = Verdict {
+            decision: decision(
+                g.shadow_decision
+                    .as_deref()
+                    .ok_or_else(|| Unreadable("a shadow version without a decision".into()))?,
+            )?,
+            priority: g.shadow_priority.as_deref().map(priority).transpose()?,
+        };
+        for _ in 0..g.transactions {
+            comparison.add(live, shadow, g.is_fraud);
+        }
+    }
+    Ok(comparison)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(
+        live: (&str, bool),
+        shadow: (&str, Option<&str>),
+        is_fraud: Option<bool>,
+        n: i64,
+    ) -> ShadowGroup {
+        ShadowGroup {
+            live_version: "live".into(),
+            live_decision: live.0.into(),
+            live_alerted: live.1,
+            shadow_decision: Some(shadow.0.into()),
+            shadow_priority: shadow.1.map(str::to_owned),
+            is_fraud,
+            transactions: n,
+        }
+    }
+
+    #[test]
+    fn groups_count_as_their_transactions_added_one_by_one() {
+        let groups = [
+            group(("approve", false), ("review", Some("P2")), Some(true), 3),
+            group(("review", true), ("approve", None), Some(false), 2),
+            group(("approve", false), ("approve", None), None, 5),
+        ];
+        let mut one_by_one = Comparison::default();
+        let quiet = Verdict {
+            decision: Decision::Approve,
+            priority: None,
+        };
+        for _ in 0..3 {
+            one_by_one.add(
+                quiet,
+                Verdict {
+                    decision: Decision::Review,
+                    priority: Some(Priority::P2),
+                },
+                Some(true),
+            );
+        }
+        for _ in 0..2 {
+            one_by_one.add(
+                Verdict {
+                    decision: Decision::Review,
+                    priority: Some(Priority::P1),
+                },
+                quiet,
+                Some(false),
+            );
+        }
+        for _ in 0..5 {
+            one_by_one.add(quiet, quiet, None);
+        }
+        let folded = shadow_comparison(&groups).unwrap();
+        assert_eq!(folded, one_by_one);
+        assert_eq!(folded.transactions, 10);
+        assert_eq!(folded.changes.get("approve -> review"), Some(&3));
+        assert_eq!(folded.shadow.recall(), Some(1.0));
+    }
+
+    #[test]
+    fn a_value_the_projector_never_writes_is_refused() {
+        let bad = group(("maybe", false), ("approve", None), None, 1);
+        assert!(shadow_comparison(&[bad]).is_err());
+        let bad = group(("approve", false), ("approve", Some("P9")), None, 1);
+        assert!(shadow_comparison(&[bad]).is_err());
     }
 }

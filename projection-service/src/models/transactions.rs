@@ -1,8 +1,9 @@
 //! `transactions`: one row per decided transaction (decision, score, rules
-//! fired, lateness, the alert it raised) and the latest label each
-//! transaction received. Partitioned by customer; labels (which name a
-//! transaction, not a customer) are projected by partition 0 into their own
-//! table, so they never wait for the transaction's partition.
+//! fired, lateness, the alert it raised, the shadow policy's outcome) and
+//! the latest label each transaction received. Partitioned by customer;
+//! labels (which name a transaction, not a customer) are projected by
+//! partition 0 into their own table, so they never wait for the
+//! transaction's partition.
 //!
 //! The DDL and the pure fold (`TransactionBatch::apply`: the rows and labels
 //! each event makes) are the contract's (`read_models::transactions`); this
@@ -120,7 +121,8 @@ async fn copy(conn: &mut PgConnection, rows: &Rows) -> Result<(), sqlx::Error> {
         "transactions (transaction_id, customer_id, merchant_id, merchant_category, \
            event_time, recorded_time, position, amount, currency, transaction_type, \
            payment_method, device_type, city, country, latitude, longitude, decision, \
-           risk_score, rules_fired, ruleset_version, late, alert_id, input_schema)",
+           risk_score, rules_fired, ruleset_version, late, alert_id, input_schema, \
+           shadow_version, shadow_decision, shadow_priority, shadow_risk_score)",
     )
     .await?;
     for i in 0..rows.len() {
@@ -146,7 +148,11 @@ async fn copy(conn: &mut PgConnection, rows: &Rows) -> Result<(), sqlx::Error> {
             .text(&rows.ruleset_version[i])
             .bool(rows.late[i])
             .opt_uuid(rows.alert_id[i])
-            .int(rows.input_schema[i]);
+            .int(rows.input_schema[i])
+            .opt_text(rows.shadow_version[i].as_deref())
+            .opt_text(rows.shadow_decision[i].as_deref())
+            .opt_text(rows.shadow_priority[i].as_deref())
+            .opt_float(rows.shadow_risk_score[i]);
         copy.end_row().await?;
     }
     copy.finish().await?;
@@ -159,19 +165,23 @@ async fn insert(conn: &mut PgConnection, rows: &Rows) -> Result<(), sqlx::Error>
                merchant_category, event_time, recorded_time, position, amount, currency, \
                transaction_type, payment_method, device_type, city, country, latitude, \
                longitude, decision, risk_score, rules_fired, ruleset_version, late, alert_id, \
-               input_schema) \
+               input_schema, shadow_version, shadow_decision, shadow_priority, \
+               shadow_risk_score) \
              SELECT t.id, t.customer, t.merchant, t.category, t.event_time, t.recorded_time, \
                t.position, t.amount / 1000.0, t.currency, t.kind, t.method, t.device, t.city, \
                t.country, t.lat, t.lon, t.decision, t.score, t.rules::jsonb, t.ruleset, t.late, \
-               t.alert, t.input_schema \
+               t.alert, t.input_schema, t.shadow, t.shadow_decision, t.shadow_priority, \
+               t.shadow_score \
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], \
                $6::timestamptz[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], \
                $11::text[], $12::text[], $13::text[], $14::text[], $15::float8[], \
                $16::float8[], $17::text[], $18::float8[], $19::text[], $20::text[], \
-               $21::bool[], $22::uuid[], $23::int2[]) \
+               $21::bool[], $22::uuid[], $23::int2[], $24::text[], $25::text[], $26::text[], \
+               $27::float8[]) \
                AS t(id, customer, merchant, category, event_time, recorded_time, position, \
                amount, currency, kind, method, device, city, country, lat, lon, decision, \
-               score, rules, ruleset, late, alert, input_schema) \
+               score, rules, ruleset, late, alert, input_schema, shadow, shadow_decision, \
+               shadow_priority, shadow_score) \
              ON CONFLICT (transaction_id) DO NOTHING",
     )
     .bind(&rows.transaction_id)
@@ -197,6 +207,10 @@ async fn insert(conn: &mut PgConnection, rows: &Rows) -> Result<(), sqlx::Error>
     .bind(&rows.late)
     .bind(&rows.alert_id)
     .bind(&rows.input_schema)
+    .bind(&rows.shadow_version)
+    .bind(&rows.shadow_decision)
+    .bind(&rows.shadow_priority)
+    .bind(&rows.shadow_risk_score)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -167,7 +167,8 @@ pub struct AlertFilter {
     pub priority: Option<Vec<Priority>>,
     /// Any of these statuses.
     pub status: Option<Vec<AlertStatus>>,
-    /// Alerts where this rule fired, e.g. `velocity_count`.
+    /// Alerts where this rule fired: a built-in rule, e.g.
+    /// `velocity_count`, or an expression rule by its name.
     pub rule: Option<String>,
     pub customer: Option<String>,
     pub merchant: Option<String>,

@@ -249,7 +249,8 @@ impl TimeWindow {
 /// A rule that fired, with what it saw: the explanation an analyst reads.
 #[derive(async_graphql::SimpleObject, Debug, Clone, Deserialize)]
 pub struct RuleHit {
-    /// The rule's stable name, e.g. `velocity_count`.
+    /// The rule's stable name: a built-in rule's, e.g. `velocity_count`,
+    /// or an expression rule's, as its policy names it.
     pub rule: String,
     /// The version of the rule's logic that fired.
     #[serde(default)]
@@ -258,7 +259,8 @@ pub struct RuleHit {
     #[serde(default)]
     pub observed: f64,
     /// How `observed` was compared with `threshold`: `greater_than`,
-    /// `at_least` or `at_most`.
+    /// `at_least` or `at_most`; `holds` for an expression rule (observed
+    /// and threshold 1, `detail` shows the values it read).
     #[serde(default)]
     pub comparison: String,
     #[serde(default)]

@@ -13,6 +13,7 @@ pub mod events;
 pub mod label_risk;
 pub mod merchant;
 pub mod nodes;
+pub mod policy;
 pub mod projections;
 pub mod quarantine;
 pub mod subscription;
@@ -36,6 +37,7 @@ pub struct Query(
     quarantine::QuarantineQuery,
     projections::ProjectionsQuery,
     events::EventsQuery,
+    policy::PolicyQuery,
 );
 
 pub type AppSchema = Schema<Query, EmptyMutation, subscription::Subscription>;

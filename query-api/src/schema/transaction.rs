@@ -1,8 +1,11 @@
 //! Transactions: `transaction(id)` with its decision, score, rules fired
 //! with their observed values, alerts, ruleset version, label, and its audit
-//! trail from the log; and the customer's transaction pages.
+//! trail from the log, and what the shadow policy would have decided; and
+//! the customer's transaction pages.
 
-use super::common::{Decimal, Decision, db, loader, null_because, rule_hits, shared, sql_failed};
+use super::common::{
+    Decimal, Decision, Priority, db, loader, null_because, rule_hits, shared, sql_failed,
+};
 use super::events::{LogEvent, event_at, whole_stream};
 use super::nodes::{Alert, Customer, Transaction};
 use crate::error::{OrInternal, not_found};
@@ -140,6 +143,18 @@ impl Transaction {
     /// when it was decided.
     async fn late(&self) -> bool {
         self.0.late
+    }
+
+    /// What the shadow policy would have decided, when one was set (no
+    /// alert was raised for it).
+    async fn shadow(&self) -> Option<super::policy::ShadowOutcome> {
+        let r = &self.0;
+        Some(super::policy::ShadowOutcome {
+            version: r.shadow_version.clone()?,
+            decision: Decision::from_db(r.shadow_decision.as_deref()?),
+            risk_score: r.shadow_risk_score?,
+            priority: r.shadow_priority.as_deref().map(Priority::from_db),
+        })
     }
 
     /// The schema version of the input (1: customer, amount, timestamp only).
