@@ -4,8 +4,11 @@
 //!
 //! Tokens come as `token:role` pairs separated by commas
 //! (`"tA:ingest,tB:analyst,tC:admin"`); a token listed twice holds both
-//! roles, and `admin` holds every role. With no tokens configured, checks
-//! answer `Open`.
+//! roles, and `admin` holds every role. A pair may name who holds the token,
+//! `token:role@name` (`"tC:admin@alice,tD:admin@bob"`): the name is what the
+//! audit records as the actor (policy publish and promote, four eyes);
+//! unnamed tokens are `token #N` by their place in the list. With no tokens
+//! configured, checks answer `Open`.
 //!
 //! Tokens are secrets: compared in constant time, never echoed in an error,
 //! and `Debug` shows only how many there are. Nothing here knows HTTP; the
@@ -54,6 +57,8 @@ impl Role {
 #[derive(Clone, Default)]
 pub struct Tokens {
     entries: Vec<(Box<[u8]>, Role)>,
+    /// The holder's name per entry, when given.
+    names: Vec<Option<String>>,
 }
 
 /// How a presented token fared.
@@ -72,6 +77,7 @@ impl Tokens {
     /// Parses `token:role[,token:role...]`. Errors never quote a token.
     pub fn parse(text: &str) -> Result<Tokens, String> {
         let mut entries = Vec::new();
+        let mut names = Vec::new();
         for (index, item) in text.split(',').map(str::trim).enumerate() {
             if item.is_empty() {
                 continue;
@@ -86,12 +92,20 @@ impl Tokens {
                     "entry {n}: the token is empty or contains whitespace"
                 ));
             }
+            let (role, name) = match role.split_once('@') {
+                Some((role, name)) => (role, Some(name.trim())),
+                None => (role, None),
+            };
             let role = Role::parse(role.trim()).ok_or_else(|| {
                 format!("entry {n}: the role is not one of ingest, analyst, admin")
             })?;
+            if name.is_some_and(|n| n.is_empty() || n.len() > 64) {
+                return Err(format!("entry {n}: a name after @ is 1 to 64 characters"));
+            }
             entries.push((token.as_bytes().into(), role));
+            names.push(name.map(str::to_owned));
         }
-        Ok(Tokens { entries })
+        Ok(Tokens { entries, names })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -138,6 +152,21 @@ impl Tokens {
             }
         }
         found
+    }
+}
+
+impl Tokens {
+    /// Who holds `presented`: the name given with the token, else
+    /// `token #N` (its first place in the list); `None` for an unknown token.
+    pub fn holder(&self, presented: &[u8]) -> Option<String> {
+        let index = self.identify(presented)?;
+        let token = &self.entries[index].0;
+        let named = self
+            .entries
+            .iter()
+            .zip(&self.names)
+            .find_map(|((t, _), name)| (t == token).then_some(name.clone()).flatten());
+        Some(named.unwrap_or_else(|| format!("token #{}", index + 1)))
     }
 }
 
@@ -192,6 +221,16 @@ pub fn bearer_of(value: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_holders_and_numbers_the_unnamed() {
+        let tokens = Tokens::parse("tA:admin@alice,tB:admin,tA:analyst").unwrap();
+        assert_eq!(tokens.holder(b"tA").as_deref(), Some("alice"));
+        assert_eq!(tokens.holder(b"tB").as_deref(), Some("token #2"));
+        assert_eq!(tokens.holder(b"tC"), None);
+        assert_eq!(tokens.check(Some(b"tA"), Role::Admin), Verdict::Allowed);
+        assert!(Tokens::parse("tA:admin@").is_err());
+    }
 
     #[test]
     fn parses_pairs_and_refuses_without_quoting_the_token() {

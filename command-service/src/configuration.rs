@@ -27,8 +27,13 @@ pub struct Settings {
     pub max_future_skew_secs: i64,
     /// `SENTINEL_DEFAULT_CURRENCY`: for schema v1 input, default USD.
     pub default_currency: String,
-    /// `SENTINEL_RULESET`: a ruleset TOML file; default: the built-in one.
+    /// `SENTINEL_POLICY` (or its older name `SENTINEL_RULESET`): a policy
+    /// TOML file published and promoted at start when its version is new to
+    /// the log; default: the built-in policy, when none is live yet.
     pub ruleset_path: Option<PathBuf>,
+    /// `SENTINEL_POLICY_FOUR_EYES=1`: a policy version is promoted only by
+    /// an admin other than the one who published it (needs named tokens).
+    pub four_eyes: bool,
     /// `SENTINEL_MAX_IN_FLIGHT`, `SENTINEL_CUSTOMER_CACHE`,
     /// `SENTINEL_LOAD_BATCH` (most customer streams one cache-miss read asks
     /// for) and `SENTINEL_CONCURRENT_LOADS` (such reads at once).
@@ -62,6 +67,7 @@ impl Default for Settings {
             max_future_skew_secs: 300,
             default_currency: "USD".into(),
             ruleset_path: None,
+            four_eyes: false,
             ingest: IngestOptions::default(),
             tokens: Tokens::default(),
             rate_limit: None,
@@ -83,7 +89,11 @@ impl Settings {
             max_future_skew_secs: var("SENTINEL_MAX_FUTURE_SKEW_SECS")?
                 .unwrap_or(d.max_future_skew_secs),
             default_currency: var("SENTINEL_DEFAULT_CURRENCY")?.unwrap_or(d.default_currency),
-            ruleset_path: var("SENTINEL_RULESET")?,
+            ruleset_path: match var("SENTINEL_POLICY")? {
+                Some(path) => Some(path),
+                None => var("SENTINEL_RULESET")?,
+            },
+            four_eyes: flag("SENTINEL_POLICY_FOUR_EYES")?,
             ingest: IngestOptions {
                 max_in_flight: var("SENTINEL_MAX_IN_FLIGHT")?.unwrap_or(d.ingest.max_in_flight),
                 customer_cache: var("SENTINEL_CUSTOMER_CACHE")?.unwrap_or(d.ingest.customer_cache),
@@ -96,6 +106,17 @@ impl Settings {
             max_merchants: var("SENTINEL_MAX_MERCHANTS")?.unwrap_or(d.max_merchants),
             label_directory: var("SENTINEL_LABEL_DIRECTORY")?.unwrap_or(d.label_directory),
         })
+    }
+}
+
+/// A switch: `1`, `true`, `yes` or `on` (any case) is on; unset, `0`,
+/// `false`, `no`, `off` is off; anything else is an error.
+fn flag(name: &str) -> anyhow::Result<bool> {
+    let text: Option<String> = var(name)?;
+    match text.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("" | "0" | "false" | "no" | "off") => Ok(false),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some(_) => anyhow::bail!("{name} must be 1 or 0"),
     }
 }
 

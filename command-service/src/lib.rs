@@ -22,4 +22,5 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod peers;
+pub mod policy;
 pub mod startup;

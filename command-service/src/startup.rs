@@ -1,21 +1,22 @@
-//! Builds the command service: loads and publishes the ruleset, folds the
+//! Builds the command service: folds the policy streams and makes sure a
+//! policy is live (`crate::policy::commands::bootstrap`), folds the
 //! merchant and category counts and the transaction directory from the
 //! whole log (`crate::peers`) and starts the follower that keeps them
 //! current, wires the ingest to the event store, binds the listener.
 
 use crate::commands::alerts::AlertCommands;
-use crate::commands::events::new_event;
 use crate::commands::labels::Labels;
 use crate::configuration::Settings;
 use crate::http::{self, App};
 use crate::ingest::Ingest;
 use crate::ingest::quarantine::Quarantine;
 use crate::peers::{Follower, LivePeers};
+use crate::policy::LivePolicy;
+use crate::policy::commands::bootstrap;
 use anyhow::Context;
-use domain::events::RulesetPublished;
+use domain::Ruleset;
 use domain::money::Currency;
-use domain::{DomainEvent, Ruleset};
-use event_store::{EventMetadata, EventStore, ExpectedVersion};
+use event_store::EventStore;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,8 +34,17 @@ impl Application {
         store: Arc<dyn EventStore>,
     ) -> anyhow::Result<Application> {
         crate::metrics::handle();
-        let ruleset = load_ruleset(&settings)?;
-        publish_ruleset(&*store, &ruleset).await?;
+        anyhow::ensure!(
+            !settings.four_eyes || !settings.tokens.is_empty(),
+            "SENTINEL_POLICY_FOUR_EYES needs SENTINEL_TOKENS: with an open API nobody can be told apart"
+        );
+        let configured = load_ruleset(&settings)?;
+        let policy = Arc::new(
+            LivePolicy::load(&*store, configured.clone().unwrap_or_default())
+                .await
+                .context("folding the policy stream")?,
+        );
+        bootstrap(&*store, &policy, configured).await?;
         let default_currency = Currency::parse(&settings.default_currency)
             .map_err(|e| anyhow::anyhow!("SENTINEL_DEFAULT_CURRENCY: {e}"))?;
         // Before anything is answered: decisions read these counts, and
@@ -44,7 +54,7 @@ impl Application {
                 .await
                 .context("folding the merchant counts from the log")?,
         );
-        let follower = Follower::start(peers.clone(), store.clone());
+        let follower = Follower::start(peers.clone(), policy.clone(), store.clone());
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
@@ -52,7 +62,7 @@ impl Application {
         let app = Arc::new(App {
             ingest: Ingest::new(
                 store.clone(),
-                Arc::new(ruleset),
+                policy,
                 peers.clone(),
                 settings.ingest.clone(),
             ),
@@ -97,48 +107,14 @@ impl Application {
     }
 }
 
-fn load_ruleset(settings: &Settings) -> anyhow::Result<Ruleset> {
-    match &settings.ruleset_path {
-        None => Ok(Ruleset::default()),
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str(&text)
-                .with_context(|| format!("{} is not a valid ruleset", path.display()))
-        }
-    }
-}
-
-/// Appends `RulesetPublished` when the ruleset in force differs from the
-/// last one published, so every decision's ruleset version can be looked up.
-async fn publish_ruleset(store: &dyn EventStore, ruleset: &Ruleset) -> anyhow::Result<()> {
-    let stream = domain::streams::RULESET;
-    let mut last = None;
-    let mut from = 0;
-    loop {
-        let page = store.read_stream(stream, from, 1000).await?;
-        let Some(e) = page.last() else { break };
-        from = e.stream_version + 1;
-        last = Some(e.clone());
-    }
-    if let Some(e) = &last
-        && let Ok(DomainEvent::RulesetPublished(p)) =
-            DomainEvent::from_json(&e.event_type, e.schema_version, e.payload.as_str())
-        && &p.ruleset == ruleset
-    {
-        return Ok(());
-    }
-    let event = DomainEvent::from(RulesetPublished {
-        version: ruleset.version.clone(),
-        ruleset: ruleset.clone(),
-    });
-    let new = new_event(&event, chrono::Utc::now(), EventMetadata::default())?;
-    let expected = last.map_or(ExpectedVersion::NoStream, |e| {
-        ExpectedVersion::Exact(e.stream_version)
-    });
-    match store.append(stream, expected, vec![new]).await {
-        // Another replica published at the same moment: fine.
-        Ok(_) | Err(event_store::AppendError::WrongExpectedVersion { .. }) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+/// The policy file the service is configured with, if any.
+fn load_ruleset(settings: &Settings) -> anyhow::Result<Option<Ruleset>> {
+    let Some(path) = &settings.ruleset_path else {
+        return Ok(None);
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    domain::policy::from_toml(&text)
+        .map(Some)
+        .with_context(|| format!("{} is not a valid policy", path.display()))
 }

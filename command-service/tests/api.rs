@@ -335,12 +335,16 @@ async fn health_and_readiness(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
-async fn the_ruleset_in_force_is_published_once(pool: PgPool) {
+async fn the_policy_in_force_is_published_once(pool: PgPool) {
     let first = spawn(pool.clone()).await;
     let _second = spawn(pool).await;
-    let published = first.stream("ruleset").await;
-    assert_eq!(published.len(), 1);
-    assert_eq!(published[0].event_type, "RulesetPublished");
+    let published = first.stream("policy").await;
+    let types: Vec<&str> = published.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["PolicyPublished", "PolicyPromoted"]);
+    assert!(
+        first.stream("ruleset").await.is_empty(),
+        "the old stream is read, never written"
+    );
 }
 
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]

@@ -54,7 +54,7 @@ pub mod transaction;
 pub mod upcast;
 pub mod window;
 
-pub use aggregate::{CustomerState, Decided, PendingEvent, decide, evolve};
+pub use aggregate::{CustomerState, Decided, PendingEvent, decide, decide_with_shadow, evolve};
 pub use commands::{DecisionIds, RecordTransaction};
 pub use events::{DomainEvent, EventPayload};
 pub use ruleset::Ruleset;

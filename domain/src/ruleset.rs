@@ -10,13 +10,13 @@
 //! has weights in [0, 1], ordered thresholds and a history long enough for its
 //! longest window.
 
+use crate::policy::expression::ExpressionRule;
+use crate::policy::rules::{self as expression_rules, PolicyRule};
 use crate::rules::{
     alert_follow_up, amount_above_usual, amount_anomaly, card_testing, distinct_cities,
     impossible_travel, new_category, new_country, new_device, unusual_hour, velocity_amount,
     velocity_count, withdrawal_sequence,
 };
-use crate::policy::expression::ExpressionRule;
-use crate::policy::rules::{self as expression_rules, PolicyRule};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::sync::LazyLock;
 
@@ -402,8 +402,8 @@ impl Unchecked {
             new_country: off(r.new_country, d, "rules.new_country", |r| &r.new_country)?,
             card_testing: off(r.card_testing, d, "rules.card_testing", |r| &r.card_testing)?,
         };
-        let compiled =
-            expression_rules::compile(self.expression_rules).map_err(|e| RulesetError(e.to_string()))?;
+        let compiled = expression_rules::compile(self.expression_rules)
+            .map_err(|e| RulesetError(e.to_string()))?;
         if let Some(model) = &self.model
             && (model.trim().is_empty() || model.len() > 64)
         {

@@ -59,6 +59,7 @@ pub fn request_meta(headers: &HeaderMap) -> RequestMeta {
         .filter(|v| v.len() <= 128)
         .map(str::to_owned);
     RequestMeta {
+        policy: None,
         correlation_id: Some(correlation_id),
         traceparent,
     }

@@ -18,6 +18,7 @@ pub mod input;
 pub mod labels;
 pub mod meta;
 pub mod openapi;
+pub mod policy;
 pub mod problem;
 pub mod rate_limit;
 pub mod transactions;
@@ -30,12 +31,13 @@ use auth::{Guard, Role};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use std::sync::Arc;
 use utoipa_swagger_ui::SwaggerUi;
 
 /// The routes, each behind the role it needs: transactions need `ingest`;
-/// acknowledgements, resolutions and labels need `analyst`; health checks,
+/// acknowledgements, resolutions, labels and reading the policy need
+/// `analyst`; changing the policy needs `admin`; health checks,
 /// metrics and the API description are open. With a rate limit configured,
 /// the `/v1` routes are limited per caller, before authentication (so
 /// refused requests are limited too).
@@ -59,7 +61,23 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/v1/alerts/{id}/resolution", post(alerts::post_resolution))
         .route_layer(needs(Role::Analyst));
-    let mut api = ingest.merge(labels).merge(alerts).with_state(app.clone());
+    let read_policy = Router::new()
+        .route("/v1/policy", get(policy::get_policy))
+        .route("/v1/policies", get(policy::get_versions))
+        .route("/v1/policies/{version}", get(policy::get_version))
+        .route_layer(needs(Role::Analyst));
+    let change_policy = Router::new()
+        .route("/v1/policies", post(policy::post_policy))
+        .route("/v1/policies/{version}/promote", post(policy::post_promote))
+        .route("/v1/policy/rollback", post(policy::post_rollback))
+        .route("/v1/policy/shadow", put(policy::put_shadow))
+        .route_layer(needs(Role::Admin));
+    let mut api = ingest
+        .merge(labels)
+        .merge(alerts)
+        .merge(read_policy)
+        .merge(change_policy)
+        .with_state(app.clone());
     if let Some(limit) = app.settings.rate_limit {
         tracing::info!(
             per_sec = limit.per_sec.get(),

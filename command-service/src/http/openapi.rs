@@ -16,6 +16,10 @@ use super::bodies::{
 };
 use super::health::{Health, Readiness};
 use super::labels::{LabelAnswer, LabelBatchAnswer, LabelItemResult};
+use super::policy::{
+    LifecycleAnswer, PolicyAnswer, PromotionAnswer, PublishInput, ShadowInput, VersionAnswer,
+    VersionsAnswer,
+};
 use super::problem::{Problem, ProblemField};
 use super::transactions::{BatchAnswer, ItemResult, TransactionAnswer};
 use crate::configuration::Settings;
@@ -37,6 +41,13 @@ use utoipa::{Modify, OpenApi};
         super::alerts::resolution::post_resolution,
         super::labels::post_label,
         super::labels::post_label_batch,
+        super::policy::get_policy,
+        super::policy::get_versions,
+        super::policy::get_version,
+        super::policy::post_policy,
+        super::policy::post_promote,
+        super::policy::post_rollback,
+        super::policy::put_shadow,
         super::health::healthz,
         super::health::readyz,
     ),
@@ -44,13 +55,16 @@ use utoipa::{Modify, OpenApi};
         Answer, TransactionAnswer, AlertAnswer, RuleAnswer, BatchAnswer, ItemResult, Problem,
         ProblemField, AcknowledgementAnswer, ResolutionAnswer, LabelAnswer, LabelItemResult,
         LabelBatchAnswer, Health, Readiness, TransactionInput, TransactionBatch, Location,
-        DeviceInfo, AcknowledgementInput, ResolutionInput, LabelInput, LabelBatch
+        DeviceInfo, AcknowledgementInput, ResolutionInput, LabelInput, LabelBatch,
+        PolicyAnswer, VersionsAnswer, VersionAnswer, PromotionAnswer, PublishInput, ShadowInput,
+        LifecycleAnswer
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "transactions", description = "Ingest (role `ingest`)"),
         (name = "alerts", description = "Alert lifecycle (role `analyst`)"),
         (name = "labels", description = "Ground truth (role `analyst`)"),
+        (name = "policy", description = "The policy: read (role `analyst`), publish, promote, roll back, shadow (role `admin`)"),
         (name = "operations", description = "Health and readiness (open, not rate limited)"),
     )
 )]

@@ -106,6 +106,7 @@ pub async fn post_one(
     body: Body,
 ) -> Response {
     let mut meta = request_meta(&headers);
+    meta.policy = Some(app.ingest.policy_now());
     let span = ingest_span("/v1/transactions", &mut meta);
     let include = Include::of(query.as_deref());
     one(app, headers, body, meta, include)
@@ -190,6 +191,8 @@ pub async fn post_batch(
     body: Body,
 ) -> Response {
     let mut meta = request_meta(&headers);
+    // One policy for the whole batch, whatever is promoted meanwhile.
+    meta.policy = Some(app.ingest.policy_now());
     let span = ingest_span("/v1/transactions/batch", &mut meta);
     let include = Include::of(query.as_deref());
     batch(app, headers, body, meta, include)

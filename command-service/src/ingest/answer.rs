@@ -36,6 +36,9 @@ pub struct RuleAnswer {
     pub rule: String,
     pub observed: f64,
     pub threshold: f64,
+    /// One sentence for an analyst: what was seen (for an expression rule,
+    /// the values it read).
+    pub detail: String,
 }
 
 impl Answer {
@@ -55,6 +58,7 @@ impl Answer {
                             rule: hit.rule.to_string(),
                             observed: hit.observed,
                             threshold: hit.threshold,
+                            detail: hit.detail.clone(),
                         })
                         .collect(),
                 })

@@ -27,14 +27,15 @@ use crate::commands::error::StoreFailure;
 use crate::commands::events::{self, decode, new_event};
 use crate::commands::pipeline::{self, CommandStream, Step};
 use crate::peers::LivePeers;
+use crate::policy::{ActivePolicy, LivePolicy};
 use answer::Answer;
 use customers::{Customer, Customers, Remembered};
 use domain::events::{AlertRaised, TransactionRecorded, TransactionRepeated};
 use domain::features::Features;
 use domain::ids::{AlertId, CustomerId, TransactionId};
 use domain::{
-    CustomerState, DecisionIds, DomainEvent, PendingEvent, RecordTransaction, Ruleset, Transaction,
-    decide,
+    CustomerState, DecisionIds, DomainEvent, PendingEvent, RecordTransaction, Transaction,
+    decide_with_shadow,
 };
 use event_store::{
     AppendOutcome, EventMetadata, EventStore, ExpectedVersion, RecordedEvent, StoreError,
@@ -97,6 +98,10 @@ impl Default for IngestOptions {
 /// Who caused a request: carried into every event it appends.
 #[derive(Debug, Clone, Default)]
 pub struct RequestMeta {
+    /// The policies this request is decided with, taken once when it
+    /// arrived (every transaction of a batch with the same); `None` takes
+    /// them per transaction.
+    pub policy: Option<Arc<ActivePolicy>>,
     pub correlation_id: Option<Uuid>,
     pub traceparent: Option<String>,
 }
@@ -113,7 +118,7 @@ impl RequestMeta {
 
 pub struct Ingest {
     store: Arc<dyn EventStore>,
-    ruleset: Arc<Ruleset>,
+    policy: Arc<LivePolicy>,
     customers: Customers,
     peers: Arc<LivePeers>,
     loader: Loader,
@@ -125,7 +130,7 @@ impl Ingest {
     /// Starts the loader task, so it needs a tokio runtime.
     pub fn new(
         store: Arc<dyn EventStore>,
-        ruleset: Arc<Ruleset>,
+        policy: Arc<LivePolicy>,
         peers: Arc<LivePeers>,
         options: IngestOptions,
     ) -> Self {
@@ -142,7 +147,7 @@ impl Ingest {
         );
         Ingest {
             store,
-            ruleset,
+            policy,
             customers: Customers::new(options.customer_cache),
             peers,
             loader,
@@ -151,8 +156,14 @@ impl Ingest {
         }
     }
 
-    pub fn ruleset(&self) -> &Ruleset {
-        &self.ruleset
+    /// The policies a request decides with now.
+    pub fn policy_now(&self) -> Arc<ActivePolicy> {
+        self.policy.current()
+    }
+
+    /// The live policy's holder (for the lifecycle commands).
+    pub fn live_policy(&self) -> &Arc<LivePolicy> {
+        &self.policy
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
@@ -226,6 +237,7 @@ impl Ingest {
             .map_err(|_| IngestError::Overloaded)?;
         let in_flight = self.max_in_flight - self.permits.available_permits();
         metrics::gauge!("sentinel_ingest_in_flight").set(in_flight as f64);
+        let policy = meta.policy.clone().unwrap_or_else(|| self.policy.current());
         let fingerprint = fingerprint(&tx);
         let stream = domain::streams::customer(&tx.customer_id);
         let entry = self
@@ -235,6 +247,7 @@ impl Ingest {
 
         let mut deciding = Deciding {
             ingest: self,
+            policy: &policy,
             customer: &mut customer,
             stream: &stream,
             tx: &tx,
@@ -253,7 +266,7 @@ impl Ingest {
                 customer.remember(
                     tx.transaction_id.clone(),
                     remembered,
-                    self.ruleset.history.max_transactions as usize,
+                    policy.live.history.max_transactions as usize,
                 );
                 Ok(Outcome::Recorded(answer, features))
             }
@@ -291,7 +304,7 @@ impl Ingest {
     }
 
     fn fresh_state(&self) -> CustomerState {
-        CustomerState::for_ruleset(&self.ruleset)
+        CustomerState::for_ruleset(&self.policy.current().live)
     }
 
     /// A repeat of a known transaction id: the first answer, or a conflict.
@@ -361,7 +374,7 @@ impl Ingest {
             answers.add(e);
         }
         customer.version = version;
-        let max = self.ruleset.history.max_transactions as usize;
+        let max = self.policy.current().live.history.max_transactions as usize;
         for (id, remembered) in answers.finish() {
             customer.remember(id, remembered, max);
         }
@@ -425,6 +438,8 @@ impl From<StoreFailure> for IngestError {
 /// conflict resets it, so the next attempt reloads.
 struct Deciding<'a> {
     ingest: &'a Ingest,
+    /// The request's policies.
+    policy: &'a ActivePolicy,
     customer: &'a mut Customer,
     stream: &'a str,
     tx: &'a Transaction,
@@ -485,7 +500,13 @@ impl CommandStream for Deciding<'_> {
             peers,
         };
         let deciding = std::time::Instant::now();
-        let decided = decide(&self.customer.state, &command, &ingest.ruleset);
+        let decided = decide_with_shadow(
+            &self.customer.state,
+            &command,
+            &self.policy.live,
+            self.policy.shadow.as_deref(),
+        );
+        note_failures(&decided, &self.policy);
         metrics::histogram!("sentinel_decide_duration_seconds")
             .record(deciding.elapsed().as_secs_f64());
         let answer = Answer::of(&decided.recorded, decided.alert.as_ref().map(|(_, a)| a));
@@ -517,6 +538,37 @@ impl CommandStream for Deciding<'_> {
 
     fn forget(&mut self) {
         self.customer.reset(self.ingest.fresh_state());
+    }
+}
+
+/// Expression rules that failed while evaluating count as not fired; each
+/// failure is counted and logged, never an error answer.
+fn note_failures(decided: &domain::Decided, policy: &ActivePolicy) {
+    let live = &policy.live.version;
+    let shadow = policy
+        .shadow
+        .as_ref()
+        .map(|s| s.version.as_str())
+        .unwrap_or("");
+    for (failure, version) in decided
+        .failures
+        .iter()
+        .map(|f| (f, live.as_str()))
+        .chain(decided.shadow_failures.iter().map(|f| (f, shadow)))
+    {
+        metrics::counter!(
+            "sentinel_expression_rule_errors_total",
+            "rule" => failure.rule.to_string(),
+            "policy" => version.to_owned()
+        )
+        .increment(1);
+        tracing::warn!(
+            transaction_id = %decided.recorded.transaction.transaction_id,
+            rule = %failure.rule,
+            policy = version,
+            error = %failure.error,
+            "an expression rule failed; counted as not fired"
+        );
     }
 }
 

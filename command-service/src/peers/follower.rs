@@ -1,6 +1,10 @@
 //! The follower: keeps [`LivePeers`] folded up to the head of the log,
 //! from a subscription to the global log (`EventStore::subscribe_all`)
-//! that starts where the book was folded through.
+//! that starts where the book was folded through, and folds the policy
+//! events it passes into [`LivePolicy`], so a promote on any replica
+//! reaches this one within the follower's lag (well under a second when
+//! it keeps up). It begins by reading the policy streams whole once, so a
+//! change made while the service was starting is not missed.
 //!
 //! Events that arrive together are folded together (one write lock per
 //! run). If the subscription fails or ends, the follower subscribes again
@@ -12,6 +16,7 @@
 //! The task ends when the [`Follower`] handle is dropped (with the service).
 
 use super::live::LivePeers;
+use crate::policy::LivePolicy;
 use event_store::{EventStore, Position};
 use futures_util::StreamExt;
 use std::sync::Arc;
@@ -31,8 +36,12 @@ pub struct Follower(tokio::task::JoinHandle<()>);
 
 impl Follower {
     /// Starts following the log from `peers.as_of()`.
-    pub fn start(peers: Arc<LivePeers>, store: Arc<dyn EventStore>) -> Follower {
-        Follower(tokio::spawn(follow(peers, store)))
+    pub fn start(
+        peers: Arc<LivePeers>,
+        policy: Arc<LivePolicy>,
+        store: Arc<dyn EventStore>,
+    ) -> Follower {
+        Follower(tokio::spawn(follow(peers, policy, store)))
     }
 }
 
@@ -42,7 +51,11 @@ impl Drop for Follower {
     }
 }
 
-async fn follow(peers: Arc<LivePeers>, store: Arc<dyn EventStore>) {
+async fn follow(peers: Arc<LivePeers>, policy: Arc<LivePolicy>, store: Arc<dyn EventStore>) {
+    match crate::policy::live::read_book(&*store).await {
+        Ok(book) => policy.replace(book),
+        Err(error) => tracing::warn!(%error, "could not read the policy streams again"),
+    }
     let mut pause = FIRST_PAUSE;
     let mut gauges = tokio::time::interval(GAUGE_EVERY);
     gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -64,6 +77,7 @@ async fn follow(peers: Arc<LivePeers>, store: Arc<dyn EventStore>) {
                             let failed = run.iter().find_map(|r| r.as_ref().err()).map(ToString::to_string);
                             let events: Vec<_> = run.into_iter().map_while(Result::ok).collect();
                             if !events.is_empty() {
+                                policy.apply(&events);
                                 peers.apply(&events);
                                 pause = FIRST_PAUSE;
                             }

@@ -54,6 +54,10 @@ pub struct PolicyBook {
     shadow: Option<usize>,
     /// Versions live before the current one, oldest first.
     earlier: Vec<usize>,
+    /// Events of the `policy` stream folded (the legacy ruleset events are
+    /// not counted): a reader that folds from the log and also from its own
+    /// appends skips what it has.
+    policy_events: u64,
 }
 
 /// Why a lifecycle request was refused.
@@ -65,9 +69,7 @@ pub enum PolicyRefusal {
     UnknownVersion(String),
     #[error("policy version {0:?} is already live")]
     AlreadyLive(String),
-    #[error(
-        "four eyes: {by} published {version:?}, so another admin must promote it"
-    )]
+    #[error("four eyes: {by} published {version:?}, so another admin must promote it")]
     FourEyes { version: String, by: String },
     #[error("there is no earlier live policy to roll back to")]
     NothingToRollBackTo,
@@ -79,6 +81,15 @@ impl PolicyBook {
     /// Folds one event of the policy (or legacy ruleset) stream, recorded at
     /// `at`; other events change nothing.
     pub fn apply(&mut self, event: &DomainEvent, at: DateTime<Utc>) {
+        if matches!(
+            event,
+            DomainEvent::PolicyPublished(_)
+                | DomainEvent::PolicyPromoted(_)
+                | DomainEvent::PolicyRolledBack(_)
+                | DomainEvent::ShadowPolicySet(_)
+        ) {
+            self.policy_events += 1;
+        }
         match event {
             DomainEvent::RulesetPublished(e) => {
                 let index = match self.index_of(&e.version) {
@@ -152,6 +163,12 @@ impl PolicyBook {
 
     fn index_of(&self, version: &str) -> Option<usize> {
         self.versions.iter().position(|r| r.version() == version)
+    }
+
+    /// How many `policy` stream events are folded: the stream version the
+    /// next one has.
+    pub fn policy_events_folded(&self) -> u64 {
+        self.policy_events
     }
 
     pub fn version(&self, version: &str) -> Option<&VersionRecord> {
@@ -249,7 +266,11 @@ impl PolicyBook {
     }
 
     /// Sets (`Some`) or clears (`None`) the shadow policy.
-    pub fn set_shadow(&self, version: Option<&str>, by: &str) -> Result<DomainEvent, PolicyRefusal> {
+    pub fn set_shadow(
+        &self,
+        version: Option<&str>,
+        by: &str,
+    ) -> Result<DomainEvent, PolicyRefusal> {
         if let Some(v) = version {
             if self.version(v).is_none() {
                 return Err(PolicyRefusal::UnknownVersion(v.to_owned()));

@@ -59,7 +59,11 @@ fn take_rules(policy: &mut Value) -> Vec<(String, Value)> {
     rules
         .into_iter()
         .map(|r| {
-            let name = r.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let name = r
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
             (name, r)
         })
         .collect()
@@ -72,16 +76,32 @@ fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<Change>) {
                 if path.is_empty() && key == "version" {
                     continue;
                 }
-                let here = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                let here = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
                 match y.get(key) {
                     Some(other) => walk(&here, value, other, out),
-                    None => out.push(Change { path: here, from: Some(value.to_string()), to: None }),
+                    None => out.push(Change {
+                        path: here,
+                        from: Some(value.to_string()),
+                        to: None,
+                    }),
                 }
             }
             for (key, value) in y {
                 if !x.contains_key(key) {
-                    let here = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
-                    out.push(Change { path: here, from: None, to: Some(value.to_string()) });
+                    let here = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    out.push(Change {
+                        path: here,
+                        from: None,
+                        to: Some(value.to_string()),
+                    });
                 }
             }
         }

@@ -4,11 +4,11 @@
 //! the policy stream's lifecycle (publish, shadow, promote, rollback, four
 //! eyes) and the live-against-shadow comparison.
 
-pub mod expression;
-pub mod rules;
 pub mod book;
 pub mod compare;
 pub mod diff;
+pub mod expression;
+pub mod rules;
 
 use crate::ruleset::{Ruleset, RulesetError};
 
@@ -57,6 +57,9 @@ mod tests {
             text.push_str("\n[[expression_rules]]\nname = \"twice\"\nexpression = \"f.amount > 1.0\"\nweight = 0.1\n");
         }
         let error = from_toml(&text).unwrap_err().to_string();
-        assert!(error.contains("twice") && error.contains("used twice"), "{error}");
+        assert!(
+            error.contains("twice") && error.contains("used twice"),
+            "{error}"
+        );
     }
 }

@@ -53,6 +53,10 @@ fn type_names_and_versions_are_stable() {
             ("InputQuarantined", 1),
             ("RulesetPublished", 1),
             ("TransactionRepeated", 1),
+            ("PolicyPublished", 1),
+            ("PolicyPromoted", 1),
+            ("PolicyRolledBack", 1),
+            ("ShadowPolicySet", 1),
         ]
     );
 }

@@ -19,6 +19,7 @@ mod late_events;
 mod new_category;
 mod new_country;
 mod new_device;
+mod policy;
 mod reference_ruleset;
 mod ruleset_file;
 mod scoring;

@@ -73,6 +73,12 @@ fn place((city, country, lat, lon): (&str, &str, f64, f64)) -> Location {
 }
 
 impl TxBuilder {
+    /// No merchant (as transactions recorded before merchants were captured).
+    pub fn without_merchant(mut self) -> Self {
+        self.0.merchant_id = None;
+        self
+    }
+
     pub fn at(mut self, when: DateTime<Utc>) -> Self {
         self.0.timestamp = when;
         self
