@@ -64,14 +64,8 @@ impl Replayer {
 /// `[[expression_rules]]`, each compiled), or the built-in default. The
 /// error names the file, and the rule and what is wrong with it.
 pub fn load_ruleset(path: Option<&std::path::Path>) -> anyhow::Result<Ruleset> {
-    use anyhow::Context;
     match path {
         None => Ok(Ruleset::default()),
-        Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            domain::policy::from_toml(&text)
-                .map_err(|e| anyhow::anyhow!("{} is not a valid policy: {e}", p.display()))
-        }
+        Some(p) => crate::policy::check_file(p).map(|(_, policy)| policy),
     }
 }

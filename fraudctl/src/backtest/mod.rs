@@ -80,6 +80,8 @@ pub async fn run(args: BacktestArgs) -> anyhow::Result<()> {
 }
 
 pub async fn backtest(args: &BacktestArgs) -> anyhow::Result<Report> {
+    // A draft that does not read is refused before any database is asked.
+    crate::offline::load_ruleset(Some(&args.policy))?;
     let pool = logscan::read_only_pool(&args.database_url).await?;
     let report = backtest_on(&pool, args).await;
     pool.close().await;
@@ -94,7 +96,7 @@ pub async fn backtest_on(pool: &sqlx::PgPool, args: &BacktestArgs) -> anyhow::Re
         None => None,
     };
     let baseline_name = baseline.as_ref().map_or_else(
-        || "the recorded ruleset of each decision".to_owned(),
+        || "the policy that decided each transaction".to_owned(),
         |b| b.version.clone(),
     );
     let candidate_version = candidate.version.clone();
@@ -320,11 +322,13 @@ pub fn render(r: &Report) -> String {
         o.alerts_new as i64 - o.alerts_old as i64
     );
     let _ = write!(out, "\n{}", render_differences(r));
-    let _ = writeln!(
-        out,
-        "\n{:<22} {:>9} {:>9} {:>9} {:>9}",
-        "rule", "old", "new", "only old", "only new"
-    );
+    if !o.rules.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<22} {:>9} {:>9} {:>9} {:>9}",
+            "rule", "old", "new", "only old", "only new"
+        );
+    }
     for (rule, d) in &o.rules {
         let _ = writeln!(
             out,

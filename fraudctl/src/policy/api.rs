@@ -9,10 +9,11 @@ use hyper::body::Bytes;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-/// `GET /v1/policy`: the live policy (of its fields, `show` needs the file;
-/// `list` tells the rest).
+/// `GET /v1/policy`: the live policy (of its fields, `show` needs the file
+/// and `rollback` the version; `list` tells the rest).
 #[derive(Debug, Clone, Deserialize)]
 pub struct LivePolicy {
+    pub version: String,
     /// The policy file, as `fraudctl policy publish` takes it.
     pub toml: String,
 }
@@ -48,35 +49,22 @@ struct VersionList {
     versions: Vec<VersionEntry>,
 }
 
-/// `POST /v1/policies`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Published {
-    pub version: String,
+/// What every lifecycle call (publish, promote, rollback, shadow) answers:
+/// the version it was about and where the lifecycle stands after it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Lifecycle {
     #[serde(default)]
-    pub shadow: bool,
-}
-
-/// `POST /v1/policies/{version}/promote`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Promoted {
-    pub version: String,
+    pub version: Option<String>,
     #[serde(default)]
-    pub previous: Option<String>,
+    pub live_version: Option<String>,
     #[serde(default)]
-    pub promoted_by: Option<String>,
-}
-
-/// `POST /v1/policy/rollback`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct RolledBack {
-    pub from: String,
-    pub to: String,
-}
-
-/// `PUT /v1/policy/shadow`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ShadowSet {
     pub shadow_version: Option<String>,
+    /// What a rollback would make live now.
+    #[serde(default)]
+    pub rollback_to: Option<String>,
+    /// Who the server recorded as acting (the token's holder).
+    #[serde(default)]
+    pub by: String,
 }
 
 /// A command side's policy routes.
@@ -92,6 +80,7 @@ impl Api {
         })
     }
 
+    /// The live policy.
     pub async fn live(&self) -> anyhow::Result<LivePolicy> {
         answer(self.target.get("/v1/policy").await?, 200)
     }
@@ -118,18 +107,18 @@ impl Api {
         }
     }
 
-    pub async fn publish(&self, toml: &str, shadow: bool) -> anyhow::Result<Published> {
+    pub async fn publish(&self, toml: &str, shadow: bool) -> anyhow::Result<Lifecycle> {
         let body = serde_json::json!({ "toml": toml, "shadow": shadow });
         let reply = self.target.post("/v1/policies", json(&body)?).await?;
         answer(reply, 201)
     }
 
-    pub async fn promote(&self, version: &str) -> anyhow::Result<Promoted> {
+    pub async fn promote(&self, version: &str) -> anyhow::Result<Lifecycle> {
         let path = format!("/v1/policies/{}/promote", encode(version));
         answer(self.target.post(&path, Bytes::new()).await?, 200)
     }
 
-    pub async fn rollback(&self) -> anyhow::Result<RolledBack> {
+    pub async fn rollback(&self) -> anyhow::Result<Lifecycle> {
         answer(
             self.target
                 .post("/v1/policy/rollback", Bytes::new())
@@ -138,7 +127,7 @@ impl Api {
         )
     }
 
-    pub async fn set_shadow(&self, version: Option<&str>) -> anyhow::Result<ShadowSet> {
+    pub async fn set_shadow(&self, version: Option<&str>) -> anyhow::Result<Lifecycle> {
         let body = serde_json::json!({ "version": version });
         answer(
             self.target.put("/v1/policy/shadow", json(&body)?).await?,
@@ -237,24 +226,27 @@ mod tests {
         assert_eq!(refusal(403, titled.as_bytes()), "Forbidden (HTTP 403)");
         assert_eq!(refusal(502, b"bad gateway"), "bad gateway (HTTP 502)");
         assert_eq!(refusal(500, b""), "no explanation given (HTTP 500)");
-        let error = answer::<Published>(reply(422, problem), 201).unwrap_err();
+        let error = answer::<Lifecycle>(reply(422, problem), 201).unwrap_err();
         assert!(error.to_string().contains("already exists"), "{error}");
     }
 
     #[test]
     fn answers_are_read_into_their_types() {
-        let p: Published = answer(reply(201, r#"{"version":"v3","shadow":true}"#), 201).unwrap();
-        assert_eq!(
-            p,
-            Published {
-                version: "v3".into(),
-                shadow: true
-            }
-        );
+        let p: Lifecycle = answer(
+            reply(
+                201,
+                r#"{"version":"v3","live_version":"v1","shadow_version":"v3","rollback_to":null,"by":"alice"}"#,
+            ),
+            201,
+        )
+        .unwrap();
+        assert_eq!(p.version.as_deref(), Some("v3"));
+        assert_eq!(p.shadow_version.as_deref(), Some("v3"));
+        assert_eq!(p.by, "alice");
         let list: VersionList = answer(
             reply(
                 200,
-                r#"{"versions":[{"version":"a","published_by":"configuration","published_at":"2026-03-01T10:00:00Z","live":true,"shadow":false,"promotions":[{"by":"configuration","at":"2026-03-01T10:00:00Z","rollback":false}]}]}"#,
+                r#"{"versions":[{"version":"a","model_version":null,"published_by":"configuration","published_at":"2026-03-01T10:00:00Z","live":true,"shadow":false,"promotions":[{"by":"configuration","at":"2026-03-01T10:00:00Z","rollback":false}]}]}"#,
             ),
             200,
         )
@@ -262,9 +254,7 @@ mod tests {
         assert_eq!(list.versions.len(), 1);
         assert!(list.versions[0].live);
         assert_eq!(list.versions[0].promotions[0].by, "configuration");
-        let s: ShadowSet = answer(reply(200, r#"{"shadow_version":null}"#), 200).unwrap();
-        assert_eq!(s.shadow_version, None);
-        assert!(answer::<Published>(reply(201, "not json"), 201).is_err());
+        assert!(answer::<Lifecycle>(reply(201, "not json"), 201).is_err());
     }
 
     #[test]

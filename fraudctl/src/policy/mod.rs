@@ -103,32 +103,25 @@ pub async fn run(args: PolicyArgs) -> anyhow::Result<()> {
             print!("{}", render::versions(&api()?.versions().await?));
         }
         PolicyCommand::Publish { file, shadow } => {
-            let (text, _) = check_file(&file)?;
-            let published = api()?.publish(&text, shadow).await?;
-            println!("{}", render::published(&published));
+            let (text, policy) = check_file(&file)?;
+            let answer = api()?.publish(&text, shadow).await?;
+            println!("{}", render::published(&policy.version, &answer));
         }
         PolicyCommand::Promote { version } => {
-            let p = api()?.promote(&version).await?;
-            let mut line = format!("promoted {}", p.version);
-            if let Some(previous) = &p.previous {
-                line.push_str(&format!(" (was {previous})"));
-            }
-            if let Some(by) = &p.promoted_by {
-                line.push_str(&format!(" by {by}"));
-            }
-            println!("{line}");
+            let answer = api()?.promote(&version).await?;
+            println!("{}", render::promoted(&version, &answer));
         }
         PolicyCommand::Rollback => {
-            let r = api()?.rollback().await?;
-            println!("rolled back from {} to {}", r.from, r.to);
+            let api = api()?;
+            // The answer names where it went; what was live, we ask first.
+            let from = api.live().await?.version;
+            let answer = api.rollback().await?;
+            println!("{}", render::rolled_back(Some(&from), &answer));
         }
         PolicyCommand::Shadow { version, clear } => {
             let version = if clear { None } else { version };
-            let set = api()?.set_shadow(version.as_deref()).await?;
-            match set.shadow_version {
-                Some(v) => println!("shadow policy: {v}"),
-                None => println!("shadow policy cleared"),
-            }
+            let answer = api()?.set_shadow(version.as_deref()).await?;
+            println!("{}", render::shadow(&answer));
         }
         PolicyCommand::Diff { a, b } => {
             let api = api()?;
@@ -154,8 +147,18 @@ pub async fn run(args: PolicyArgs) -> anyhow::Result<()> {
 pub fn check_file(path: &Path) -> anyhow::Result<(String, domain::Ruleset)> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let policy = check_text(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let policy = check_text(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not a valid policy: {}", path.display(), reason(&e)))?;
     Ok((text, policy))
+}
+
+/// The reason without the "invalid ruleset: " prefix(es) the error carries.
+fn reason(e: &domain::ruleset::RulesetError) -> &str {
+    let mut text = e.0.as_str();
+    while let Some(rest) = text.strip_prefix("invalid ruleset: ") {
+        text = rest;
+    }
+    text
 }
 
 /// A policy file's text checked: the policy, or why not.

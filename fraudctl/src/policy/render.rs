@@ -1,7 +1,7 @@
 //! What `fraudctl policy` prints: the versions table, diff lines and the
 //! live-against-shadow report. Pure text from values, so tests check it.
 
-use super::api::{Published, VersionEntry};
+use super::api::{Lifecycle, VersionEntry};
 use super::compare::CompareReport;
 use chrono::{DateTime, Utc};
 use domain::policy::compare::Side;
@@ -12,8 +12,9 @@ fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%SZ").to_string()
 }
 
-/// Columns padded to their widest cell, two spaces apart.
-fn table(rows: &[Vec<String>]) -> String {
+/// Columns padded to their widest cell, two spaces apart; columns from
+/// `right` on are aligned right (numbers).
+fn table(rows: &[Vec<String>], right: usize) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -28,11 +29,14 @@ fn table(rows: &[Vec<String>]) -> String {
     for row in rows {
         let mut line = String::new();
         for (c, cell) in row.iter().enumerate() {
-            if c + 1 == row.len() {
-                line.push_str(cell);
+            let pad = " ".repeat(widths[c] - cell.chars().count());
+            if c > 0 {
+                line.push_str("  ");
+            }
+            if c >= right {
+                let _ = write!(line, "{pad}{cell}");
             } else {
-                let pad = widths[c] - cell.chars().count();
-                let _ = write!(line, "{cell}{}  ", " ".repeat(pad));
+                let _ = write!(line, "{cell}{pad}");
             }
         }
         let _ = writeln!(out, "{}", line.trim_end());
@@ -81,15 +85,51 @@ pub fn versions(list: &[VersionEntry]) -> String {
             by,
         ]);
     }
-    table(&rows)
+    table(&rows, usize::MAX)
 }
 
 /// `published 2026.3-night (shadow)`.
-pub fn published(p: &Published) -> String {
-    if p.shadow {
-        format!("published {} (shadow)", p.version)
+pub fn published(version: &str, answer: &Lifecycle) -> String {
+    let v = answer.version.as_deref().unwrap_or(version);
+    if answer.shadow_version.as_deref() == Some(v) {
+        format!("published {v} (shadow)")
     } else {
-        format!("published {}", p.version)
+        format!("published {v}")
+    }
+}
+
+/// `promoted 2026.3-night (was 2026.2-default) by alice`: after a promote,
+/// what a rollback returns to is the version live before.
+pub fn promoted(version: &str, answer: &Lifecycle) -> String {
+    let v = answer.live_version.as_deref().unwrap_or(version);
+    let mut line = format!("promoted {v}");
+    if let Some(previous) = &answer.rollback_to {
+        let _ = write!(line, " (was {previous})");
+    }
+    if !answer.by.is_empty() {
+        let _ = write!(line, " by {}", answer.by);
+    }
+    line
+}
+
+/// `rolled back from 2026.3-night to 2026.2-default`.
+pub fn rolled_back(from: Option<&str>, answer: &Lifecycle) -> String {
+    let to = answer
+        .live_version
+        .as_deref()
+        .or(answer.version.as_deref())
+        .unwrap_or("?");
+    match from {
+        Some(from) => format!("rolled back from {from} to {to}"),
+        None => format!("rolled back to {to}"),
+    }
+}
+
+/// `shadow policy: 2026.3-night` or `shadow policy cleared`.
+pub fn shadow(answer: &Lifecycle) -> String {
+    match &answer.shadow_version {
+        Some(v) => format!("shadow policy: {v}"),
+        None => "shadow policy cleared".to_owned(),
     }
 }
 
@@ -203,7 +243,7 @@ pub fn comparison(r: &CompareReport) -> String {
     for (i, name) in ["recall", "FPR", "precision"].into_iter().enumerate() {
         rows.push(vec![name.to_owned(), l[i].clone(), s[i].clone()]);
     }
-    out.push_str(&table(&rows));
+    out.push_str(&table(&rows, 1));
     out
 }
 
@@ -286,14 +326,36 @@ mod tests {
     }
 
     #[test]
-    fn publish_and_diff_lines() {
-        let p = Published {
-            version: "2026.3-night".into(),
-            shadow: true,
+    fn lifecycle_and_diff_lines() {
+        let mut answer = Lifecycle {
+            version: Some("2026.3-night".into()),
+            live_version: Some("2026.2-default".into()),
+            shadow_version: Some("2026.3-night".into()),
+            rollback_to: None,
+            by: "alice".into(),
         };
-        assert_eq!(published(&p), "published 2026.3-night (shadow)");
-        let p = Published { shadow: false, ..p };
-        assert_eq!(published(&p), "published 2026.3-night");
+        assert_eq!(
+            published("2026.3-night", &answer),
+            "published 2026.3-night (shadow)"
+        );
+        answer.shadow_version = None;
+        assert_eq!(published("2026.3-night", &answer), "published 2026.3-night");
+        assert_eq!(shadow(&answer), "shadow policy cleared");
+        let answer = Lifecycle {
+            version: Some("2026.3-night".into()),
+            live_version: Some("2026.3-night".into()),
+            shadow_version: None,
+            rollback_to: Some("2026.2-default".into()),
+            by: "bob".into(),
+        };
+        assert_eq!(
+            promoted("2026.3-night", &answer),
+            "promoted 2026.3-night (was 2026.2-default) by bob"
+        );
+        assert_eq!(
+            rolled_back(Some("2026.4"), &answer),
+            "rolled back from 2026.4 to 2026.3-night"
+        );
         let changes = vec![
             Change {
                 path: "rules.velocity_count.weight".into(),
@@ -368,9 +430,18 @@ mod tests {
             text.contains("on 3 labelled transactions (2 fraud, 1 legitimate)"),
             "{text}"
         );
-        assert!(text.contains("recall     50.00% (1/2)"), "{text}");
-        assert!(text.contains("100.00% (2/2)"), "{text}");
-        assert!(text.contains("FPR        0.00% (0/1)"), "{text}");
+        assert!(
+            text.contains("recall      50.00% (1/2)    100.00% (2/2)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("FPR          0.00% (0/1)    100.00% (1/1)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("alerts                 1                3\n"),
+            "{text}"
+        );
         let mut none = report(Comparison::default());
         none.shadow_version = None;
         assert!(comparison(&none).starts_with("no decision in the log"));
