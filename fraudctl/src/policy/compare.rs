@@ -28,11 +28,12 @@ pub struct Selection {
     pub to: Option<DateTime<Utc>>,
 }
 
-/// One shadowed decision.
+/// One shadowed decision; versions by their index in `CompareFold::names`
+/// (a long log holds millions of pairs and a handful of versions).
 #[derive(Debug, Clone)]
 struct Pair {
-    shadow_version: String,
-    live_version: String,
+    shadow_version: usize,
+    live_version: usize,
     live: Verdict,
     shadow: Verdict,
 }
@@ -44,6 +45,8 @@ pub struct CompareFold {
     book: PolicyBook,
     /// By transaction id.
     pairs: HashMap<String, Pair>,
+    /// Every version a pair names, once.
+    names: Vec<String>,
     /// The shadow version of the newest shadowed decision inside the range.
     latest_seen: Option<String>,
     /// The newest label of each transaction.
@@ -130,11 +133,13 @@ impl CompareFold {
                     return;
                 }
                 self.latest_seen = Some(shadow.policy_version.clone());
+                let shadow_version = self.name(&shadow.policy_version);
+                let live_version = self.name(&r.ruleset_version);
                 self.pairs.insert(
                     r.transaction.transaction_id.as_str().to_owned(),
                     Pair {
-                        shadow_version: shadow.policy_version.clone(),
-                        live_version: r.ruleset_version.clone(),
+                        shadow_version,
+                        live_version,
                         live: Verdict {
                             decision: r.decision,
                             // The `AlertRaised` that follows gives the
@@ -161,6 +166,16 @@ impl CompareFold {
         }
     }
 
+    fn name(&mut self, version: &str) -> usize {
+        match self.names.iter().position(|n| n == version) {
+            Some(i) => i,
+            None => {
+                self.names.push(version.to_owned());
+                self.names.len() - 1
+            }
+        }
+    }
+
     /// The version compared (see the module's header).
     pub fn chosen_version(&self) -> Option<String> {
         self.selection
@@ -174,19 +189,23 @@ impl CompareFold {
     /// are the scan's.
     pub fn finish(self, events_read: u64, unreadable_events: u64) -> CompareReport {
         let version = self.chosen_version();
+        let wanted = version
+            .as_ref()
+            .and_then(|v| self.names.iter().position(|n| n == v));
         let mut comparison = Comparison::default();
         let mut live_versions = BTreeMap::new();
         // In a fixed order, so equal logs give equal reports.
         let mut ids: Vec<&String> = self
             .pairs
             .iter()
-            .filter(|(_, p)| version.as_ref() == Some(&p.shadow_version))
+            .filter(|(_, p)| wanted == Some(p.shadow_version))
             .map(|(id, _)| id)
             .collect();
         ids.sort_unstable();
         for id in ids {
             let pair = &self.pairs[id];
-            *live_versions.entry(pair.live_version.clone()).or_default() += 1;
+            let live = &self.names[pair.live_version];
+            *live_versions.entry(live.clone()).or_default() += 1;
             comparison.add(pair.live, pair.shadow, self.labels.get(id).copied());
         }
         CompareReport {
