@@ -17,6 +17,9 @@ use std::hint::black_box;
 use std::time::Instant;
 use uuid::Uuid;
 
+#[path = "shared/twenty_rules.rs"]
+mod twenty_rules;
+
 const CITIES: &[(&str, &str, f64, f64)] = &[
     ("San Francisco", "US", 37.77, -122.42),
     ("Oakland", "US", 37.80, -122.27),
@@ -100,8 +103,27 @@ fn main() {
             fraud: [10, 60, 250],
         },
     };
-    // Time decide() on the next transaction, many times.
+    // The same policy with twenty expression rules (issue 18: they add
+    // under 5 us at p99).
+    let mut with_rules = ruleset.clone();
+    with_rules.expression_rules = domain::policy::rules::compile(
+        twenty_rules::RULES
+            .iter()
+            .enumerate()
+            .map(|(i, e)| domain::policy::expression::ExpressionRule {
+                name: format!("rule_{i}"),
+                expression: (*e).to_owned(),
+                weight: 0.05,
+                description: None,
+                enabled: true,
+            })
+            .collect(),
+    )
+    .expect("the twenty rules compile");
+    // Time decide() on the next transaction, many times, alternating the
+    // two policies so both see the same machine noise.
     let mut samples: Vec<u128> = Vec::with_capacity(200_000);
+    let mut expr_samples: Vec<u128> = Vec::with_capacity(200_000);
     for round in 0..200_000 {
         let command = RecordTransaction {
             transaction: tx(900 + round % 50, minutes_of(900) + (round % 50) as i64),
@@ -111,10 +133,18 @@ fn main() {
         let t = Instant::now();
         black_box(decide(black_box(&state), black_box(&command), &ruleset));
         samples.push(t.elapsed().as_nanos());
+        let t = Instant::now();
+        black_box(decide(black_box(&state), black_box(&command), &with_rules));
+        expr_samples.push(t.elapsed().as_nanos());
     }
     samples.sort_unstable();
+    expr_samples.sort_unstable();
     let at = |q: f64| {
         samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)] as f64 / 1000.0
+    };
+    let expr_at = |q: f64| {
+        expr_samples[((expr_samples.len() as f64 * q) as usize).min(expr_samples.len() - 1)] as f64
+            / 1000.0
     };
     println!(
         "decide() with the {}-feature catalogue on a customer with {} transactions ({} in its raw window), {} calls:",
@@ -129,6 +159,14 @@ fn main() {
         at(0.99),
         at(0.999),
         at(1.0)
+    );
+    println!(
+        "  with 20 expression rules: p50 {:.1} us   p99 {:.1} us   p99.9 {:.1} us   (+{:.1} us at p50, +{:.1} us at p99)",
+        expr_at(0.5),
+        expr_at(0.99),
+        expr_at(0.999),
+        expr_at(0.5) - at(0.5),
+        expr_at(0.99) - at(0.99)
     );
     println!(
         "building that state (900 decide + apply): {:.1} ms",

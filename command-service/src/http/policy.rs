@@ -355,25 +355,31 @@ fn actor(app: &AppState, headers: &HeaderMap) -> String {
         .unwrap_or_else(|| "anonymous".to_owned())
 }
 
-fn parse<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, Problem> {
+/// The JSON body, or the problem answer (boxed: a `Problem` is large).
+fn parse<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, Box<Problem>> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if !json {
-        return Err(Problem::new(
+        return Err(Box::new(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
             "Send application/json",
-        ));
+        )));
     }
     serde_json::from_slice(body).map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "malformed-json",
-            "The body is not what this needs",
+        Box::new(
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                "The body is not what this needs",
+            )
+            .detail(e.to_string()),
         )
-        .detail(e.to_string())
     })
 }
 

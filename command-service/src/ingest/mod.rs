@@ -506,7 +506,7 @@ impl CommandStream for Deciding<'_> {
             &self.policy.live,
             self.policy.shadow.as_deref(),
         );
-        note_failures(&decided, &self.policy);
+        note_failures(&decided, self.policy);
         metrics::histogram!("sentinel_decide_duration_seconds")
             .record(deciding.elapsed().as_secs_f64());
         let answer = Answer::of(&decided.recorded, decided.alert.as_ref().map(|(_, a)| a));

@@ -98,10 +98,8 @@ impl PolicyBook {
                 };
                 self.make_live(index, CONFIGURATION, at, false);
             }
-            DomainEvent::PolicyPublished(e) => {
-                if self.index_of(&e.version).is_none() {
-                    self.record(e.policy.clone(), &e.published_by, at);
-                }
+            DomainEvent::PolicyPublished(e) if self.index_of(&e.version).is_none() => {
+                self.record(e.policy.clone(), &e.published_by, at);
             }
             DomainEvent::PolicyPromoted(e) => {
                 if let Some(index) = self.index_of(&e.version) {

@@ -21,10 +21,11 @@ fn rule(name: &str, expression: &str, weight: f64) -> ExpressionRule {
 }
 
 fn policy(version: &str, rules: Vec<ExpressionRule>) -> Ruleset {
-    let mut p = Ruleset::default();
-    p.version = version.into();
-    p.expression_rules = compile(rules).unwrap();
-    p
+    Ruleset {
+        version: version.into(),
+        expression_rules: compile(rules).unwrap(),
+        ..Default::default()
+    }
 }
 
 fn when_at(at: i64) -> chrono::DateTime<Utc> {
@@ -239,4 +240,27 @@ fn refused_rules_are_named_with_the_reason() {
         let error = compile(rules).unwrap_err();
         assert!(error.to_string().contains(says), "{error}");
     }
+}
+
+#[test]
+fn the_worked_example_in_docs_policy_md_publishes_and_fires() {
+    let doc = include_str!("../../../docs/policy.md");
+    let start = doc.find("[[expression_rules]]").expect("the example rule");
+    let end = start + doc[start..].find("```").expect("its block ends");
+    let mut text = domain::policy::to_toml(&Ruleset::default()).unwrap();
+    text = text.replacen("2026.2-default", "2026.12-night-cash", 1);
+    text.push('\n');
+    text.push_str(&doc[start..end]);
+    let policy = domain::policy::from_toml(&text).expect("the example is a valid policy");
+    let rule = &policy.expression_rules[0];
+    assert_eq!(rule.rule.name, "night_cash_abroad");
+    let mut features = domain::features::Features::default();
+    use domain::features::F;
+    features.set(F::IsNight, 1.0);
+    features.set(F::FirstCountry, 1.0);
+    features.set(F::AmountToMean, 4.2);
+    let withdrawal = tx().withdrawal().build();
+    assert_eq!(rule.program.evaluate(&withdrawal, &features), Ok(true));
+    features.set(F::AmountToMean, f64::NAN);
+    assert_eq!(rule.program.evaluate(&withdrawal, &features), Ok(false));
 }
