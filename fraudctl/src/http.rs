@@ -1,6 +1,7 @@
 //! A small HTTP client for talking to a running command side: JSON POSTs
-//! over a keep-alive pool, with 503 + `Retry-After` honoured by waiting and
-//! sending again (the ingest's overload answer means "not now", not "no").
+//! (and the GETs and PUTs of `fraudctl policy`) over a keep-alive pool,
+//! with 503 + `Retry-After` honoured by waiting and sending again (the
+//! ingest's overload answer means "not now", not "no").
 
 use anyhow::Context;
 use http_body_util::{BodyExt, Full};
@@ -66,12 +67,35 @@ impl Target {
 
     /// One POST of a JSON body.
     pub async fn post(&self, path: &str, body: Bytes) -> anyhow::Result<Reply> {
+        self.send(hyper::Method::POST, path, Some(body)).await
+    }
+
+    /// One GET.
+    pub async fn get(&self, path: &str) -> anyhow::Result<Reply> {
+        self.send(hyper::Method::GET, path, None).await
+    }
+
+    /// One PUT of a JSON body.
+    pub async fn put(&self, path: &str, body: Bytes) -> anyhow::Result<Reply> {
+        self.send(hyper::Method::PUT, path, Some(body)).await
+    }
+
+    /// One request; a body is sent as JSON.
+    async fn send(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> anyhow::Result<Reply> {
         let uri = format!("{}{path}", self.base);
-        let mut request = hyper::Request::post(&uri).header(CONTENT_TYPE, "application/json");
+        let mut request = hyper::Request::builder().method(method.clone()).uri(&uri);
+        if body.is_some() {
+            request = request.header(CONTENT_TYPE, "application/json");
+        }
         if let Some(a) = &self.authorization {
             request = request.header(AUTHORIZATION, a.clone());
         }
-        let request = request.body(Full::new(body))?;
+        let request = request.body(Full::new(body.unwrap_or_default()))?;
         let send = async {
             let response = self.client.request(request).await?;
             let status = response.status().as_u16();
@@ -91,7 +115,7 @@ impl Target {
         tokio::time::timeout(TIMEOUT, send)
             .await
             .map_err(|_| anyhow::anyhow!("no answer from {uri} within {TIMEOUT:?}"))?
-            .with_context(|| format!("POST {uri}"))
+            .with_context(|| format!("{method} {uri}"))
     }
 
     /// A POST that waits and sends again while the answer is 503, as long as

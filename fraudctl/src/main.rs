@@ -2,8 +2,8 @@
 //!
 //! Today: `demo` (the event store, the REST ingest and the projectors),
 //! `serve`, `replay`, `pg` (a private PostgreSQL for development and tests),
-//! `migrate`, `status` and `bench`. Later issues add simulate, eval,
-//! ingest-csv and backtest here.
+//! `migrate`, `status`, `bench`, `simulate`, `eval`, `ingest-csv`,
+//! `backtest`, `features` and `policy`.
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -18,6 +18,7 @@ mod http;
 mod ingest_csv;
 mod logscan;
 mod offline;
+mod policy;
 mod replay;
 mod serve;
 mod simulate;
@@ -86,9 +87,13 @@ enum Command {
     /// or RFC 3339 times) through the command side, in event-time order;
     /// an optional label column is recorded as labels.
     IngestCsv(ingest_csv::IngestCsvArgs),
-    /// Replay the recorded transactions through a candidate ruleset in
-    /// memory (read-only, nothing written) and compare with what was decided.
+    /// Replay the recorded transactions through a draft policy in memory
+    /// (read-only, nothing written) and compare with what was decided.
     Backtest(backtest::BacktestArgs),
+    /// The policy: show, list, publish, promote, roll back, set the shadow,
+    /// diff two versions (over the command side's API), and compare live
+    /// with the shadow over the recorded decisions and labels (the log).
+    Policy(policy::PolicyArgs),
     /// The feature catalogue: list it, or export every transaction's
     /// features as known at decision time with its label as known now.
     Features {
@@ -160,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args).await,
         Command::IngestCsv(args) => ingest_csv::run(args).await,
         Command::Backtest(args) => backtest::run(args).await,
+        Command::Policy(args) => policy::run(args).await,
         Command::Features { what } => features::run(what).await,
     }
 }

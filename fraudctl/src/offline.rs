@@ -2,7 +2,7 @@
 //! `CustomerState` per customer, `decide` against the state before each
 //! transaction, then `state.apply` of what was decided. Nothing is appended
 //! anywhere. Used by `backtest` (recorded transactions through two
-//! rulesets) and `eval --decide` (a simulated file without a service).
+//! policies) and `eval --decide` (a simulated file without a service).
 
 use domain::events::TransactionRecorded;
 use domain::ids::{AlertId, CustomerId};
@@ -60,15 +60,12 @@ impl Replayer {
     }
 }
 
-/// Reads a ruleset file (TOML), or the built-in default.
+/// Reads a policy file (TOML: the ruleset's sections and any
+/// `[[expression_rules]]`, each compiled), or the built-in default. The
+/// error names the file, and the rule and what is wrong with it.
 pub fn load_ruleset(path: Option<&std::path::Path>) -> anyhow::Result<Ruleset> {
-    use anyhow::Context;
     match path {
         None => Ok(Ruleset::default()),
-        Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            toml::from_str(&text).with_context(|| format!("{} is not a valid ruleset", p.display()))
-        }
+        Some(p) => crate::policy::check_file(p).map(|(_, policy)| policy),
     }
 }

@@ -1,23 +1,26 @@
 //! The backtest itself, pure: fed the log's events in order, it keeps two
 //! states per customer and decides each recorded transaction twice.
 //!
-//! - Baseline: the ruleset that decided it (the `RulesetPublished` of its
-//!   recorded version, or the built-in default of that version), or the one
-//!   given. Its state is folded from the *recorded* events, exactly as the
+//! - Baseline: the policy that decided it (its recorded version as the
+//!   `PolicyBook` folded from the `ruleset` and `policy` streams knows it, so
+//!   legacy `RulesetPublished` and `PolicyPublished` versions both count; or
+//!   the built-in default of that version), or the one given. Its state is folded from the *recorded* events, exactly as the
 //!   command side folded them, so replaying with the deciding ruleset must
 //!   give the recorded decision bit for bit; any difference is a mismatch.
 //! - Candidate: its own state, folded from its own decisions (its lateness
 //!   and history limits apply).
 //!
 //! Transactions outside `--from`/`--to` (event time) still build history;
-//! only those inside are compared.
+//! only those inside are compared. Each compared transaction on which the
+//! two sides differ (decision, score, alert or rules) is handed back to the
+//! caller as a [`Difference`], so a long list never has to be held here.
 
 use crate::eval::figures::Verdict;
 use chrono::{DateTime, Utc};
 use domain::events::TransactionRecorded;
 use domain::ids::{AlertId, CustomerId};
 use domain::peers::PeerReplay;
-use domain::rules::RuleId;
+use domain::policy::book::PolicyBook;
 use domain::{CustomerState, DecisionIds, DomainEvent, RecordTransaction, Ruleset, decide};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -40,6 +43,36 @@ pub struct RuleDiff {
     pub only_new: u64,
 }
 
+/// One side's verdict on a transaction, for the list of differences.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SideVerdict {
+    pub decision: String,
+    pub risk_score: f64,
+    pub alert: bool,
+    pub rules: Vec<String>,
+}
+
+impl SideVerdict {
+    fn of(r: &TransactionRecorded) -> SideVerdict {
+        SideVerdict {
+            decision: r.decision.as_str().to_owned(),
+            risk_score: r.risk_score,
+            alert: r.alert_id.is_some(),
+            rules: r.rules_fired.iter().map(|h| h.rule.to_string()).collect(),
+        }
+    }
+}
+
+/// A compared transaction that the candidate decides differently from the
+/// baseline.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Difference {
+    pub transaction_id: String,
+    pub at: DateTime<Utc>,
+    pub old: SideVerdict,
+    pub new: SideVerdict,
+}
+
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Outcome {
     /// Transactions compared (inside the time range).
@@ -51,6 +84,9 @@ pub struct Outcome {
     pub unknown_ruleset: u64,
     pub mismatches: u64,
     pub mismatch_examples: Vec<Mismatch>,
+    /// Compared transactions where the sides differ (decision, score,
+    /// alert or rules).
+    pub differing: u64,
     /// "old -> new" decision: count.
     pub decisions: BTreeMap<String, u64>,
     pub alerts_old: u64,
@@ -67,7 +103,8 @@ pub struct Outcome {
 
 pub struct Engine {
     fixed_baseline: Option<Arc<Ruleset>>,
-    published: HashMap<String, Arc<Ruleset>>,
+    /// Every version the log published so far, legacy rulesets included.
+    book: PolicyBook,
     default: Arc<Ruleset>,
     candidate: Ruleset,
     customers: HashMap<CustomerId, (CustomerState, CustomerState)>,
@@ -128,7 +165,7 @@ impl Engine {
     ) -> Engine {
         Engine {
             fixed_baseline: baseline.map(Arc::new),
-            published: HashMap::new(),
+            book: PolicyBook::default(),
             default: Arc::new(Ruleset::default()),
             candidate,
             customers: HashMap::new(),
@@ -156,43 +193,50 @@ impl Engine {
         if let Some(r) = &self.fixed_baseline {
             return Some(r.clone());
         }
-        if let Some(r) = self.published.get(version) {
-            return Some(r.clone());
+        if let Some(r) = self.book.version(version) {
+            return Some(r.policy.clone());
         }
         (self.default.version == version).then(|| self.default.clone())
     }
 
-    /// Folds the event at log `position` (ascending).
-    pub fn on_event(&mut self, position: u64, event: DomainEvent) {
+    /// Folds the event at log `position` (ascending), recorded at `at`; a
+    /// compared transaction the two sides decide differently comes back.
+    pub fn on_event(
+        &mut self,
+        position: u64,
+        at: DateTime<Utc>,
+        event: DomainEvent,
+    ) -> Option<Difference> {
         if matches!(
             event,
             DomainEvent::TransactionRecorded(_) | DomainEvent::TransactionLabeled(_)
         ) {
             // After the decision: a transaction's own event is not known to it.
             let peers_after = event.clone();
-            self.on_domain_event(event);
+            let difference = self.on_domain_event(event);
             self.peers.apply(position, &peers_after);
+            difference
         } else {
-            self.on_domain_event(event);
+            // The policy lifecycle: the book ignores everything else.
+            self.book.apply(&event, at);
+            None
         }
     }
 
-    fn on_domain_event(&mut self, event: DomainEvent) {
+    fn on_domain_event(&mut self, event: DomainEvent) -> Option<Difference> {
         match event {
-            DomainEvent::RulesetPublished(p) => {
-                self.published.insert(p.version, Arc::new(p.ruleset));
-            }
             DomainEvent::TransactionLabeled(l) => {
                 self.outcome
                     .labels
                     .insert(l.transaction_id.as_str().to_owned(), l.is_fraud);
+                None
             }
             DomainEvent::TransactionRecorded(recorded) => self.on_recorded(recorded),
-            _ => {}
+            _ => None,
         }
     }
 
-    fn on_recorded(&mut self, recorded: TransactionRecorded) {
+    fn on_recorded(&mut self, recorded: TransactionRecorded) -> Option<Difference> {
         let at = recorded.transaction.timestamp;
         let inside = self.from.is_none_or(|f| at >= f) && self.to.is_none_or(|t| at < t);
         let baseline = self.baseline_for(&recorded.ruleset_version);
@@ -232,7 +276,7 @@ impl Engine {
         new_state.apply(&DomainEvent::TransactionRecorded(new.clone()));
         if !inside {
             outcome.outside += 1;
-            return;
+            return None;
         }
         let o = outcome;
         o.compared += 1;
@@ -260,13 +304,15 @@ impl Engine {
             .or_default() += 1;
         o.alerts_old += u64::from(old.alert_id.is_some());
         o.alerts_new += u64::from(new.alert_id.is_some());
-        for rule in RuleId::ALL {
-            let in_old = old.rules_fired.iter().any(|h| h.rule == rule);
-            let in_new = new.rules_fired.iter().any(|h| h.rule == rule);
-            if !(in_old || in_new) {
-                continue;
-            }
-            let d = o.rules.entry(rule.as_str().to_owned()).or_default();
+        // Built-in and expression rules alike, by name.
+        let (old_side, new_side) = (SideVerdict::of(&old), SideVerdict::of(&new));
+        let mut names: Vec<&String> = old_side.rules.iter().chain(&new_side.rules).collect();
+        names.sort_unstable();
+        names.dedup();
+        for rule in names {
+            let in_old = old_side.rules.contains(rule);
+            let in_new = new_side.rules.contains(rule);
+            let d = o.rules.entry(rule.clone()).or_default();
             d.old += u64::from(in_old);
             d.new += u64::from(in_new);
             d.only_old += u64::from(in_old && !in_new);
@@ -274,6 +320,22 @@ impl Engine {
         }
         let id = old.transaction.transaction_id.as_str().to_owned();
         o.old.insert(id.clone(), crate::eval::verdict_of(&old));
-        o.new.insert(id, crate::eval::verdict_of(&new));
+        o.new.insert(id.clone(), crate::eval::verdict_of(&new));
+        let differs = old_side.decision != new_side.decision
+            // The baseline is compared in its stored form (JSON numbers do
+            // not always read back to the last bit): not a difference.
+            || (old_side.risk_score - new_side.risk_score).abs() > 1e-9
+            || old_side.alert != new_side.alert
+            || old_side.rules != new_side.rules;
+        if !differs {
+            return None;
+        }
+        o.differing += 1;
+        Some(Difference {
+            transaction_id: id,
+            at,
+            old: old_side,
+            new: new_side,
+        })
     }
 }

@@ -1,10 +1,12 @@
-//! `fraudctl backtest --ruleset CANDIDATE.toml [--from --to]`: what a
-//! candidate ruleset would have decided on the recorded traffic, beside
-//! what was decided, without touching anything: the log is read through a
-//! read-only session, decisions are made in memory (`engine`), nothing is
-//! appended or written. Reports decision and rule differences, whether the
-//! baseline replay reproduced every recorded decision exactly, and, where
-//! labels exist, recall, FPR, precision and alert rate for both rulesets.
+//! `fraudctl backtest --policy DRAFT.toml [--from --to]` (`--ruleset` is
+//! the old name): what a draft policy would have decided on the recorded
+//! traffic, beside what was decided, without touching anything: the log is
+//! read through a read-only session, decisions are made in memory
+//! (`engine`), nothing is appended (the only file written is the optional
+//! `--differences-out` CSV). Reports decision and rule differences, the
+//! transactions decided differently (the first `--show N`, all in the CSV),
+//! whether the baseline replay reproduced every recorded decision exactly,
+//! and, where labels exist, recall, FPR, precision and alert rate for both.
 
 pub mod engine;
 #[cfg(test)]
@@ -13,20 +15,26 @@ mod tests;
 use crate::eval::figures::{self, Flag, Row, Truth};
 use crate::logscan;
 use chrono::{DateTime, Utc};
-use engine::{Engine, Outcome};
+use engine::{Difference, Engine, Outcome};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::fmt::Write;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BacktestArgs {
-    /// The candidate ruleset (TOML).
-    #[arg(long)]
-    pub ruleset: PathBuf,
-    /// Compare with this ruleset instead of the one that decided each
+    /// The draft policy (TOML, as `fraudctl policy show` prints one).
+    #[arg(long = "policy", alias = "ruleset", value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Compare with this policy instead of the one that decided each
     /// transaction (then mismatches are expected where they differ).
     #[arg(long)]
     pub baseline: Option<PathBuf>,
+    /// How many of the transactions decided differently to list.
+    #[arg(long, default_value_t = 20)]
+    pub show: usize,
+    /// Write every transaction decided differently to this CSV file.
+    #[arg(long, value_name = "FILE.csv")]
+    pub differences_out: Option<PathBuf>,
     /// Only transactions with an event time at or after this (RFC 3339).
     #[arg(long)]
     pub from: Option<DateTime<Utc>>,
@@ -51,6 +59,10 @@ pub struct Report {
     pub unreadable_events: u64,
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// The first `--show` transactions decided differently, in log order.
+    pub differences: Vec<Difference>,
+    /// Where all of them were written.
+    pub differences_out: Option<PathBuf>,
     pub labelled: u64,
     /// Label figures of the old (baseline) decisions, when labels exist.
     pub old_figures: Option<Row>,
@@ -68,6 +80,8 @@ pub async fn run(args: BacktestArgs) -> anyhow::Result<()> {
 }
 
 pub async fn backtest(args: &BacktestArgs) -> anyhow::Result<Report> {
+    // A draft that does not read is refused before any database is asked.
+    crate::offline::load_ruleset(Some(&args.policy))?;
     let pool = logscan::read_only_pool(&args.database_url).await?;
     let report = backtest_on(&pool, args).await;
     pool.close().await;
@@ -76,13 +90,13 @@ pub async fn backtest(args: &BacktestArgs) -> anyhow::Result<Report> {
 
 /// The backtest over the log in `pool` (which `backtest` opens read-only).
 pub async fn backtest_on(pool: &sqlx::PgPool, args: &BacktestArgs) -> anyhow::Result<Report> {
-    let candidate = crate::offline::load_ruleset(Some(&args.ruleset))?;
+    let candidate = crate::offline::load_ruleset(Some(&args.policy))?;
     let baseline = match &args.baseline {
         Some(p) => Some(crate::offline::load_ruleset(Some(p))?),
         None => None,
     };
     let baseline_name = baseline.as_ref().map_or_else(
-        || "the recorded ruleset of each decision".to_owned(),
+        || "the policy that decided each transaction".to_owned(),
         |b| b.version.clone(),
     );
     let candidate_version = candidate.version.clone();
@@ -90,21 +104,41 @@ pub async fn backtest_on(pool: &sqlx::PgPool, args: &BacktestArgs) -> anyhow::Re
         ProgressStyle::with_template("{bar:40} {pos}/{len} events {per_sec} eta {eta}")?,
     );
     let mut engine = Engine::new(candidate, baseline, args.from, args.to);
+    let mut csv = match &args.differences_out {
+        Some(path) => Some(DifferencesCsv::create(path)?),
+        None => None,
+    };
+    let mut differences = Vec::new();
     let (events_read, unreadable_events) = logscan::scan(
         pool,
         &[
             "TransactionRecorded",
             "TransactionLabeled",
             "RulesetPublished",
+            "PolicyPublished",
+            "PolicyPromoted",
+            "PolicyRolledBack",
+            "ShadowPolicySet",
         ],
         |recorded, event| {
-            engine.on_event(recorded.position.0, event);
+            let at = recorded.event_time;
+            if let Some(d) = engine.on_event(recorded.position.0, at, event) {
+                if let Some(csv) = &mut csv {
+                    csv.write(&d)?;
+                }
+                if differences.len() < args.show {
+                    differences.push(d);
+                }
+            }
             Ok(())
         },
         |n| bar.set_position(n),
     )
     .await?;
     bar.finish_and_clear();
+    if let Some(csv) = csv {
+        csv.finish()?;
+    }
     let outcome = engine.outcome;
     let truth: Vec<Truth> = outcome
         .labels
@@ -132,10 +166,111 @@ pub async fn backtest_on(pool: &sqlx::PgPool, args: &BacktestArgs) -> anyhow::Re
         events_read,
         unreadable_events,
         outcome,
+        differences,
+        differences_out: args.differences_out.clone(),
         labelled,
         old_figures,
         new_figures,
     })
+}
+
+/// `--differences-out`: one row per transaction decided differently.
+struct DifferencesCsv {
+    path: PathBuf,
+    writer: csv::Writer<std::fs::File>,
+}
+
+impl DifferencesCsv {
+    const HEADER: [&str; 10] = [
+        "transaction_id",
+        "event_time",
+        "old_decision",
+        "old_score",
+        "old_alert",
+        "old_rules",
+        "new_decision",
+        "new_score",
+        "new_alert",
+        "new_rules",
+    ];
+
+    fn create(path: &std::path::Path) -> anyhow::Result<DifferencesCsv> {
+        use anyhow::Context;
+        let mut writer =
+            csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
+        writer.write_record(Self::HEADER)?;
+        Ok(DifferencesCsv {
+            path: path.to_owned(),
+            writer,
+        })
+    }
+
+    fn write(&mut self, d: &Difference) -> anyhow::Result<()> {
+        use anyhow::Context;
+        let (o, n) = (&d.old, &d.new);
+        self.writer
+            .write_record([
+                d.transaction_id.as_str(),
+                &d.at.to_rfc3339(),
+                &o.decision,
+                &o.risk_score.to_string(),
+                &o.alert.to_string(),
+                &o.rules.join(";"),
+                &n.decision,
+                &n.risk_score.to_string(),
+                &n.alert.to_string(),
+                &n.rules.join(";"),
+            ])
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        use anyhow::Context;
+        self.writer
+            .flush()
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
+}
+
+/// `review 0.450 alert [velocity_count, big_night]`.
+fn side(v: &engine::SideVerdict) -> String {
+    format!(
+        "{} {:.3}{} [{}]",
+        v.decision,
+        v.risk_score,
+        if v.alert { " alert" } else { "" },
+        v.rules.join(", ")
+    )
+}
+
+/// The list of transactions decided differently.
+pub fn render_differences(r: &Report) -> String {
+    let mut out = String::new();
+    let total = r.outcome.differing;
+    if total == 0 {
+        let _ = writeln!(out, "no transaction decided differently");
+        return out;
+    }
+    let shown = r.differences.len() as u64;
+    let mut head = format!("{total} transactions decided differently (old -> new)");
+    if shown < total {
+        let _ = write!(head, ", the first {shown}");
+    }
+    if let Some(path) = &r.differences_out {
+        let _ = write!(head, "; all in {}", path.display());
+    }
+    let _ = writeln!(out, "{head}:");
+    for d in &r.differences {
+        let _ = writeln!(
+            out,
+            "  {}  {}\n    {} -> {}",
+            d.transaction_id,
+            d.at.format("%Y-%m-%dT%H:%M:%SZ"),
+            side(&d.old),
+            side(&d.new)
+        );
+    }
+    out
 }
 
 fn pct(x: Option<f64>) -> String {
@@ -147,7 +282,7 @@ pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "backtest: candidate {} against {}; {} events read, {} transactions compared ({} outside the range)",
+        "backtest: draft {} against {}; {} events read, {} transactions compared ({} outside the range)",
         r.candidate_version, r.baseline, r.events_read, o.compared, o.outside
     );
     let _ = writeln!(
@@ -186,11 +321,14 @@ pub fn render(r: &Report) -> String {
         o.alerts_new,
         o.alerts_new as i64 - o.alerts_old as i64
     );
-    let _ = writeln!(
-        out,
-        "\n{:<22} {:>9} {:>9} {:>9} {:>9}",
-        "rule", "old", "new", "only old", "only new"
-    );
+    let _ = write!(out, "\n{}", render_differences(r));
+    if !o.rules.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<22} {:>9} {:>9} {:>9} {:>9}",
+            "rule", "old", "new", "only old", "only new"
+        );
+    }
     for (rule, d) in &o.rules {
         let _ = writeln!(
             out,

@@ -31,10 +31,12 @@ fn file(name: &str, text: &str) -> PathBuf {
     path
 }
 
-fn args(ruleset: PathBuf) -> BacktestArgs {
+fn args(policy: PathBuf) -> BacktestArgs {
     BacktestArgs {
-        ruleset,
+        policy,
         baseline: None,
+        show: 20,
+        differences_out: None,
         from: None,
         to: None,
         database_url: String::new(),
