@@ -28,32 +28,56 @@ const INGEST: &str = "sec-ingest-token-4f1c9a";
 const ANALYST: &str = "sec-analyst-token-7d2e0b";
 const ADMIN: &str = "sec-admin-token-93a6c1";
 
-/// Every route that needs a token: the role it needs, and a valid body.
-fn guarded_routes() -> Vec<(&'static str, &'static str, Value)> {
+/// Every route that needs a token: its method, the role it needs, and a
+/// valid body (GETs send none).
+fn guarded_routes() -> Vec<(&'static str, &'static str, &'static str, Value)> {
     let alert = "/v1/alerts/0190c0de-0000-7000-8000-000000000001";
+    let post = |path, role, body| ("POST", path, role, body);
+    let policy = "/v1/policies/2026.2-default";
     vec![
-        ("/v1/transactions", "ingest", tx("t-1", "c-1", 10.0, 1)),
+        ("GET", "/v1/policy", "analyst", Value::Null),
+        ("GET", "/v1/policies", "analyst", Value::Null),
         (
+            "GET",
+            "/v1/policies/{version}",
+            "analyst",
+            json!({"_path": policy}),
+        ),
+        post("/v1/policies", "admin", json!({"toml": "version = \"x\""})),
+        post(
+            "/v1/policies/{version}/promote",
+            "admin",
+            json!({"_path": format!("{policy}/promote")}),
+        ),
+        post("/v1/policy/rollback", "admin", json!({})),
+        (
+            "PUT",
+            "/v1/policy/shadow",
+            "admin",
+            json!({"version": null}),
+        ),
+        post("/v1/transactions", "ingest", tx("t-1", "c-1", 10.0, 1)),
+        post(
             "/v1/transactions/batch",
             "ingest",
             json!([tx("t-2", "c-1", 10.0, 1)]),
         ),
-        (
+        post(
             "/v1/labels",
             "analyst",
             json!({"transaction_id": "t-1", "is_fraud": true, "source": "chargeback"}),
         ),
-        (
+        post(
             "/v1/labels/batch",
             "analyst",
             json!([{"transaction_id": "t-1", "is_fraud": true, "source": "chargeback"}]),
         ),
-        (
+        post(
             "/v1/alerts/{id}/acknowledgement",
             "analyst",
             json!({"analyst": "ana", "_path": format!("{alert}/acknowledgement")}),
         ),
-        (
+        post(
             "/v1/alerts/{id}/resolution",
             "analyst",
             json!({"verdict": "false_positive", "analyst": "ana", "_path": format!("{alert}/resolution")}),
@@ -95,7 +119,7 @@ fn the_route_table_covers_every_documented_operation() {
     }
     let table: BTreeSet<String> = guarded_routes()
         .iter()
-        .map(|(path, _, _)| format!("POST {path}"))
+        .map(|(method, path, _, _)| format!("{method} {path}"))
         .collect();
     assert_eq!(guarded, table, "every secured operation is in the table");
     let expected_open: BTreeSet<String> = ["GET /healthz", "GET /readyz"]
@@ -107,15 +131,20 @@ fn the_route_table_covers_every_documented_operation() {
         "only health checks are documented open"
     );
     for path in guarded {
-        assert!(path.starts_with("POST /v1/"), "{path}");
+        assert!(path.contains(" /v1/"), "{path}");
     }
 }
 
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn every_route_refuses_a_missing_or_misplaced_token_and_the_wrong_role(pool: PgPool) {
     let app = spawn_with_tokens(pool).await;
-    for (template, needs, body) in guarded_routes() {
+    for (method, template, needs, body) in guarded_routes() {
         let url = format!("{}{}", app.base, concrete(template, &body));
+        let send = |url: String| match method {
+            "GET" => app.http.get(url),
+            "PUT" => app.http.put(url).json(&body),
+            _ => app.http.post(url).json(&body),
+        };
         // No token, or the right token anywhere but `Authorization: Bearer`.
         let misplaced = [
             vec![],
@@ -127,17 +156,14 @@ async fn every_route_refuses_a_missing_or_misplaced_token_and_the_wrong_role(poo
             vec![("cookie", format!("token={ADMIN}"))],
         ];
         for headers in misplaced {
-            let mut request = app.http.post(&url).json(&body);
+            let mut request = send(url.clone());
             for (name, value) in &headers {
                 request = request.header(*name, value);
             }
             let r = request.send().await.expect("send");
             assert_eq!(r.status().as_u16(), 401, "{template} with {headers:?}");
         }
-        let query = app
-            .http
-            .post(format!("{url}?access_token={ADMIN}"))
-            .json(&body)
+        let query = send(format!("{url}?access_token={ADMIN}"))
             .send()
             .await
             .expect("send");
@@ -149,11 +175,8 @@ async fn every_route_refuses_a_missing_or_misplaced_token_and_the_wrong_role(poo
 
         // Each role: 403 unless it grants the route (then anything but 401/403).
         for (token, role) in [(INGEST, "ingest"), (ANALYST, "analyst"), (ADMIN, "admin")] {
-            let r = app
-                .http
-                .post(&url)
+            let r = send(url.clone())
                 .bearer_auth(token)
-                .json(&body)
                 .send()
                 .await
                 .expect("send");

@@ -218,7 +218,19 @@ mod tests {
                 }
             }
         }
-        assert_eq!(operations, 6);
+        // Transactions (2), alerts (2), labels (2), the policy (7).
+        assert_eq!(operations, 13);
+        for (path, method) in [
+            ("/v1/policy", "get"),
+            ("/v1/policies", "get"),
+            ("/v1/policies", "post"),
+            ("/v1/policies/{version}", "get"),
+            ("/v1/policies/{version}/promote", "post"),
+            ("/v1/policy/rollback", "post"),
+            ("/v1/policy/shadow", "put"),
+        ] {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+        }
         for name in ["Unauthorized", "RateLimited"] {
             assert!(doc["components"]["responses"][name]["headers"].is_object());
         }
