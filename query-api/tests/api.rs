@@ -399,7 +399,7 @@ async fn transactions_alerts_merchants_dashboard_and_the_log(pool: PgPool) {
     let body: Value = r.json().await.expect("json");
     assert_eq!(
         body["data"]["events"]["nodes"][0]["type"],
-        "RulesetPublished"
+        "PolicyPublished"
     );
 
     // A merchant with neither alerts nor fraud is ranked by `merchants`,
