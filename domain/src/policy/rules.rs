@@ -121,20 +121,24 @@ pub fn evaluate(
 
 /// "`f.amount > 900.0 && tx.country == 'NG'` held with f.amount = 950,
 /// tx.country = NG", or the rule's description in place of the expression.
+/// Written into one string: a hit's explanation costs more than evaluating
+/// the rule, so it is built only for rules that fired, without
+/// intermediate strings.
 fn detail(r: &PolicyRule, tx: &Transaction, features: &Features) -> String {
-    let seen: Vec<String> = r
-        .program
-        .observed(tx, features)
-        .into_iter()
-        .map(|(name, value)| format!("{name} = {value}"))
-        .collect();
-    let what = match &r.rule.description {
-        Some(d) if !d.trim().is_empty() => d.trim().to_owned(),
-        _ => format!("`{}` held", r.rule.expression.trim()),
-    };
-    if seen.is_empty() {
-        what
-    } else {
-        format!("{what} with {}", seen.join(", "))
+    let mut out = String::with_capacity(128);
+    match &r.rule.description {
+        Some(d) if !d.trim().is_empty() => out.push_str(d.trim()),
+        _ => {
+            out.push('`');
+            out.push_str(r.rule.expression.trim());
+            out.push_str("` held");
+        }
     }
+    for (i, (name, value)) in r.program.observed(tx, features).iter().enumerate() {
+        out.push_str(if i == 0 { " with " } else { ", " });
+        out.push_str(name);
+        out.push_str(" = ");
+        out.push_str(value);
+    }
+    out
 }

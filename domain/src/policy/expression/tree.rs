@@ -173,6 +173,10 @@ pub(super) fn brief(v: f64) -> String {
         if v > 0.0 { "inf" } else { "-inf" }.to_owned()
     } else if v == 0.0 {
         "0".to_owned()
+    } else if v.fract() == 0.0 && magnitude < 1e15 {
+        // Counts, flags and whole amounts: integer formatting is much
+        // cheaper than float formatting with a precision.
+        (v as i64).to_string()
     } else if !(1e-3..1e15).contains(&magnitude) {
         let text = format!("{v:.3e}");
         match text.split_once('e') {
