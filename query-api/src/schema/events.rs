@@ -293,10 +293,21 @@ pub(crate) async fn stream_page(
     })
 }
 
-/// Every event of a stream (audit trails of alerts and labels: short).
+/// Every event of a stream (audit trails of alerts and labels: short), at
+/// most 10,000.
 pub(crate) async fn whole_stream(
     store: &dyn EventStore,
     stream: &str,
+) -> async_graphql::Result<Vec<RecordedEvent>> {
+    read_stream_up_to(store, stream, 10_000).await
+}
+
+/// The events of a stream from its start, in pages, up to `most` (rounded
+/// up to a page).
+pub(crate) async fn read_stream_up_to(
+    store: &dyn EventStore,
+    stream: &str,
+    most: usize,
 ) -> async_graphql::Result<Vec<RecordedEvent>> {
     const CHUNK: usize = 1000;
     let mut out = Vec::new();
@@ -307,7 +318,7 @@ pub(crate) async fn whole_stream(
             .or_internal("reading the log")?;
         let done = chunk.len() < CHUNK;
         out.extend(chunk);
-        if done || out.len() >= 10 * CHUNK {
+        if done || out.len() >= most {
             return Ok(out);
         }
     }

@@ -75,19 +75,7 @@ pub(crate) async fn read_book(store: &dyn EventStore) -> async_graphql::Result<P
 /// Every event of a stream. The policy streams grow by people's actions
 /// only, so they are read whole (no cap that would silently drop versions).
 async fn whole(store: &dyn EventStore, stream: &str) -> async_graphql::Result<Vec<RecordedEvent>> {
-    const CHUNK: usize = 1000;
-    let mut out = Vec::new();
-    loop {
-        let chunk = store
-            .read_stream(stream, out.len() as u64, CHUNK)
-            .await
-            .or_internal("reading the policy streams")?;
-        let done = chunk.len() < CHUNK;
-        out.extend(chunk);
-        if done {
-            return Ok(out);
-        }
-    }
+    super::events::read_stream_up_to(store, stream, usize::MAX).await
 }
 
 /// One policy version as the log tells it.
