@@ -11,11 +11,22 @@
 //! `configuration`: the log is never rewritten, the fold upcasts.
 
 use crate::events::{
-    DomainEvent, PolicyPromoted, PolicyPublished, PolicyRolledBack, ShadowPolicySet,
+    DomainEvent, EventPayload, PolicyPromoted, PolicyPublished, PolicyRolledBack, RulesetPublished,
+    ShadowPolicySet,
 };
 use crate::ruleset::Ruleset;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
+
+/// The event types the book folds (the legacy ruleset's and the policy
+/// stream's), for readers that scan the log by type.
+pub const EVENT_TYPES: &[&str] = &[
+    RulesetPublished::EVENT_TYPE,
+    PolicyPublished::EVENT_TYPE,
+    PolicyPromoted::EVENT_TYPE,
+    PolicyRolledBack::EVENT_TYPE,
+    ShadowPolicySet::EVENT_TYPE,
+];
 
 /// Who acts when the service itself publishes (a policy file or the
 /// built-in default at start).
@@ -96,14 +107,14 @@ impl PolicyBook {
                     Some(i) => i,
                     None => self.record(e.ruleset.clone(), CONFIGURATION, at),
                 };
-                self.make_live(index, CONFIGURATION, at, false);
+                self.make_live(index, CONFIGURATION, at);
             }
             DomainEvent::PolicyPublished(e) if self.index_of(&e.version).is_none() => {
                 self.record(e.policy.clone(), &e.published_by, at);
             }
             DomainEvent::PolicyPromoted(e) => {
                 if let Some(index) = self.index_of(&e.version) {
-                    self.make_live(index, &e.promoted_by, at, false);
+                    self.make_live(index, &e.promoted_by, at);
                 }
             }
             DomainEvent::PolicyRolledBack(e) => {
@@ -141,7 +152,7 @@ impl PolicyBook {
         self.versions.len() - 1
     }
 
-    fn make_live(&mut self, index: usize, by: &str, at: DateTime<Utc>, rollback: bool) {
+    fn make_live(&mut self, index: usize, by: &str, at: DateTime<Utc>) {
         if self.live == Some(index) {
             return;
         }
@@ -155,7 +166,7 @@ impl PolicyBook {
         self.versions[index].promotions.push(Promotion {
             by: by.to_owned(),
             at,
-            rollback,
+            rollback: false,
         });
     }
 

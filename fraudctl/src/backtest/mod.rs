@@ -112,14 +112,10 @@ pub async fn backtest_on(pool: &sqlx::PgPool, args: &BacktestArgs) -> anyhow::Re
     let (events_read, unreadable_events) = logscan::scan(
         pool,
         &[
-            "TransactionRecorded",
-            "TransactionLabeled",
-            "RulesetPublished",
-            "PolicyPublished",
-            "PolicyPromoted",
-            "PolicyRolledBack",
-            "ShadowPolicySet",
-        ],
+            &["TransactionRecorded", "TransactionLabeled"],
+            domain::policy::book::EVENT_TYPES,
+        ]
+        .concat(),
         |recorded, event| {
             let at = recorded.event_time;
             if let Some(d) = engine.on_event(recorded.position.0, at, event) {

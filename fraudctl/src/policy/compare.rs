@@ -93,17 +93,14 @@ pub struct CompareReport {
     pub shadow_rates: Rates,
 }
 
-/// The event types the fold reads.
-pub const TYPES: &[&str] = &[
-    "TransactionRecorded",
-    "AlertRaised",
-    "TransactionLabeled",
-    "RulesetPublished",
-    "PolicyPublished",
-    "PolicyPromoted",
-    "PolicyRolledBack",
-    "ShadowPolicySet",
-];
+/// The event types the fold reads besides the policy's.
+const TYPES: &[&str] = &["TransactionRecorded", "AlertRaised", "TransactionLabeled"];
+
+/// Every event type the fold reads: those, and the policy's
+/// (`domain::policy::book::EVENT_TYPES`).
+pub fn types() -> Vec<&'static str> {
+    [TYPES, domain::policy::book::EVENT_TYPES].concat()
+}
 
 impl CompareFold {
     pub fn new(selection: Selection) -> CompareFold {
@@ -235,7 +232,7 @@ pub async fn compare_on(
     let mut fold = CompareFold::new(selection);
     let (read, skipped) = crate::logscan::scan(
         pool,
-        TYPES,
+        &types(),
         |recorded, event| {
             fold.apply(&event, recorded.event_time);
             Ok(())
