@@ -14,10 +14,11 @@
 
 use crate::commands::RecordTransaction;
 use crate::devices::{DeviceKey, KnownDevices};
-use crate::events::{AlertRaised, DomainEvent, ShadowOutcome, TransactionRecorded};
+use crate::events::{AlertRaised, DomainEvent, ModelScore, ShadowOutcome, TransactionRecorded};
 use crate::features::{self, Features};
 use crate::geo::CountryCode;
 use crate::memory::{DailyTotals, KnownMerchants, Places};
+use crate::model::TOP_FEATURES;
 use crate::peers;
 use crate::policy::rules::{self as policy_rules, EvaluationFailure};
 use crate::rules::{self, RuleHit, Subject};
@@ -416,6 +417,7 @@ pub fn decide_with_shadow(
                 risk_score: s.risk_score,
                 priority: s.priority,
                 rules_fired: s.hits.into_iter().map(|h| h.rule).collect(),
+                model: s.model,
             };
             (Some(outcome), s.failures)
         }
@@ -435,6 +437,12 @@ pub fn decide_with_shadow(
             decision: judged.decision,
             rules_fired: judged.hits.clone(),
             ruleset_version: live.version.clone(),
+            model: judged.model.clone(),
+            top_features: live
+                .scorer
+                .get()
+                .map(|m| m.explain(&judged.features, TOP_FEATURES))
+                .unwrap_or_default(),
         };
         (cmd.ids.alert_event, raised)
     });
@@ -450,6 +458,7 @@ pub fn decide_with_shadow(
             alert_id: alert.as_ref().map(|(_, a)| a.alert_id),
             peers_as_of: Some(cmd.peers.as_of),
             shadow,
+            model: judged.model,
         },
         alert,
         features: judged.features,
@@ -466,11 +475,13 @@ struct Judgement {
     decision: Decision,
     priority: Option<Priority>,
     failures: Vec<EvaluationFailure>,
+    model: Option<ModelScore>,
 }
 
 /// The built-in rules, then the catalogue (which holds their hits), then
-/// the expression rules over the transaction and the catalogue; the score,
-/// decision and priority from all the hits.
+/// the expression rules over the transaction and the catalogue; the rules'
+/// score from all the hits, combined with the policy's model when it has
+/// one (`scoring::combine`); the decision and priority from that.
 fn judge(
     state: &CustomerState,
     cmd: &RecordTransaction,
@@ -493,8 +504,17 @@ fn judge(
         &mut hits,
         &mut failures,
     );
-    let risk_score = scoring::risk_score(&hits);
+    let rules_score = scoring::risk_score(&hits);
+    let model = policy.scorer.get().map(|m| ModelScore {
+        version: m.version().to_owned(),
+        score: (m.probability(&features) * 1e6).round() / 1e6,
+    });
+    let risk_score = match &model {
+        Some(m) => scoring::combine(rules_score, m.score),
+        None => rules_score,
+    };
     Judgement {
+        model,
         decision: scoring::decision_for(risk_score, &policy.decision),
         priority: scoring::priority_for(risk_score, &policy.priority),
         hits,

@@ -11,6 +11,7 @@
 
 use crate::ids::{AlertId, CustomerId, MerchantId, QuarantineId, TransactionId};
 use crate::ingest::FieldError;
+use crate::model::{Contribution, Model};
 use crate::rules::{RuleHit, RuleName};
 use crate::ruleset::Ruleset;
 use crate::scoring::{Decision, Priority};
@@ -52,6 +53,18 @@ pub struct TransactionRecorded {
     /// (`crate::policy`): recorded, never acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow: Option<ShadowOutcome>,
+    /// The model the live policy scored with and its probability of fraud
+    /// (`crate::scoring::combine` folds it into `risk_score`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelScore>,
+}
+
+/// A model's version and its probability of fraud for one transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelScore {
+    pub version: String,
+    /// In [0, 1], 6 decimals.
+    pub score: f64,
 }
 
 /// A shadow policy's verdict on a transaction: the decision, score and
@@ -64,6 +77,8 @@ pub struct ShadowOutcome {
     /// The alert it would have raised (none is raised).
     pub priority: Option<Priority>,
     pub rules_fired: Vec<RuleName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelScore>,
 }
 
 /// A decided transaction scored high enough to need an analyst.
@@ -77,6 +92,13 @@ pub struct AlertRaised {
     pub decision: Decision,
     pub rules_fired: Vec<RuleHit>,
     pub ruleset_version: String,
+    /// The model's score, when the policy had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelScore>,
+    /// The features that pushed the model's score up the most, with their
+    /// values, frozen when the alert was raised (largest first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_features: Vec<Contribution>,
 }
 
 /// An analyst took an alert.
@@ -247,6 +269,16 @@ pub struct PolicyRolledBack {
     pub rolled_back_by: String,
 }
 
+/// A model was trained from the log and recorded (`model` stream). It
+/// scores nothing until a policy version names it and is promoted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelTrained {
+    /// Boxed: the trees make it large.
+    pub model: Box<Model>,
+    /// Who trained it: `fraudctl` and the user, or the pipeline.
+    pub trained_by: String,
+}
+
 /// The shadow policy was set (`Some`) or cleared (`None`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShadowPolicySet {
@@ -261,8 +293,11 @@ macro_rules! payloads {
             const SCHEMA_VERSION: u32 = $version;
         })+
 
-        /// Any Sentinel event.
+        /// Any Sentinel event. Transactions are most of the log, so the
+        /// enum is as big as a recorded transaction on purpose: boxing it
+        /// would add an allocation per event to save bytes on rare ones.
         #[derive(Debug, Clone, PartialEq)]
+        #[allow(clippy::large_enum_variant)]
         pub enum DomainEvent {
             $($name($name),)+
         }
@@ -368,6 +403,7 @@ payloads!(
     PolicyPromoted = 1,
     PolicyRolledBack = 1,
     ShadowPolicySet = 1,
+    ModelTrained = 1,
 );
 
 /// Why a stored event could not be read as a `DomainEvent`.

@@ -40,6 +40,7 @@ pub mod ids;
 pub mod ingest;
 pub mod label;
 pub mod memory;
+pub mod model;
 pub mod money;
 pub mod outcome;
 pub mod peers;

@@ -137,10 +137,13 @@ impl Default for HistoryLimits {
 pub struct Ruleset {
     /// Recorded on every decision; change it whenever anything else changes.
     pub version: String,
-    /// The model this policy scores with (a version in the `model` stream);
-    /// none yet.
+    /// The model this policy scores with (a version in the `model` stream).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// The model itself, once loaded from the `model` stream
+    /// (`crate::model::ModelBook::attach`); never serialised, never compared.
+    #[serde(skip)]
+    pub scorer: crate::model::Scorer,
     pub lateness: Lateness,
     pub history: HistoryLimits,
     pub decision: DecisionThresholds,
@@ -412,6 +415,7 @@ impl Unchecked {
         Ruleset {
             version: self.version,
             model: self.model,
+            scorer: crate::model::Scorer::default(),
             lateness: or_default(self.lateness, d, "lateness", |d| d.lateness.clone())?,
             history,
             decision: self.decision,

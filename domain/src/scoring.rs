@@ -72,6 +72,24 @@ pub fn risk_score(hits: &[RuleHit]) -> f64 {
     ((1.0 - all_wrong) * 10_000.0).round() / 10_000.0
 }
 
+/// The risk of a transaction when the policy has a model: the rules' score
+/// and the model's probability combined like two rules, `1 - (1 - rules) ·
+/// (1 - model)`, 4 decimals. Either alone can carry a transaction over a
+/// threshold (an analyst's rule of weight 0.9 still forces a review; a
+/// model sure of fraud flags what no rule saw), neither can lower the
+/// other, and with no model the risk is the rules' score unchanged. A
+/// policy with a model gets thresholds chosen for it on labelled data
+/// (`fraudctl model train --promote`, `fraudctl policy calibrate`).
+pub fn combine(rules: f64, model: f64) -> f64 {
+    let model = if model.is_nan() {
+        0.0
+    } else {
+        model.clamp(0.0, 1.0)
+    };
+    let all_wrong = (1.0 - rules.clamp(0.0, 1.0)) * (1.0 - model);
+    ((1.0 - all_wrong) * 10_000.0).round() / 10_000.0
+}
+
 /// Decline at or above `decline`, review at or above `review`, else approve.
 pub fn decision_for(score: f64, t: &DecisionThresholds) -> Decision {
     if score >= t.decline {

@@ -12,6 +12,8 @@ pub const RULESET: &str = "ruleset";
 /// Policy versions and their lifecycle: published, promoted, rolled back,
 /// shadow set.
 pub const POLICY: &str = "policy";
+/// Trained models, each whole with its figures (`crate::model`).
+pub const MODEL: &str = "model";
 
 /// A customer's transactions and the alerts they raised.
 pub fn customer(id: &CustomerId) -> String {

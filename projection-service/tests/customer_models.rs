@@ -158,6 +158,7 @@ fn recorded(position: u64, t: &Tx) -> ProjectedEvent {
             alert_id: None,
             peers_as_of: None,
             shadow: None,
+            model: None,
         }),
     )
 }
@@ -175,6 +176,8 @@ fn alert(position: u64, customer: &str, priority: Priority) -> ProjectedEvent {
             decision: Decision::Review,
             rules_fired: vec![],
             ruleset_version: "test".into(),
+            model: None,
+            top_features: Vec::new(),
         }),
     )
 }

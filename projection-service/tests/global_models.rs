@@ -115,6 +115,7 @@ fn recorded(
         alert_id: alert.map(AlertId),
         peers_as_of: None,
         shadow: None,
+        model: None,
     }
 }
 
@@ -128,6 +129,8 @@ fn raised(t: &Transaction, alert: Uuid, priority: Priority, rules: Vec<RuleHit>)
         decision: Decision::Review,
         rules_fired: rules,
         ruleset_version: "rs-1".into(),
+        model: None,
+        top_features: Vec::new(),
     }
 }
 

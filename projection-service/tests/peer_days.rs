@@ -104,6 +104,7 @@ impl Log {
             alert_id: alert,
             peers_as_of: None,
             shadow: None,
+            model: None,
         };
         self.push(ts, recorded);
         if let Some(a) = alert {

@@ -69,6 +69,7 @@ fn events() -> Vec<(String, DomainEvent)> {
                 RuleName::parse("big_night"),
                 RuleName::parse("velocity_count"),
             ],
+            model: None,
         });
         let recorded = TransactionRecorded {
             transaction: t,
@@ -82,6 +83,7 @@ fn events() -> Vec<(String, DomainEvent)> {
                 .then(|| AlertId(Uuid::from_u128(i as u128 + 1))),
             peers_as_of: None,
             shadow,
+            model: None,
         };
         out.push((format!("customer-{customer}"), recorded.into()));
         if rng.random_bool(0.3) {

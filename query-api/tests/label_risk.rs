@@ -53,6 +53,7 @@ fn recorded(t: &Transaction) -> DomainEvent {
         alert_id: None,
         peers_as_of: None,
         shadow: None,
+        model: None,
     }
     .into()
 }

@@ -197,6 +197,8 @@ fn recorded(case: &Case, live_version: &str) -> (TransactionRecorded, Option<Ale
             decision: case.live.0,
             rules_fired: vec![hit],
             ruleset_version: live_version.into(),
+            model: None,
+            top_features: Vec::new(),
         }
     });
     let r = TransactionRecorded {
@@ -216,7 +218,9 @@ fn recorded(case: &Case, live_version: &str) -> (TransactionRecorded, Option<Ale
                 risk_score: 0.42,
                 priority,
                 rules_fired: vec![RuleName::parse("big_night")],
+                model: None,
             }),
+        model: None,
     };
     (r, alert)
 }

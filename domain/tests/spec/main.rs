@@ -16,6 +16,7 @@ mod ingest;
 mod ingest_fuzz;
 mod labels;
 mod late_events;
+mod model;
 mod new_category;
 mod new_country;
 mod new_device;

@@ -163,6 +163,7 @@ pub fn recorded(tx: Transaction) -> DomainEvent {
         alert_id: None,
         peers_as_of: None,
         shadow: None,
+        model: None,
     }
     .into()
 }

@@ -113,7 +113,9 @@ async fn record(store: &PgEventStore, tx: &Transaction, live: Side, shadow: Opti
             risk_score: 0.5,
             priority,
             rules_fired: Vec::new(),
+            model: None,
         }),
+        model: None,
     };
     let mut events = vec![DomainEvent::from(recorded)];
     if let (Some(alert_id), Some(priority)) = (alert, live.1) {
@@ -127,6 +129,8 @@ async fn record(store: &PgEventStore, tx: &Transaction, live: Side, shadow: Opti
                 decision: live.0,
                 rules_fired: Vec::new(),
                 ruleset_version: "p-live".into(),
+                model: None,
+                top_features: Vec::new(),
             }
             .into(),
         );
@@ -329,7 +333,9 @@ fn without_a_shadow_set_now_the_latest_one_seen_is_compared() {
                 risk_score: 0.5,
                 priority: Some(Priority::P3),
                 rules_fired: Vec::new(),
+                model: None,
             }),
+            model: None,
         })
     };
     let mut fold = CompareFold::new(Selection::default());
