@@ -1,8 +1,9 @@
-//! Builds the command service: folds the policy streams and makes sure a
+//! Builds the command service: folds the model stream, then the policy
+//! streams (so the live policy gets its model), and makes sure a
 //! policy is live (`crate::policy::commands::bootstrap`), folds the
 //! merchant and category counts and the transaction directory from the
 //! whole log (`crate::peers`) and starts the follower that keeps them
-//! current, wires the ingest to the event store, binds the listener.
+//! current and the task publishing the live model's drift, wires the ingest to the event store, binds the listener.
 
 use crate::commands::alerts::AlertCommands;
 use crate::commands::labels::Labels;
@@ -13,6 +14,7 @@ use crate::ingest::quarantine::Quarantine;
 use crate::peers::{Follower, LivePeers};
 use crate::policy::LivePolicy;
 use crate::policy::commands::bootstrap;
+use crate::policy::drift::DriftPublisher;
 use anyhow::Context;
 use domain::Ruleset;
 use domain::money::Currency;
@@ -42,7 +44,7 @@ impl Application {
         let policy = Arc::new(
             LivePolicy::load(&*store, configured.clone().unwrap_or_default())
                 .await
-                .context("folding the policy stream")?,
+                .context("folding the model and policy streams")?,
         );
         bootstrap(&*store, &policy, configured).await?;
         let default_currency = Currency::parse(&settings.default_currency)
@@ -55,6 +57,7 @@ impl Application {
                 .context("folding the merchant counts from the log")?,
         );
         let follower = Follower::start(peers.clone(), policy.clone(), store.clone());
+        let drift = DriftPublisher::start(policy.clone());
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
@@ -71,6 +74,7 @@ impl Application {
             labels,
             peers,
             follower,
+            drift,
             default_currency,
             settings,
         });

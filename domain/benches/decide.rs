@@ -1,7 +1,10 @@
 //! `cargo bench -p domain --bench decide`: how long one `decide()` takes
 //! for a customer with a realistic history, rules and the whole feature
-//! catalogue (issue 17's target: p99 under 20 microseconds), and how long
-//! rebuilding that state takes.
+//! catalogue (issue 17's target: p99 under 20 microseconds), with twenty
+//! expression rules, and with a model (issue 19's target: p99 under 100
+//! microseconds with a 300-tree, depth-6 forest over the whole catalogue,
+//! built here deterministically: no trainer), and how long rebuilding that
+//! state takes.
 //!
 //! A plain harness: it times each call with `Instant`, so the figures are
 //! latencies per call (p50, p99, p99.9), not a mean over a loop.
@@ -19,6 +22,9 @@ use uuid::Uuid;
 
 #[path = "shared/twenty_rules.rs"]
 mod twenty_rules;
+
+#[path = "shared/bench_model.rs"]
+mod bench_model;
 
 const CITIES: &[(&str, &str, f64, f64)] = &[
     ("San Francisco", "US", 37.77, -122.42),
@@ -139,10 +145,48 @@ fn main() {
                 .count()
         })
         .sum();
+    // The same policy with a model: 300 trees of depth 6 over every
+    // catalogue feature, split at values the bench's own transactions
+    // have, so walks go both ways as with a trained forest.
+    let rows: Vec<domain::features::Features> = (0..50)
+        .map(|k| {
+            let command = RecordTransaction {
+                transaction: tx(900 + k, minutes_of(900) + k as i64),
+                ids: ids(),
+                peers,
+            };
+            decide(&state, &command, &ruleset).features
+        })
+        .collect();
+    let model = bench_model::forest(&rows, 300, 6);
+    let mut models = domain::model::ModelBook::default();
+    models.apply(&domain::DomainEvent::ModelTrained(
+        domain::events::ModelTrained {
+            model: Box::new(model),
+            trained_by: "bench".into(),
+        },
+    ));
+    let mut with_model = ruleset.clone();
+    with_model.version = "with-model".into();
+    with_model.model = Some("bench-forest".into());
+    models.attach(&mut with_model).expect("the forest loads");
+    let alerted: usize = (0..50)
+        .filter(|&k| {
+            let command = RecordTransaction {
+                transaction: tx(900 + k, minutes_of(900) + k as i64),
+                ids: ids(),
+                peers,
+            };
+            decide(&state, &command, &with_model).alert.is_some()
+        })
+        .count();
     // Time decide() on the next transaction, many times, alternating the
-    // two policies so both see the same machine noise.
+    // policies so all see the same machine noise.
     let mut samples: Vec<u128> = Vec::with_capacity(200_000);
     let mut expr_samples: Vec<u128> = Vec::with_capacity(200_000);
+    let mut model_samples: Vec<u128> = Vec::with_capacity(200_000);
+    let mut explain_samples: Vec<u128> = Vec::with_capacity(200_000);
+    let loaded = with_model.scorer.get().expect("attached");
     for round in 0..200_000 {
         let command = RecordTransaction {
             transaction: tx(900 + round % 50, minutes_of(900) + (round % 50) as i64),
@@ -155,6 +199,15 @@ fn main() {
         let t = Instant::now();
         black_box(decide(black_box(&state), black_box(&command), &with_rules));
         expr_samples.push(t.elapsed().as_nanos());
+        let t = Instant::now();
+        black_box(decide(black_box(&state), black_box(&command), &with_model));
+        model_samples.push(t.elapsed().as_nanos());
+        // What an alert adds: the five top features (every tree walked
+        // again, charging each split).
+        let row = &rows[round % rows.len()];
+        let t = Instant::now();
+        black_box(loaded.explain(black_box(row), domain::model::TOP_FEATURES));
+        explain_samples.push(t.elapsed().as_nanos());
     }
     // What the rules add to each call: the paired difference, so a pause
     // that hits both calls of a round cancels out.
@@ -168,6 +221,10 @@ fn main() {
         |q: f64| added[((added.len() as f64 * q) as usize).min(added.len() - 1)] as f64 / 1000.0;
     samples.sort_unstable();
     expr_samples.sort_unstable();
+    model_samples.sort_unstable();
+    explain_samples.sort_unstable();
+    let quantile =
+        |v: &[u128], q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)] as f64 / 1000.0;
     let at = |q: f64| {
         samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)] as f64 / 1000.0
     };
@@ -202,6 +259,20 @@ fn main() {
         added_at(0.5),
         added_at(0.99),
         fired as f64 / 50.0
+    );
+    println!(
+        "  with a 300-tree depth-6 forest over all {} features: p50 {:.1} us   p99 {:.1} us   p99.9 {:.1} us   max {:.1} us   ({} of 50 calls alert, each explaining its top features)",
+        domain::features::COUNT,
+        quantile(&model_samples, 0.5),
+        quantile(&model_samples, 0.99),
+        quantile(&model_samples, 0.999),
+        quantile(&model_samples, 1.0),
+        alerted
+    );
+    println!(
+        "  explain (top 5 features) alone: p50 {:.1} us   p99 {:.1} us",
+        quantile(&explain_samples, 0.5),
+        quantile(&explain_samples, 0.99),
     );
     println!(
         "building that state (900 decide + apply): {:.1} ms",

@@ -10,6 +10,8 @@
 //!   `copy`: how a rebuild writes rows into its fresh tables.
 //! - `live`: a projector following the log; `rebuild`: replay and swap.
 //! - `status`: what each projector reports, in PostgreSQL and on `/metrics`.
+//! - `quality`: detection recall, precision and false-positive rate on the
+//!   latest labelled window, as gauges.
 
 pub mod apply;
 pub mod checkpoint;
@@ -22,6 +24,7 @@ pub mod live;
 pub mod models;
 pub mod partition;
 pub mod projector;
+pub mod quality;
 pub mod rebuild;
 pub mod schema;
 pub mod startup;

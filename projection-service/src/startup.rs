@@ -88,6 +88,13 @@ impl Application {
             self.settings.status_interval,
             stop_rx.clone(),
         ));
+        // The whole table is readable from any instance: one reports.
+        let quality = (self.settings.partition.index == 0).then(|| {
+            tokio::spawn(crate::quality::report_until(
+                self.pool.clone(),
+                stop_rx.clone(),
+            ))
+        });
         let ops = Ops {
             pool: self.pool.clone(),
             store: self.store.clone(),
@@ -99,6 +106,9 @@ impl Application {
         let _ = stop_tx.send(true);
         while tasks.join_next().await.is_some() {}
         let _ = reporter.await;
+        if let Some(quality) = quality {
+            let _ = quality.await;
+        }
         served.context("serving HTTP")
     }
 }

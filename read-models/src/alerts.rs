@@ -1,5 +1,6 @@
 //! `alerts`: one row per raised alert, with the transaction's merchant,
-//! amount and currency, the rules that fired, and its lifecycle (open,
+//! amount and currency, the rules that fired, the model's version and score
+//! and the features that explain it (frozen when it was raised), and its lifecycle (open,
 //! acknowledged, resolved with a verdict), for the analysts' dashboard.
 //!
 //! The merchant, amount and currency are only in the `TransactionRecorded`
@@ -29,7 +30,9 @@ use uuid::Uuid;
 
 pub const MODEL: Model = Model {
     name: "alerts",
-    version: 1,
+    // 2: the model's version and score, and the features that pushed the
+    // score up, frozen when the alert was raised.
+    version: 2,
     partitioned: false,
     ddl: DDL,
     tables: &["alerts", "alert_context"],
@@ -61,7 +64,13 @@ CREATE TABLE alerts (
     resolved_by text,
     verdict text CHECK (verdict IN ('confirmed_fraud', 'false_positive')),
     resolution_note text,
-    updated_position bigint NOT NULL
+    updated_position bigint NOT NULL,
+    -- The live policy's model (null: none), its score and the features
+    -- that pushed the score up most, largest first:
+    -- [{feature, value, contribution}].
+    model_version text,
+    model_score double precision,
+    top_features jsonb NOT NULL DEFAULT '[]'
 );
 -- The dashboard pages by (raised_at, alert_id), newest first.
 CREATE INDEX alerts_status_priority ON alerts (status, priority, raised_at DESC, alert_id DESC);
@@ -88,7 +97,8 @@ macro_rules! alert_columns {
          priority, risk_score, decision, rules_fired::text AS rules_fired, rule_names, \
          ruleset_version, status, raised_at, raised_recorded_at, raised_position, \
          acknowledged_at, acknowledged_by, acknowledged_note, resolved_at, resolved_by, \
-         verdict, resolution_note, updated_position"
+         verdict, resolution_note, updated_position, model_version, model_score, \
+         top_features::text AS top_features"
     };
 }
 
@@ -131,6 +141,10 @@ pub struct AlertRow {
     pub verdict: Option<String>,
     pub resolution_note: Option<String>,
     pub updated_position: i64,
+    pub model_version: Option<String>,
+    pub model_score: Option<f64>,
+    /// JSON: `[{feature, value, contribution}]` (`domain::model::Contribution`).
+    pub top_features: String,
 }
 
 /// The filter every alert list shares; a null argument folds away.
@@ -226,6 +240,10 @@ pub struct Raised {
     pub raised_at: DateTime<Utc>,
     pub raised_recorded_at: DateTime<Utc>,
     pub raised_position: i64,
+    pub model_version: Option<String>,
+    pub model_score: Option<f64>,
+    /// JSON of `domain::model::Contribution`s.
+    pub top_features: String,
 }
 
 /// The columns the lifecycle changes.
@@ -328,6 +346,10 @@ impl AlertState {
                     raised_at: event_time,
                     raised_recorded_at: recorded_time,
                     raised_position: position,
+                    model_version: r.model.as_ref().map(|m| m.version.clone()),
+                    model_score: r.model.as_ref().map(|m| m.score),
+                    top_features: serde_json::to_string(&r.top_features)
+                        .unwrap_or_else(|_| "[]".into()),
                 };
                 alerts.insert(
                     r.alert_id.0,

@@ -1,6 +1,6 @@
 //! `transactions`: one row per decided transaction (decision, score, rules
-//! fired, lateness, the alert it raised, and what the shadow policy would
-//! have decided when one was set) and the latest label each transaction
+//! fired, lateness, the alert it raised, the live policy's model and its
+//! score, and what the shadow policy would have decided when one was set) and the latest label each transaction
 //! received. Partitioned by customer; labels (which name a
 //! transaction, not a customer) are projected by partition 0 into their own
 //! table, so they never wait for the transaction's partition.
@@ -24,7 +24,9 @@ use uuid::Uuid;
 pub const MODEL: Model = Model {
     name: "transactions",
     // 2: the shadow policy's outcome (`shadow_*` columns).
-    version: 2,
+    // 3: the live policy's model and its score (`model_version`,
+    // `model_score`).
+    version: 3,
     partitioned: true,
     ddl: DDL,
     tables: &["transactions", "transaction_labels"],
@@ -62,7 +64,11 @@ CREATE TABLE transactions (
     shadow_version text,
     shadow_decision text,
     shadow_priority text,
-    shadow_risk_score double precision
+    shadow_risk_score double precision,
+    -- The model the live policy scored with and its probability of fraud
+    -- (null: the policy had no model).
+    model_version text,
+    model_score double precision
 );
 CREATE INDEX transactions_customer ON transactions (customer_id, event_time DESC);
 CREATE INDEX transactions_merchant ON transactions (merchant_id, event_time DESC);
@@ -89,7 +95,8 @@ macro_rules! transaction_columns {
          recorded_time, position, amount::text AS amount, currency, transaction_type, \
          payment_method, device_type, city, country, latitude, longitude, decision, \
          risk_score, rules_fired::text AS rules_fired, ruleset_version, late, alert_id, \
-         input_schema, shadow_version, shadow_decision, shadow_priority, shadow_risk_score"
+         input_schema, shadow_version, shadow_decision, shadow_priority, shadow_risk_score, \
+         model_version, model_score"
     };
 }
 
@@ -132,6 +139,8 @@ pub struct TransactionRow {
     pub shadow_decision: Option<String>,
     pub shadow_priority: Option<String>,
     pub shadow_risk_score: Option<f64>,
+    pub model_version: Option<String>,
+    pub model_score: Option<f64>,
 }
 
 /// The latest label (ground truth) of a transaction.
@@ -209,6 +218,8 @@ pub struct Rows {
     pub shadow_decision: Vec<Option<String>>,
     pub shadow_priority: Vec<Option<String>>,
     pub shadow_risk_score: Vec<Option<f64>>,
+    pub model_version: Vec<Option<String>>,
+    pub model_score: Vec<Option<f64>>,
 }
 
 impl Rows {
@@ -271,6 +282,9 @@ impl Rows {
                 .map(|p| p.as_str().to_owned()),
         );
         self.shadow_risk_score.push(shadow.map(|s| s.risk_score));
+        self.model_version
+            .push(r.model.as_ref().map(|m| m.version.clone()));
+        self.model_score.push(r.model.as_ref().map(|m| m.score));
     }
 }
 
@@ -313,6 +327,62 @@ impl TransactionBatch {
             _ => {}
         }
     }
+}
+
+/// Detection over the labelled transactions with event times from `$1` on
+/// (the latest labelled window): flagged means an alert was raised, as in
+/// `domain::policy::compare`. Driven from the labels (a small share of the
+/// transactions), so it stays cheap on a large table.
+pub const DETECTION: &str = "SELECT \
+       count(*) FILTER (WHERE l.is_fraud AND t.alert_id IS NOT NULL) AS true_positives, \
+       count(*) FILTER (WHERE l.is_fraud AND t.alert_id IS NULL) AS false_negatives, \
+       count(*) FILTER (WHERE NOT l.is_fraud AND t.alert_id IS NOT NULL) AS false_positives, \
+       count(*) FILTER (WHERE NOT l.is_fraud AND t.alert_id IS NULL) AS true_negatives \
+     FROM transaction_labels l \
+     JOIN transactions t ON t.transaction_id = l.transaction_id \
+     WHERE t.event_time >= $1";
+
+/// What `DETECTION` counts.
+#[derive(sqlx::FromRow, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Detection {
+    pub true_positives: i64,
+    pub false_negatives: i64,
+    pub false_positives: i64,
+    pub true_negatives: i64,
+}
+
+impl Detection {
+    pub fn labelled(&self) -> i64 {
+        self.true_positives + self.false_negatives + self.false_positives + self.true_negatives
+    }
+
+    /// Alerted fraud among the labelled fraud.
+    pub fn recall(&self) -> Option<f64> {
+        share(
+            self.true_positives,
+            self.true_positives + self.false_negatives,
+        )
+    }
+
+    /// Fraud among the alerted labelled transactions.
+    pub fn precision(&self) -> Option<f64> {
+        share(
+            self.true_positives,
+            self.true_positives + self.false_positives,
+        )
+    }
+
+    /// Alerted among the labelled legitimate transactions.
+    pub fn false_positive_rate(&self) -> Option<f64> {
+        share(
+            self.false_positives,
+            self.false_positives + self.true_negatives,
+        )
+    }
+}
+
+fn share(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
 }
 
 /// One shadow version's transactions (`$1`) decided in `[$2, $3)` of event
@@ -467,6 +537,21 @@ mod tests {
         assert_eq!(folded.transactions, 10);
         assert_eq!(folded.changes.get("approve -> review"), Some(&3));
         assert_eq!(folded.shadow.recall(), Some(1.0));
+    }
+
+    #[test]
+    fn detection_ratios_and_none_without_labels() {
+        let d = Detection {
+            true_positives: 8,
+            false_negatives: 2,
+            false_positives: 8,
+            true_negatives: 82,
+        };
+        assert_eq!(d.labelled(), 100);
+        assert_eq!(d.recall(), Some(0.8));
+        assert_eq!(d.precision(), Some(0.5));
+        assert_eq!(d.false_positive_rate(), Some(8.0 / 90.0));
+        assert_eq!(Detection::default().recall(), None);
     }
 
     #[test]

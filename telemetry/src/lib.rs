@@ -28,6 +28,26 @@ const SIZE_BUCKETS: &[f64] = &[
     1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0,
 ];
 
+/// Probabilities (a model's score), finer near both ends.
+const SCORE_BUCKETS: &[f64] = &[
+    0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0,
+];
+
+/// Label delays run to weeks (chargebacks): seconds up to 120 days.
+const DELAY_BUCKETS: &[f64] = &[
+    1.0,
+    60.0,
+    3_600.0,
+    21_600.0,
+    86_400.0,
+    259_200.0,
+    604_800.0,
+    1_209_600.0,
+    2_592_000.0,
+    5_184_000.0,
+    10_368_000.0,
+];
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// The process's recorder, installed on first use. `None` if another
@@ -35,7 +55,16 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 pub fn metrics_handle() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
+            // Full names win over suffixes (the exporter sorts its matchers
+            // so), so the label delay gets its own buckets.
             let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("sentinel_label_delay_seconds".into()),
+                    DELAY_BUCKETS,
+                )
+                .ok()?
+                .set_buckets_for_metric(Matcher::Full("sentinel_model_score".into()), SCORE_BUCKETS)
+                .ok()?
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
                 .ok()?
                 .set_buckets_for_metric(Matcher::Suffix("_size".into()), SIZE_BUCKETS)

@@ -9,6 +9,8 @@
 //!   for it to catch up, empty read models.
 //! - [`query`]: the query API ([`spawn_query`]), a GraphQL client over HTTP
 //!   and a graphql-transport-ws client over a real WebSocket.
+//! - [`model`]: a small hand-made model, put live the way `fraudctl model
+//!   train --promote` does it (events appended straight to the log).
 //! - [`http`]: the plain HTTP helpers the clients share; [`metrics`]:
 //!   scraping `/metrics`; [`wait`]: polling until something holds;
 //!   [`process`]: for tests that run a service's binary (to kill it);
@@ -24,6 +26,7 @@ pub mod command;
 pub mod http;
 pub mod imports;
 pub mod metrics;
+pub mod model;
 pub mod process;
 pub mod projection;
 pub mod query;

@@ -272,8 +272,29 @@ async fn every_metric_the_monitoring_uses_is_on_the_services_metrics(pool: PgPoo
     // What each binary's main starts next to its service.
     telemetry::pool::spawn_pool_metrics(pool.clone(), "command", Duration::from_millis(200));
 
+    // A policy naming a model nobody recorded (the replica refuses to
+    // switch to it and counts it), then a model put live the way `fraudctl
+    // model train --promote` does, so decisions are scored (score, drift)
+    // and a label has a delay.
+    test_support::model::publish_and_promote(&*command.store, "p-ghost", "m-ghost").await;
+    test_support::model::train_and_promote(&*command.store, "m-mon", "p-mon").await;
+    let started = Instant::now();
+    loop {
+        let (_, policy) =
+            test_support::http::get_text(&command.http, &format!("{}/v1/policy", command.base))
+                .await;
+        if policy.contains("\"model_version\":\"m-mon\"") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the model is not live: {policy}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // Traffic: an ordinary purchase, a large one (an alert), a client retry,
-    // a refused transaction, a batch with a bad item.
+    // a refused transaction, a batch with a bad item, a label.
     let first = tx("t-1", "c-1", 20.0, 2);
     let (status, body) = command.post("/v1/transactions", &first).await;
     assert_eq!(status, 201, "{body}");
@@ -298,6 +319,13 @@ async fn every_metric_the_monitoring_uses_is_on_the_services_metrics(pool: PgPoo
         )
         .await;
     assert_eq!(status, 200);
+    let (status, body) = command
+        .post(
+            "/v1/labels",
+            &json!({"transaction_id": "t-2", "is_fraud": true, "source": "chargeback"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
     // An event no projector can decode: a dead letter (policy skip).
     let broken = NewEvent::new(
         "TransactionRecorded",

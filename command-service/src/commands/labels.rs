@@ -14,6 +14,8 @@
 //!
 //! The label's event time is when the service recorded it (its receipt),
 //! never the transaction's: nothing may learn from a label before it came.
+//! Each recorded label's delay (receipt minus the transaction's event time)
+//! goes into `sentinel_label_delay_seconds`.
 
 use super::error::CommandError;
 use super::events::{decode, read_from};
@@ -71,6 +73,7 @@ impl Labels {
             .resolve(&label.transaction_id, customer)
             .await?
             .ok_or(LabelError::UnknownTransaction)?;
+        let happened = transaction.timestamp;
         let command = LabelTransaction(TransactionLabeled {
             transaction: Some(transaction),
             ..label
@@ -79,12 +82,19 @@ impl Labels {
         let stream = domain::streams::label(command.0.transaction_id.as_str());
         let mut on_stream =
             OnStream::<LabelHistory, _, _>::new(store, stream, command, metadata, NoPrecheck);
-        run(store, &mut on_stream).await.map_err(|e| match e {
+        let outcome = run(store, &mut on_stream).await.map_err(|e| match e {
             CommandError::Refused(never) => match never {},
             CommandError::Store(detail) => LabelError::Store(detail),
             // Labels never wait for the log to be read; kept total.
             CommandError::CatchingUp => LabelError::Store("catching up".into()),
-        })
+        })?;
+        if let Executed::Recorded(at) = &outcome {
+            // How late ground truth comes: what a model's newest labelled
+            // slice, and the quality gauges, wait for.
+            let delay = (*at - happened).num_milliseconds().max(0) as f64 / 1000.0;
+            metrics::histogram!("sentinel_label_delay_seconds").record(delay);
+        }
+        Ok(outcome)
     }
 
     /// The labelled transaction as the log recorded it, if it is known.

@@ -7,6 +7,7 @@ use crate::configuration::Settings;
 use crate::ingest::Ingest;
 use crate::ingest::quarantine::Quarantine;
 use crate::peers::{Follower, LivePeers};
+use crate::policy::drift::DriftPublisher;
 use chrono::Duration;
 use domain::ingest::ParseContext;
 use domain::money::Currency;
@@ -27,6 +28,8 @@ pub struct App {
     pub peers: Arc<LivePeers>,
     /// Keeps `peers` current; stops with the service.
     pub follower: Follower,
+    /// Publishes the live model's drift gauges; stops with the service.
+    pub drift: DriftPublisher,
 }
 
 pub type AppState = Arc<App>;

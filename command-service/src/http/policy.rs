@@ -4,6 +4,11 @@
 //! as the shadow), `POST /v1/policies/{version}/promote`,
 //! `POST /v1/policy/rollback` and `PUT /v1/policy/shadow`.
 //!
+//! A policy naming a model that is not in the `model` stream, or that this
+//! build cannot load, is refused at publish and promote (422, naming the
+//! model); the model stream is read again first, so a model `fraudctl`
+//! recorded a moment ago counts.
+//!
 //! Reading needs the analyst role, changing needs admin. Who acted is the
 //! token's holder (`access::Tokens::holder`, `token:admin@alice`), recorded
 //! in the events; with four eyes on (`SENTINEL_POLICY_FOUR_EYES`) a version
@@ -24,6 +29,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use domain::model::book::AttachError;
 use domain::policy::book::{PolicyBook, PolicyRefusal, VersionRecord};
 use serde::{Deserialize, Serialize};
 
@@ -216,7 +222,7 @@ pub async fn get_version(State(app): State<AppState>, Path(version): Path<String
     responses(
         (status = 201, description = "Recorded (and set as the shadow when asked)", body = LifecycleAnswer),
         (status = 409, description = "The version exists", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not a valid policy: names the rule and the error", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a valid policy: names the rule and the error, or the model it names is not in the model stream or cannot be used", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Event store unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["admin"]))
@@ -238,6 +244,9 @@ pub async fn post_policy(State(app): State<AppState>, headers: HeaderMap, body: 
             .into_response();
         }
     };
+    if let Some(problem) = model_problem(&app, policy.model.as_deref()).await {
+        return problem.into_response();
+    }
     let version = policy.version.clone();
     let command = PolicyCommand::Publish {
         policy: Box::new(policy),
@@ -256,6 +265,7 @@ pub async fn post_policy(State(app): State<AppState>, headers: HeaderMap, body: 
         (status = 403, description = "Four eyes: its publisher may not promote it", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already live", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The model it names is not in the model stream or cannot be used", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Event store unavailable", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["admin"]))
@@ -265,6 +275,15 @@ pub async fn post_promote(
     headers: HeaderMap,
     Path(version): Path<String>,
 ) -> Response {
+    let model = app
+        .ingest
+        .live_policy()
+        .book()
+        .version(&version)
+        .and_then(|r| r.policy.model.clone());
+    if let Some(problem) = model_problem(&app, model.as_deref()).await {
+        return problem.into_response();
+    }
     let command = PolicyCommand::Promote {
         version: version.clone(),
     };
@@ -322,6 +341,28 @@ pub async fn put_shadow(State(app): State<AppState>, headers: HeaderMap, body: B
         version: input.version,
     };
     run(&app, &headers, command, version, StatusCode::OK).await
+}
+
+/// A 422 naming the model when `model` is not in the model stream or this
+/// build cannot load it (a policy is never published or promoted to decide
+/// with half of itself); a 503 when the stream cannot be read.
+async fn model_problem(app: &AppState, model: Option<&str>) -> Option<Problem> {
+    let model = model?;
+    let store = app.ingest.store().clone();
+    match app.ingest.live_policy().model(&*store, model).await {
+        Ok(Ok(_)) => None,
+        Ok(Err(error)) => {
+            let (kind, title) = match error {
+                AttachError::Unknown(_) => ("unknown-model", "The policy names an unknown model"),
+                AttachError::Unusable(_) => ("unusable-model", "The policy's model cannot be used"),
+            };
+            Some(
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, kind, title)
+                    .detail(error.to_string()),
+            )
+        }
+        Err(error) => Some(store_unavailable(&error.to_string())),
+    }
 }
 
 /// Carries out a lifecycle command as the caller and answers.

@@ -19,6 +19,14 @@ pub struct Answer {
     /// The transaction's event time was older than the customer's newest by
     /// more than the allowed lateness; it was still decided on its own window.
     pub late: bool,
+    /// The model the live policy scored with; null when it has none.
+    #[serde(default)]
+    #[schema(example = "m-2026-12-07")]
+    pub model_version: Option<String>,
+    /// The model's probability of fraud, in [0, 1] (combined with the
+    /// rules' score into `risk_score`); null when there is no model.
+    #[serde(default)]
+    pub model_score: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -66,6 +74,8 @@ impl Answer {
                 .collect(),
             ruleset_version: recorded.ruleset_version.clone(),
             late: recorded.late,
+            model_version: recorded.model.as_ref().map(|m| m.version.clone()),
+            model_score: recorded.model.as_ref().map(|m| m.score),
         }
     }
 }

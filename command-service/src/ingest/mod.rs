@@ -258,6 +258,9 @@ impl Ingest {
         match pipeline::run(&*self.store, &mut deciding).await? {
             Decided::Recorded(answer, features) => {
                 count_decision(&answer);
+                if let (Some(drift), Some(score)) = (&policy.drift, answer.model_score) {
+                    drift.observe(&features, score);
+                }
                 let remembered = Remembered {
                     fingerprint,
                     answer: answer.clone(),
@@ -572,10 +575,13 @@ fn note_failures(decided: &domain::Decided, policy: &ActivePolicy) {
     }
 }
 
-/// Decisions, alerts and fired rules, for `/metrics`.
+/// Decisions, alerts, fired rules and the model's scores, for `/metrics`.
 fn count_decision(answer: &Answer) {
     metrics::counter!("sentinel_decisions_total", "decision" => answer.decision.as_str())
         .increment(1);
+    if let (Some(model), Some(score)) = (&answer.model_version, answer.model_score) {
+        metrics::histogram!("sentinel_model_score", "model" => model.clone()).record(score);
+    }
     for alert in &answer.alerts {
         metrics::counter!("sentinel_alerts_total", "priority" => alert.priority.as_str())
             .increment(1);

@@ -3,8 +3,10 @@
 //! that starts where the book was folded through, and folds the policy
 //! events it passes into [`LivePolicy`], so a promote on any replica
 //! reaches this one within the follower's lag (well under a second when
-//! it keeps up). It begins by reading the policy streams whole once, so a
-//! change made while the service was starting is not missed.
+//! it keeps up); the same for the `model` stream's models, which a policy
+//! naming them needs. It begins by reading the model and policy streams
+//! whole once, so a change made while the service was starting is not
+//! missed.
 //!
 //! Events that arrive together are folded together (one write lock per
 //! run). If the subscription fails or ends, the follower subscribes again
@@ -52,6 +54,11 @@ impl Drop for Follower {
 }
 
 async fn follow(peers: Arc<LivePeers>, policy: Arc<LivePolicy>, store: Arc<dyn EventStore>) {
+    // Models first: the policies read next may name them.
+    match crate::policy::live::read_models(&*store).await {
+        Ok(models) => policy.replace_models(models),
+        Err(error) => tracing::warn!(%error, "could not read the model stream again"),
+    }
     match crate::policy::live::read_book(&*store).await {
         Ok(book) => policy.replace(book),
         Err(error) => tracing::warn!(%error, "could not read the policy streams again"),

@@ -83,6 +83,12 @@ pub async fn bootstrap(
     if !explicit && book.live().is_some() {
         return Ok(());
     }
+    // Never publish a policy whose model cannot score here.
+    if let Some(model) = &policy.model {
+        live.model(store, model)
+            .await?
+            .map_err(|e| anyhow::anyhow!("the policy file's version {:?}: {e}", policy.version))?;
+    }
     let version = policy.version.clone();
     for command in [
         PolicyCommand::Publish {

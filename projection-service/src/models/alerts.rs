@@ -282,9 +282,15 @@ async fn insert_raised(
     let mut raised_at = Vec::new();
     let mut recorded_at = Vec::new();
     let mut positions = Vec::new();
+    let mut models = Vec::new();
+    let mut model_scores = Vec::new();
+    let mut top_features = Vec::new();
     let mut life = LifecycleColumns::default();
     for (id, alert) in alerts {
         let Some(r) = &alert.raised else { continue };
+        models.push(r.model_version.clone());
+        model_scores.push(r.model_score);
+        top_features.push(r.top_features.clone());
         ids.push(*id);
         transactions.push(r.transaction_id.clone());
         customers.push(r.customer_id.clone());
@@ -309,21 +315,22 @@ async fn insert_raised(
            currency, priority, risk_score, decision, rules_fired, rule_names, ruleset_version, \
            status, raised_at, raised_recorded_at, raised_position, acknowledged_at, \
            acknowledged_by, acknowledged_note, resolved_at, resolved_by, verdict, \
-           resolution_note, updated_position) \
+           resolution_note, updated_position, model_version, model_score, top_features) \
          SELECT t.id, t.tx, t.customer, t.merchant, t.amount / 1000.0, t.currency, t.priority, \
            t.score, t.decision, t.rules::jsonb, \
            ARRAY(SELECT h.hit ->> 'rule' FROM jsonb_array_elements(t.rules::jsonb) \
              WITH ORDINALITY AS h(hit, n) ORDER BY h.n), \
            t.ruleset, t.status, t.raised_at, t.recorded_at, t.position, t.ack_at, t.ack_by, \
-           t.ack_note, t.res_at, t.res_by, t.verdict, t.res_note, t.updated \
+           t.ack_note, t.res_at, t.res_by, t.verdict, t.res_note, t.updated, t.model, \
+           t.model_score, t.top::jsonb \
          FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], \
            $7::text[], $8::float8[], $9::text[], $10::text[], $11::text[], $12::text[], \
            $13::timestamptz[], $14::timestamptz[], $15::bigint[], $16::timestamptz[], \
            $17::text[], $18::text[], $19::timestamptz[], $20::text[], $21::text[], $22::text[], \
-           $23::bigint[]) \
+           $23::bigint[], $24::text[], $25::float8[], $26::text[]) \
            AS t(id, tx, customer, merchant, amount, currency, priority, score, decision, rules, \
            ruleset, status, raised_at, recorded_at, position, ack_at, ack_by, ack_note, res_at, \
-           res_by, verdict, res_note, updated) \
+           res_by, verdict, res_note, updated, model, model_score, top) \
          ON CONFLICT (alert_id) DO NOTHING",
     )
     .bind(&ids)
@@ -349,6 +356,9 @@ async fn insert_raised(
     .bind(&life.verdict)
     .bind(&life.resolution_note)
     .bind(&life.updated_position)
+    .bind(&models)
+    .bind(&model_scores)
+    .bind(&top_features)
     .execute(&mut *conn)
     .await?;
     Ok(())

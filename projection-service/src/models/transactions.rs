@@ -122,7 +122,8 @@ async fn copy(conn: &mut PgConnection, rows: &Rows) -> Result<(), sqlx::Error> {
            event_time, recorded_time, position, amount, currency, transaction_type, \
            payment_method, device_type, city, country, latitude, longitude, decision, \
            risk_score, rules_fired, ruleset_version, late, alert_id, input_schema, \
-           shadow_version, shadow_decision, shadow_priority, shadow_risk_score)",
+           shadow_version, shadow_decision, shadow_priority, shadow_risk_score, \
+           model_version, model_score)",
     )
     .await?;
     for i in 0..rows.len() {
@@ -152,7 +153,9 @@ async fn copy(conn: &mut PgConnection, rows: &Rows) -> Result<(), sqlx::Error> {
             .opt_text(rows.shadow_version[i].as_deref())
             .opt_text(rows.shadow_decision[i].as_deref())
             .opt_text(rows.shadow_priority[i].as_deref())
-            .opt_float(rows.shadow_risk_score[i]);
+            .opt_float(rows.shadow_risk_score[i])
+            .opt_text(rows.model_version[i].as_deref())
+            .opt_float(rows.model_score[i]);
         copy.end_row().await?;
     }
     copy.finish().await?;
@@ -166,22 +169,22 @@ async fn insert(conn: &mut PgConnection, rows: &Rows) -> Result<(), sqlx::Error>
                transaction_type, payment_method, device_type, city, country, latitude, \
                longitude, decision, risk_score, rules_fired, ruleset_version, late, alert_id, \
                input_schema, shadow_version, shadow_decision, shadow_priority, \
-               shadow_risk_score) \
+               shadow_risk_score, model_version, model_score) \
              SELECT t.id, t.customer, t.merchant, t.category, t.event_time, t.recorded_time, \
                t.position, t.amount / 1000.0, t.currency, t.kind, t.method, t.device, t.city, \
                t.country, t.lat, t.lon, t.decision, t.score, t.rules::jsonb, t.ruleset, t.late, \
                t.alert, t.input_schema, t.shadow, t.shadow_decision, t.shadow_priority, \
-               t.shadow_score \
+               t.shadow_score, t.model, t.model_score \
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], \
                $6::timestamptz[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], \
                $11::text[], $12::text[], $13::text[], $14::text[], $15::float8[], \
                $16::float8[], $17::text[], $18::float8[], $19::text[], $20::text[], \
                $21::bool[], $22::uuid[], $23::int2[], $24::text[], $25::text[], $26::text[], \
-               $27::float8[]) \
+               $27::float8[], $28::text[], $29::float8[]) \
                AS t(id, customer, merchant, category, event_time, recorded_time, position, \
                amount, currency, kind, method, device, city, country, lat, lon, decision, \
                score, rules, ruleset, late, alert, input_schema, shadow, shadow_decision, \
-               shadow_priority, shadow_score) \
+               shadow_priority, shadow_score, model, model_score) \
              ON CONFLICT (transaction_id) DO NOTHING",
     )
     .bind(&rows.transaction_id)
@@ -211,6 +214,8 @@ async fn insert(conn: &mut PgConnection, rows: &Rows) -> Result<(), sqlx::Error>
     .bind(&rows.shadow_decision)
     .bind(&rows.shadow_priority)
     .bind(&rows.shadow_risk_score)
+    .bind(&rows.model_version)
+    .bind(&rows.model_score)
     .execute(&mut *conn)
     .await?;
     Ok(())

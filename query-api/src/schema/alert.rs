@@ -7,8 +7,8 @@
 //! status and priority; the rule filter uses the GIN index on `rule_names`.
 
 use super::common::{
-    AlertStatus, Decimal, Decision, Priority, RuleHit, Verdict, db, list_cost, loader,
-    null_because, page_size, rule_hits, shared, sql_failed,
+    AlertStatus, Decimal, Decision, FeatureContribution, Priority, RuleHit, Verdict, contributions,
+    db, list_cost, loader, null_because, page_size, rule_hits, shared, sql_failed,
 };
 use super::events::{LogEvent, event_at, whole_stream};
 use super::nodes::{Alert, Customer, Transaction};
@@ -56,6 +56,23 @@ impl Alert {
 
     async fn ruleset_version(&self) -> &str {
         &self.0.ruleset_version
+    }
+
+    /// The model the policy scored with (null: none).
+    async fn model_version(&self) -> Option<&str> {
+        self.0.model_version.as_deref()
+    }
+
+    /// The model's probability of fraud, in [0, 1] (null: no model).
+    async fn model_score(&self) -> Option<f64> {
+        self.0.model_score
+    }
+
+    /// The features that pushed the model's score up the most, largest
+    /// first, with their values, as they were when the alert was raised
+    /// (empty without a model).
+    async fn top_features(&self) -> async_graphql::Result<Vec<FeatureContribution>> {
+        contributions(&self.0.top_features)
     }
 
     async fn transaction_id(&self) -> &str {

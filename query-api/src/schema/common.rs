@@ -273,6 +273,22 @@ pub struct RuleHit {
     pub detail: String,
 }
 
+/// One feature's part in a model's score, frozen when an alert was raised.
+#[derive(async_graphql::SimpleObject, Debug, Clone, Deserialize)]
+pub struct FeatureContribution {
+    /// The catalogue feature's name, e.g. `amount_zscore`.
+    pub feature: String,
+    /// Its value for the transaction; null when unknown.
+    pub value: Option<f64>,
+    /// How much it moved the model's log-odds towards fraud.
+    pub contribution: f64,
+}
+
+/// Parses a `top_features` jsonb column (as text).
+pub(crate) fn contributions(json: &str) -> async_graphql::Result<Vec<FeatureContribution>> {
+    serde_json::from_str(json).or_internal("reading the top features")
+}
+
 /// Parses a `rules_fired` jsonb column (as text).
 pub(crate) fn rule_hits(json: &str) -> async_graphql::Result<Vec<RuleHit>> {
     serde_json::from_str(json).or_internal("reading the rules fired")

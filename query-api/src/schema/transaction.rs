@@ -139,6 +139,17 @@ impl Transaction {
         &self.0.ruleset_version
     }
 
+    /// The model the live policy scored it with (null: none).
+    async fn model_version(&self) -> Option<&str> {
+        self.0.model_version.as_deref()
+    }
+
+    /// The model's probability of fraud, in [0, 1], which `riskScore`
+    /// combines with the rules' (null: no model).
+    async fn model_score(&self) -> Option<f64> {
+        self.0.model_score
+    }
+
     /// Older than the customer's newest by more than the allowed lateness
     /// when it was decided.
     async fn late(&self) -> bool {
