@@ -14,7 +14,7 @@ use crate::ingest::quarantine::Quarantine;
 use crate::peers::{Follower, LivePeers};
 use crate::policy::LivePolicy;
 use crate::policy::commands::bootstrap;
-use crate::policy::drift::DriftPublisher;
+use crate::policy::publisher::DriftPublisher;
 use anyhow::Context;
 use domain::Ruleset;
 use domain::money::Currency;

@@ -7,7 +7,7 @@ use crate::configuration::Settings;
 use crate::ingest::Ingest;
 use crate::ingest::quarantine::Quarantine;
 use crate::peers::{Follower, LivePeers};
-use crate::policy::drift::DriftPublisher;
+use crate::policy::publisher::DriftPublisher;
 use chrono::Duration;
 use domain::ingest::ParseContext;
 use domain::money::Currency;

@@ -144,6 +144,8 @@ mod tests {
                 alerts: Vec::new(),
                 ruleset_version: "test".into(),
                 late: false,
+                model_version: None,
+                model_score: None,
             },
             at: DateTime::UNIX_EPOCH + chrono::Duration::minutes(minute),
         }

@@ -11,7 +11,7 @@
 //! at the very same moment) may be lost, which a PSI over thousands of
 //! values does not notice, and is the price of not locking the hot path.
 //!
-//! Every `PUBLISH_EVERY` the task publishes, for the live model,
+//! Every `PUBLISH_EVERY` the task (`super::publisher`) publishes, for the live model,
 //! `sentinel_model_feature_psi{model,feature}` and
 //! `sentinel_model_score_psi{model}` (NaN until `MIN_OBSERVED` values are
 //! in the window), and `sentinel_model_drift_window{model}` (values counted). When
@@ -155,38 +155,6 @@ impl DriftWindow {
         }
         metrics::gauge!("sentinel_model_score_psi", "model" => model.clone()).set(f64::NAN);
         metrics::gauge!("sentinel_model_drift_window", "model" => model).set(0.0);
-    }
-}
-
-/// Publishes the live model's drift every [`PUBLISH_EVERY`] until dropped.
-pub struct DriftPublisher(tokio::task::JoinHandle<()>);
-
-impl DriftPublisher {
-    pub fn start(policy: Arc<super::LivePolicy>) -> DriftPublisher {
-        DriftPublisher(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PUBLISH_EVERY);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut last: Option<Arc<DriftWindow>> = None;
-            loop {
-                tick.tick().await;
-                let now = policy.current().drift.clone();
-                if let Some(old) = &last
-                    && now.as_ref().is_none_or(|n| !Arc::ptr_eq(n, old))
-                {
-                    old.retire();
-                }
-                if let Some(window) = &now {
-                    window.publish();
-                }
-                last = now;
-            }
-        }))
-    }
-}
-
-impl Drop for DriftPublisher {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

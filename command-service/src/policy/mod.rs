@@ -10,7 +10,7 @@
 //!   The `model` stream is folded beside it (`domain::model::ModelBook`),
 //!   and each policy gets the model it names attached when it is built;
 //! - `drift`: the live model's feature and score drift, counted per
-//!   decision without a lock, published as gauges;
+//!   decision without a lock; `publisher`: the task publishing it as gauges;
 //! - `commands`: the lifecycle through the command pipeline (optimistic
 //!   concurrency on the `policy` stream), and the policy the service
 //!   publishes from its configuration at start.
@@ -18,5 +18,6 @@
 pub mod commands;
 pub mod drift;
 pub mod live;
+pub mod publisher;
 
 pub use live::{ActivePolicy, LivePolicy};
