@@ -77,7 +77,7 @@ async fn an_alert_shows_its_model_and_the_features_that_explain_it(pool: PgPool)
                 contribution: 2.5,
             },
             Contribution {
-                feature: "distance_km".into(),
+                feature: "km_from_home".into(),
                 value: None,
                 contribution: 0.75,
             },
@@ -124,7 +124,7 @@ async fn an_alert_shows_its_model_and_the_features_that_explain_it(pool: PgPool)
             "modelScore": 0.982014,
             "topFeatures": [
                 {"feature": "amount", "value": 900.0, "contribution": 2.5},
-                {"feature": "distance_km", "value": null, "contribution": 0.75},
+                {"feature": "km_from_home", "value": null, "contribution": 0.75},
             ],
             "transaction": {"modelVersion": "m-7", "modelScore": 0.982014},
         }),
@@ -137,7 +137,7 @@ async fn an_alert_shows_its_model_and_the_features_that_explain_it(pool: PgPool)
     );
     assert_eq!(
         data["alerts"]["nodes"],
-        json!([{"modelVersion": "m-7", "topFeatures": [{"feature": "amount"}, {"feature": "distance_km"}]}]),
+        json!([{"modelVersion": "m-7", "topFeatures": [{"feature": "amount"}, {"feature": "km_from_home"}]}]),
         "{data}"
     );
 }
