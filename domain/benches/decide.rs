@@ -187,6 +187,24 @@ fn main() {
     let mut model_samples: Vec<u128> = Vec::with_capacity(200_000);
     let mut explain_samples: Vec<u128> = Vec::with_capacity(200_000);
     let loaded = with_model.scorer.get().expect("attached");
+    // What the command side adds per scored decision for drift
+    // (command-service `policy::drift::DriftWindow::observe`): the model's
+    // row, one bin look-up and one relaxed atomic increment per column.
+    let reference = &loaded.model.reference;
+    let bins_total: usize = reference.features.iter().map(|b| b.shares.len()).sum();
+    let counts: Vec<std::sync::atomic::AtomicU32> = (0..bins_total)
+        .map(|_| std::sync::atomic::AtomicU32::new(0))
+        .collect();
+    let offsets: Vec<usize> = reference
+        .features
+        .iter()
+        .scan(0, |at, b| {
+            let start = *at;
+            *at += b.shares.len();
+            Some(start)
+        })
+        .collect();
+    let mut drift_samples: Vec<u128> = Vec::with_capacity(200_000);
     for round in 0..200_000 {
         let command = RecordTransaction {
             transaction: tx(900 + round % 50, minutes_of(900) + (round % 50) as i64),
@@ -208,6 +226,12 @@ fn main() {
         let t = Instant::now();
         black_box(loaded.explain(black_box(row), domain::model::TOP_FEATURES));
         explain_samples.push(t.elapsed().as_nanos());
+        let t = Instant::now();
+        let values = loaded.row(black_box(row));
+        for ((bins, &offset), &v) in reference.features.iter().zip(&offsets).zip(&values) {
+            counts[offset + bins.bin(v)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        drift_samples.push(t.elapsed().as_nanos());
     }
     // What the rules add to each call: the paired difference, so a pause
     // that hits both calls of a round cancels out.
@@ -223,6 +247,7 @@ fn main() {
     expr_samples.sort_unstable();
     model_samples.sort_unstable();
     explain_samples.sort_unstable();
+    drift_samples.sort_unstable();
     let quantile =
         |v: &[u128], q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)] as f64 / 1000.0;
     let at = |q: f64| {
@@ -273,6 +298,12 @@ fn main() {
         "  explain (top 5 features) alone: p50 {:.1} us   p99 {:.1} us",
         quantile(&explain_samples, 0.5),
         quantile(&explain_samples, 0.99),
+    );
+    println!(
+        "  drift counting per scored decision ({} columns): p50 {:.2} us   p99 {:.2} us",
+        offsets.len(),
+        quantile(&drift_samples, 0.5),
+        quantile(&drift_samples, 0.99),
     );
     println!(
         "building that state (900 decide + apply): {:.1} ms",
