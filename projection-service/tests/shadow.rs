@@ -183,10 +183,10 @@ async fn shadow_outcomes_are_projected_and_a_replay_equals_live(pool: PgPool) {
 }
 
 /// A replay rebuilds the model when its version changes: the shadow
-/// columns came with version 2.
+/// columns came with version 2 (3 added the model's, `tests/model.rs`).
 #[test]
 fn the_shadow_columns_came_with_a_new_version() {
-    assert_eq!(Transactions.version(), 2);
+    assert!(Transactions.version() >= 2);
     for column in [
         "shadow_version",
         "shadow_decision",
