@@ -83,7 +83,7 @@ impl DriftWindow {
         let Some(counts) = self.halves.get(slot) else {
             return;
         };
-        if n > 0 && n % self.half == 0 {
+        if n > 0 && n.is_multiple_of(self.half) {
             // The first one into a new half clears what it held two
             // halves ago.
             for c in counts.iter() {
