@@ -8,7 +8,13 @@
 //! `sentinel_decide_duration_seconds`, `sentinel_ingest_in_flight`; and,
 //! from `crate::peers`, `sentinel_peer_book_merchants`,
 //! `sentinel_peer_follower_lag_positions` (head minus the position the
-//! book was folded through) and `sentinel_label_directory_transactions`.
+//! book was folded through) and `sentinel_label_directory_transactions`;
+//! for models: `sentinel_model_score{model}` (histogram of the live model's
+//! probability), `sentinel_model_feature_psi{model,feature}`,
+//! `sentinel_model_score_psi{model}` and `sentinel_model_drift_window{model}`
+//! (`crate::policy::drift`), `sentinel_policy_model_missing_total{policy,model}`
+//! (`crate::policy::live`); for labels: `sentinel_label_delay_seconds`
+//! (receipt minus the transaction's event time).
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
