@@ -10,6 +10,8 @@
 //! oldest one; an increment racing that zeroing (another request counting
 //! at the very same moment) may be lost, which a PSI over thousands of
 //! values does not notice, and is the price of not locking the hot path.
+//! Only the live model is counted: a shadow's model acts on nothing, and
+//! its scores are in the events (`ShadowOutcome.model`) for a comparison.
 //!
 //! Every `PUBLISH_EVERY` the task (`super::publisher`) publishes, for the live model,
 //! `sentinel_model_feature_psi{model,feature}` and
