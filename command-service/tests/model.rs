@@ -172,3 +172,61 @@ async fn publishing_a_policy_naming_an_unknown_model_is_refused(pool: PgPool) {
         "{problem}"
     );
 }
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn a_policy_whose_model_is_missing_never_decides_until_the_model_comes(pool: PgPool) {
+    let a = spawn_with(pool, Settings::default()).await;
+    let before = get(&a, "/v1/policy").await["version"].clone();
+    // Promoted straight in the log, naming a model nobody recorded.
+    test_support::model::publish_and_promote(&*a.store, "2026.12-early", "m-late").await;
+    let started = Instant::now();
+    loop {
+        let metrics = test_support::metrics::scrape(&a.http, &a.base).await;
+        if metrics.contains(
+            "sentinel_policy_model_missing_total{policy=\"2026.12-early\",model=\"m-late\"}",
+        ) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the follower did not see the promote: {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The previous policy still decides, whole.
+    let policy = get(&a, "/v1/policy").await;
+    assert_eq!(policy["version"], before, "{policy}");
+    assert_eq!(policy["model_version"], Value::Null, "{policy}");
+    let (status, answer) = a
+        .post("/v1/transactions", &tx("t-early", "c-9", 900.0, 1))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["ruleset_version"], before, "{answer}");
+    assert_eq!(answer["model_version"], Value::Null, "{answer}");
+
+    // The model arrives: the replica switches, without a restart.
+    record_model(&*a.store, big_amount_model("m-late")).await;
+    let took = until_model(&a, "m-late").await;
+    println!("switched {took:?} after the model came");
+    assert_eq!(get(&a, "/v1/policy").await["version"], "2026.12-early");
+    let (status, answer) = a
+        .post("/v1/transactions", &tx("t-late", "c-9", 900.0, 1))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["model_version"], "m-late", "{answer}");
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn a_replica_starting_while_the_live_model_is_missing_uses_the_previous_policy(pool: PgPool) {
+    let a = spawn_with(pool.clone(), Settings::default()).await;
+    let before = get(&a, "/v1/policy").await["version"].clone();
+    test_support::model::publish_and_promote(&*a.store, "2026.12-early", "m-late").await;
+    // A replica starting now keeps the policy live before the one it cannot
+    // use, like the running ones; it still follows the log.
+    let b = spawn_with(pool, Settings::default()).await;
+    let policy = get(&b, "/v1/policy").await;
+    assert_eq!(policy["version"], before, "{policy}");
+    record_model(&*a.store, big_amount_model("m-late")).await;
+    until_model(&b, "m-late").await;
+    until_model(&a, "m-late").await;
+}

@@ -16,9 +16,10 @@
 //! with its own model), logs an error and counts
 //! `sentinel_policy_model_missing_total{policy,model}`, and switches as
 //! soon as the model is folded. A shadow without its model is dropped the
-//! same way (a shadow acts on nothing). At start there is no previous
-//! policy to keep: `load` fails, naming the model, rather than decide with
-//! a policy that is not the log's.
+//! same way (a shadow acts on nothing). At start, the previous policy is
+//! the most recently promoted other version that can be used whole (what
+//! the running replicas kept); only when there is none does `load` fail,
+//! naming the model.
 
 use super::drift::{DriftWindow, WINDOW};
 use crate::commands::events::{decode, read_from};
@@ -87,7 +88,9 @@ impl ActivePolicy {
                     missing(&record.policy, &error, "live");
                     match previous {
                         Some(p) => p.live.clone(),
-                        None => return Err(error),
+                        // At start: the last policy live before it that can
+                        // be used whole, as the running replicas kept.
+                        None => previously_live(book, models).ok_or(error)?,
                     }
                 }
             },
@@ -120,6 +123,23 @@ impl ActivePolicy {
     }
 }
 
+/// The most recently promoted version other than the live one whose model
+/// (if any) can be attached.
+fn previously_live(book: &PolicyBook, models: &ModelBook) -> Option<Arc<Ruleset>> {
+    let live = book.live().map(|l| l.version().to_owned());
+    let mut promoted: Vec<_> = book
+        .versions()
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| Some(r.version()) != live.as_deref())
+        .filter_map(|(i, r)| r.promotions.last().map(|p| ((p.at, i), r)))
+        .collect();
+    promoted.sort_by(|a, b| b.0.cmp(&a.0));
+    promoted
+        .into_iter()
+        .find_map(|(_, r)| attached(models, &r.policy).ok())
+}
+
 fn scorer_model(policy: &Ruleset) -> Option<Arc<LoadedModel>> {
     policy.scorer.0.clone()
 }
@@ -134,7 +154,8 @@ impl LivePolicy {
     /// Folds the model stream, then the policy streams; `fallback` decides
     /// until a policy is live (the service publishes one at start,
     /// `commands::bootstrap`). Fails if the live policy names a model the
-    /// log does not have or this build cannot load.
+    /// log does not have or this build cannot load and no earlier live
+    /// version can stand in for it.
     pub async fn load(store: &dyn EventStore, fallback: Ruleset) -> anyhow::Result<LivePolicy> {
         let models = read_models(store).await?;
         let book = read_book(store).await?;
