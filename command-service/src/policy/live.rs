@@ -134,7 +134,7 @@ fn previously_live(book: &PolicyBook, models: &ModelBook) -> Option<Arc<Ruleset>
         .filter(|(_, r)| Some(r.version()) != live.as_deref())
         .filter_map(|(i, r)| r.promotions.last().map(|p| ((p.at, i), r)))
         .collect();
-    promoted.sort_by(|a, b| b.0.cmp(&a.0));
+    promoted.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
     promoted
         .into_iter()
         .find_map(|(_, r)| attached(models, &r.policy).ok())
