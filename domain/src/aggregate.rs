@@ -18,7 +18,7 @@ use crate::events::{AlertRaised, DomainEvent, ModelScore, ShadowOutcome, Transac
 use crate::features::{self, Features};
 use crate::geo::CountryCode;
 use crate::memory::{DailyTotals, KnownMerchants, Places};
-use crate::model::TOP_FEATURES;
+use crate::model::{Scored, TOP_FEATURES};
 use crate::peers;
 use crate::policy::rules::{self as policy_rules, EvaluationFailure};
 use crate::rules::{self, RuleHit, Subject};
@@ -438,11 +438,10 @@ pub fn decide_with_shadow(
             rules_fired: judged.hits.clone(),
             ruleset_version: live.version.clone(),
             model: judged.model.clone(),
-            top_features: live
-                .scorer
-                .get()
-                .map(|m| m.explain(&judged.features, TOP_FEATURES))
-                .unwrap_or_default(),
+            top_features: match (live.scorer.get(), &judged.scored) {
+                (Some(m), Some(scored)) => scored.top(m, TOP_FEATURES),
+                _ => Vec::new(),
+            },
         };
         (cmd.ids.alert_event, raised)
     });
@@ -476,6 +475,8 @@ struct Judgement {
     priority: Option<Priority>,
     failures: Vec<EvaluationFailure>,
     model: Option<ModelScore>,
+    /// The model's walk, kept for the alert's explanation.
+    scored: Option<Scored>,
 }
 
 /// The built-in rules, then the catalogue (which holds their hits), then
@@ -505,16 +506,22 @@ fn judge(
         &mut failures,
     );
     let rules_score = scoring::risk_score(&hits);
-    let model = policy.scorer.get().map(|m| ModelScore {
-        version: m.version().to_owned(),
-        score: (m.probability(&features) * 1e6).round() / 1e6,
-    });
+    let scored = policy.scorer.get().map(|m| m.score(&features));
+    let model = policy
+        .scorer
+        .get()
+        .zip(scored.as_ref())
+        .map(|(m, s)| ModelScore {
+            version: m.version().to_owned(),
+            score: (s.probability * 1e6).round() / 1e6,
+        });
     let risk_score = match &model {
         Some(m) => scoring::combine(rules_score, m.score),
         None => rules_score,
     };
     Judgement {
         model,
+        scored,
         decision: scoring::decision_for(risk_score, &policy.decision),
         priority: scoring::priority_for(risk_score, &policy.priority),
         hits,

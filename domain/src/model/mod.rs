@@ -173,35 +173,66 @@ impl LoadedModel {
         row
     }
 
+    /// The probability of fraud and what each column contributed to it,
+    /// in one walk of the forest (the decision needs the probability, an
+    /// alert the contributions: walking twice doubled an alert's cost).
+    pub fn score(&self, features: &Features) -> Scored {
+        let row = self.row(features);
+        let n = self.columns.len();
+        let mut contributions = [0.0; COUNT];
+        let bias = self
+            .model
+            .forest
+            .contributions(&row[..n], &mut contributions[..n]);
+        let raw = bias + contributions[..n].iter().sum::<f64>();
+        Scored {
+            probability: sigmoid(raw),
+            row,
+            contributions,
+        }
+    }
+
     /// The probability of fraud, in [0, 1].
     pub fn probability(&self, features: &Features) -> f64 {
-        let row = self.row(features);
-        sigmoid(self.model.forest.raw(&row[..self.columns.len()]))
+        self.score(features).probability
     }
 
     /// The `k` features that pushed the score up the most, largest first,
     /// with their values.
     pub fn explain(&self, features: &Features, k: usize) -> Vec<Contribution> {
-        let row = self.row(features);
-        let n = self.columns.len();
-        let mut out = [0.0; COUNT];
-        self.model.forest.contributions(&row[..n], &mut out[..n]);
-        let mut order: Vec<usize> = (0..n).filter(|&j| out[j] > 0.0).collect();
-        order.sort_by(|&a, &b| out[b].total_cmp(&out[a]));
-        order
-            .into_iter()
-            .take(k)
-            .map(|j| Contribution {
-                feature: self.model.features[j].clone(),
-                value: Some(row[j]).filter(|v| v.is_finite()),
-                contribution: (out[j] * 10_000.0).round() / 10_000.0,
-            })
-            .collect()
+        self.score(features).top(self, k)
     }
 
     /// Which catalogue feature each column reads.
     pub fn columns(&self) -> &[usize] {
         &self.columns
+    }
+}
+
+/// One transaction scored by a model: the probability, and the per-column
+/// values and contributions an explanation is made of.
+#[derive(Debug, Clone, Copy)]
+pub struct Scored {
+    pub probability: f64,
+    row: [f64; COUNT],
+    contributions: [f64; COUNT],
+}
+
+impl Scored {
+    /// The `k` columns that pushed the score up the most, largest first.
+    pub fn top(&self, model: &LoadedModel, k: usize) -> Vec<Contribution> {
+        let n = model.columns.len();
+        let mut order: Vec<usize> = (0..n).filter(|&j| self.contributions[j] > 0.0).collect();
+        order.sort_by(|&a, &b| self.contributions[b].total_cmp(&self.contributions[a]));
+        order
+            .into_iter()
+            .take(k)
+            .map(|j| Contribution {
+                feature: model.model.features[j].clone(),
+                value: Some(self.row[j]).filter(|v| v.is_finite()),
+                contribution: (self.contributions[j] * 10_000.0).round() / 10_000.0,
+            })
+            .collect()
     }
 }
 
