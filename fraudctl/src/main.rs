@@ -3,7 +3,7 @@
 //! Today: `demo` (the event store, the REST ingest and the projectors),
 //! `serve`, `replay`, `pg` (a private PostgreSQL for development and tests),
 //! `migrate`, `status`, `bench`, `simulate`, `eval`, `ingest-csv`,
-//! `backtest`, `features` and `policy`.
+//! `backtest`, `features`, `policy`, `model` and `pipeline`.
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -11,12 +11,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod backtest;
 mod bench;
 mod database;
+mod dataset;
 mod demo;
 mod eval;
 mod features;
 mod http;
 mod ingest_csv;
 mod logscan;
+mod model;
 mod offline;
 mod policy;
 mod replay;
@@ -100,6 +102,13 @@ enum Command {
         #[command(subcommand)]
         what: features::FeaturesCommand,
     },
+    /// Models: train gradient-boosted trees on the log, record them in the
+    /// `model` stream and, with `--promote`, put them live in a new policy
+    /// version when they beat what is live (docs/models.md).
+    Model {
+        #[command(subcommand)]
+        what: model::ModelCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -167,5 +176,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Backtest(args) => backtest::run(args).await,
         Command::Policy(args) => policy::run(args).await,
         Command::Features { what } => features::run(what).await,
+        Command::Model { what } => model::run(what).await,
     }
 }
