@@ -20,6 +20,7 @@ mod ingest_csv;
 mod logscan;
 mod model;
 mod offline;
+mod pipeline;
 mod policy;
 mod replay;
 mod serve;
@@ -109,6 +110,14 @@ enum Command {
         #[command(subcommand)]
         what: model::ModelCommand,
     },
+    /// Batch jobs for an orchestrator (cron, Airflow): `retrain` trains,
+    /// compares with live and promotes when better; exit codes 0 promoted
+    /// or nothing new, 1 error, 3 trained but not better, 4 not enough
+    /// labels.
+    Pipeline {
+        #[command(subcommand)]
+        what: pipeline::PipelineCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -177,5 +186,18 @@ async fn main() -> anyhow::Result<()> {
         Command::Policy(args) => policy::run(args).await,
         Command::Features { what } => features::run(what).await,
         Command::Model { what } => model::run(what).await,
+        Command::Pipeline { what } => {
+            let code = match pipeline::run(what).await {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("Error: {e:#}");
+                    pipeline::ERROR
+                }
+            };
+            if code != pipeline::OK {
+                std::process::exit(code);
+            }
+            Ok(())
+        }
     }
 }

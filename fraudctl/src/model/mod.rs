@@ -16,7 +16,7 @@ pub mod choose;
 pub mod convert;
 pub mod record;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod train;
 
 use crate::dataset::Range;

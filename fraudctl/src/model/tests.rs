@@ -16,13 +16,13 @@ use std::sync::atomic::AtomicU64;
 
 /// Sends a simulated `days` of traffic of `customers`, then labels every
 /// transaction (fraud: all of them; legitimate: every one with `legit`),
-/// returning the target.
+/// returning the target and the transaction ids.
 pub(crate) async fn simulated_log(
     pool: &sqlx::PgPool,
     customers: u32,
     days: f64,
     label_legit: bool,
-) -> Target {
+) -> (Target, Vec<String>) {
     let target = testing::command_side(pool.clone()).await;
     let sim = generate(&Config {
         seed: 11,
@@ -71,7 +71,7 @@ pub(crate) async fn simulated_log(
             .unwrap();
         assert_eq!(reply.status, 200);
     }
-    target
+    (target, sim.ids)
 }
 
 pub(crate) fn args(pool: &sqlx::PgPool) -> CommonArgs {

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use domain::features::{CATALOGUE, COUNT, Features};
 use domain::model::drift::{Bins, Reference};
 use domain::model::metrics::{self, Quality};
-use domain::model::{Importance, LoadedModel, Model, Training};
+use domain::model::{Importance, Model, Training};
 use domain::scoring::{self, Decision};
 use forust_ml::GradientBooster;
 use forust_ml::Matrix;
@@ -21,7 +21,6 @@ use forust_ml::metric::Metric;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::fmt;
-use std::sync::Arc;
 
 /// What unlabelled transactions count as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -111,10 +110,6 @@ impl Table {
         self.features.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.features.is_empty()
-    }
-
     /// The target of row `i` under `unlabelled`, `None` when left out.
     pub fn target(&self, i: usize, unlabelled: Unlabelled) -> Option<bool> {
         match (self.labels[i], unlabelled) {
@@ -182,7 +177,6 @@ pub fn split(table: &Table, settings: &Settings) -> Option<Split> {
 /// A trained model with what promotion needs of its validation slice.
 pub struct Trained {
     pub model: Model,
-    pub loaded: Arc<LoadedModel>,
     pub split: Split,
     /// The model's probability (as the command side rounds it) for each
     /// validation row, in `split.validation` order.
@@ -191,6 +185,7 @@ pub struct Trained {
     pub fit_rows: usize,
     pub legit_rate: f64,
     /// The booster, for checks against our conversion.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub booster: GradientBooster,
     pub trees: usize,
 }
@@ -317,7 +312,7 @@ pub fn train(table: &Table, settings: &Settings, version: &str) -> anyhow::Resul
             to: split.to,
             validation_from: split.validation_from,
             labels_as_of: table.labels_as_of,
-            rows: fit.len() as u64,
+            rows: split.fit.len() as u64,
             fraud: fit_fraud,
             validation_rows: split.validation.len() as u64,
             validation_fraud,
@@ -359,10 +354,8 @@ pub fn train(table: &Table, settings: &Settings, version: &str) -> anyhow::Resul
         .collect();
     loaded.model.validation = metrics::quality(&scored);
     loaded.model.reference.score = Bins::fit(&validation_probabilities, 10);
-    let model = loaded.model.clone();
     Ok(Trained {
-        model,
-        loaded: Arc::new(loaded),
+        model: loaded.model,
         split,
         validation_probabilities,
         fit_rows: fit.len(),
