@@ -199,7 +199,7 @@ mod tests {
         let s = slice();
         let bar = review_for_alerts(&s, 5.0, 2.0);
         let flagged = s.iter().filter(|x| x.0 >= bar).count();
-        assert!(flagged <= 10 && flagged >= 8, "{flagged} at {bar}");
+        assert!((8..=10).contains(&flagged), "{flagged} at {bar}");
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl Default for Settings {
             max_depth: 6,
             early_stopping_rounds: 20,
             max_legit_rows: 250_000,
-            seed: 0x5e47_1e1,
+            seed: 0x05e4_71e1,
             min_fraud: (20, 5),
         }
     }
