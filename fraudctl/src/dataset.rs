@@ -7,8 +7,9 @@
 //!
 //! Two read-only scans, both bounded by the head of the log read first (so
 //! "labels as of" is one log position even while the service keeps
-//! writing): the labels, then the features in log order, each with a
-//! progress bar.
+//! writing), each reading only the event types it needs
+//! (`logscan::scan_types`): the labels, then the features in log order,
+//! each with a progress bar.
 
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
@@ -68,18 +69,17 @@ pub async fn labels(pool: &sqlx::PgPool) -> anyhow::Result<Labels> {
     let head = crate::logscan::head(pool).await?;
     let progress = bar(head, "labels  ")?;
     let mut by_transaction: HashMap<TransactionId, bool> = HashMap::new();
-    crate::logscan::scan(
+    crate::logscan::scan_types(
         pool,
         &["TransactionLabeled"],
-        |recorded, event| {
-            if recorded.position.0 <= head
-                && let DomainEvent::TransactionLabeled(l) = event
-            {
+        head,
+        |typed| {
+            if let DomainEvent::TransactionLabeled(l) = typed.event {
                 by_transaction.insert(l.transaction_id, l.is_fraud);
             }
             Ok(())
         },
-        |n| progress.set_position(n.min(head)),
+        |n| progress.set_position(n),
     )
     .await?;
     progress.finish_and_clear();
@@ -106,17 +106,15 @@ pub async fn examples(
     );
     let progress = bar(head, "features")?;
     let mut handed = 0u64;
-    crate::logscan::scan(
+    crate::logscan::scan_types(
         pool,
         &["TransactionRecorded", "TransactionLabeled"],
-        |recorded, event| {
-            if recorded.position.0 > head {
-                return Ok(());
-            }
-            let Some(row) = replay.apply(recorded.position.0, &event) else {
+        head,
+        |typed| {
+            let Some(row) = replay.apply(typed.position, &typed.event) else {
                 return Ok(());
             };
-            let DomainEvent::TransactionRecorded(r) = &event else {
+            let DomainEvent::TransactionRecorded(r) = &typed.event else {
                 return Ok(());
             };
             if !range.contains(row.timestamp) {
@@ -131,7 +129,7 @@ pub async fn examples(
                 label: labels.by_transaction.get(&row.transaction_id).copied(),
             })
         },
-        |n| progress.set_position(n.min(head)),
+        |n| progress.set_position(n),
     )
     .await?;
     progress.finish_and_clear();
