@@ -4,7 +4,9 @@
 //! Thresholds for a target false-positive rate F on a slice's risks:
 //! review (and the P3 alert) at F, P2 at F/2, decline (and P1) at F/5, P0
 //! at F/20, kept in the order the policy demands (0 <= review <= decline
-//! <= 1, p3 <= p2 <= p1 <= p0).
+//! <= 1, p3 <= p2 <= p1 <= p0). Each is aimed a little below its rate, by
+//! the slice's sampling error (`confident`), so the target holds on the
+//! traffic that follows and not only on the slice it was chosen on.
 
 use domain::model::metrics::{self, AtThreshold, Scored};
 use domain::ruleset::{DecisionThresholds, PriorityThresholds};
@@ -21,19 +23,44 @@ fn unit(x: f64) -> f64 {
     if x.is_nan() { 1.0 } else { x.clamp(0.0, 1.0) }
 }
 
-/// Thresholds for `target_fpr` on `scored` (risk, is fraud).
-pub fn for_fpr(scored: &[Scored], target_fpr: f64) -> Thresholds {
-    let review = unit(metrics::threshold_for_fpr(scored, target_fpr));
-    with_review(scored, review, target_fpr)
+/// How far below the target the slice's rate is kept: the one-sided 95%
+/// normal bound on a count of false positives.
+const Z: f64 = 1.645;
+
+/// The rate to aim for on a slice of `negatives` legitimate transactions so
+/// that `target_fpr` holds on traffic like it with ~95% confidence, not
+/// just on the slice: the largest count `k` with `k + Z·sqrt(k) <=
+/// target·negatives`, as a rate. (At 100,000 legitimate transactions and
+/// 1%, the slice is held to 0.95%; at 1,000, to 0.55%.)
+pub fn confident(target_fpr: f64, negatives: usize) -> f64 {
+    if negatives == 0 || target_fpr <= 0.0 {
+        return 0.0;
+    }
+    let budget = target_fpr * negatives as f64;
+    let root = ((Z * Z + 4.0 * budget).sqrt() - Z) / 2.0;
+    let k = (root * root).floor();
+    // Half a count over `k`: `threshold_for_fpr` floors the allowance.
+    ((k + 0.5) / negatives as f64).min(target_fpr)
 }
 
-/// Thresholds whose review bar is `review`; the stricter ones are set at
-/// fractions of `fpr` (the review bar's false-positive rate).
-pub fn with_review(scored: &[Scored], review: f64, fpr: f64) -> Thresholds {
-    let at = |f: f64| unit(metrics::threshold_for_fpr(scored, f)).max(review);
-    let p2 = at(fpr / 2.0);
-    let decline = at(fpr / 5.0).max(p2);
-    let p0 = at(fpr / 20.0).max(decline);
+/// Thresholds for `target_fpr` on `scored` (risk, is fraud), each level
+/// aimed at its [`confident`] rate.
+pub fn for_fpr(scored: &[Scored], target_fpr: f64) -> Thresholds {
+    let negatives = scored.iter().filter(|s| !s.1).count();
+    let aim = |f: f64| confident(f, negatives);
+    let review = unit(metrics::threshold_for_fpr(scored, aim(target_fpr)));
+    let at = |f: f64| unit(metrics::threshold_for_fpr(scored, aim(f))).max(review);
+    levels(
+        review,
+        at(target_fpr / 2.0),
+        at(target_fpr / 5.0),
+        at(target_fpr / 20.0),
+    )
+}
+
+fn levels(review: f64, p2: f64, decline: f64, p0: f64) -> Thresholds {
+    let decline = decline.max(p2);
+    let p0 = p0.max(decline);
     Thresholds {
         decision: DecisionThresholds { review, decline },
         priority: PriorityThresholds {
@@ -43,6 +70,13 @@ pub fn with_review(scored: &[Scored], review: f64, fpr: f64) -> Thresholds {
             p3: review,
         },
     }
+}
+
+/// Thresholds whose review bar is `review`; the stricter ones are set at
+/// fractions of `fpr` (the review bar's false-positive rate).
+pub fn with_review(scored: &[Scored], review: f64, fpr: f64) -> Thresholds {
+    let at = |f: f64| unit(metrics::threshold_for_fpr(scored, f)).max(review);
+    levels(review, at(fpr / 2.0), at(fpr / 5.0), at(fpr / 20.0))
 }
 
 /// The review bar that flags about `per_day` transactions a day over a
@@ -192,6 +226,17 @@ mod tests {
             ..domain::Ruleset::default()
         };
         assert!(policy.checked().is_ok());
+    }
+
+    #[test]
+    fn the_aim_leaves_room_for_sampling_error() {
+        assert_eq!(confident(0.01, 0), 0.0);
+        let big = confident(0.01, 100_000);
+        assert!(big < 0.01 && big > 0.0094, "{big}");
+        let small = confident(0.01, 1_000);
+        assert!(small < 0.007 && small > 0.004, "{small}");
+        // Never above the target.
+        assert!(confident(0.5, 10) <= 0.5);
     }
 
     #[test]
