@@ -67,22 +67,19 @@ pub fn bar(len: u64, what: &str) -> anyhow::Result<ProgressBar> {
 /// Pass 1: the labels as known at the head of the log now.
 pub async fn labels(pool: &sqlx::PgPool) -> anyhow::Result<Labels> {
     let head = crate::logscan::head(pool).await?;
-    let progress = bar(head, "labels  ")?;
     let mut by_transaction: HashMap<TransactionId, bool> = HashMap::new();
-    crate::logscan::scan_types(
-        pool,
-        &["TransactionLabeled"],
-        head,
-        |typed| {
-            if let DomainEvent::TransactionLabeled(l) = typed.event {
-                by_transaction.insert(l.transaction_id, l.is_fraud);
-            }
-            Ok(())
-        },
-        |n| progress.set_position(n),
-    )
-    .await?;
-    progress.finish_and_clear();
+    let spinner = ProgressBar::new_spinner().with_style(ProgressStyle::with_template(
+        "{spinner} reading the labels {elapsed}",
+    )?);
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    let labels = crate::logscan::all_of_type(pool, "TransactionLabeled", head).await;
+    spinner.finish_and_clear();
+    // In log order: the newest label of a transaction wins.
+    for typed in labels? {
+        if let DomainEvent::TransactionLabeled(l) = typed.event {
+            by_transaction.insert(l.transaction_id, l.is_fraud);
+        }
+    }
     Ok(Labels {
         by_transaction,
         as_of: head,

@@ -127,3 +127,37 @@ pub async fn scan_types(
     progress(until.max(0) as u64);
     Ok(skipped)
 }
+
+/// Every event of one rare type up to position `until`, in log order: one
+/// sequential pass over the table, sorted here (a paged scan in position
+/// order walks the whole index for a type that is one event in a hundred).
+/// Unreadable events are logged and skipped.
+pub async fn all_of_type(
+    pool: &PgPool,
+    event_type: &str,
+    until: u64,
+) -> anyhow::Result<Vec<Typed>> {
+    use futures_util::TryStreamExt;
+    let until = i64::try_from(until).unwrap_or(i64::MAX);
+    let mut rows = sqlx::query_as::<_, (i64, i32, String)>(
+        "SELECT position, schema_version, payload::text FROM events \
+         WHERE event_type = $1 AND position <= $2",
+    )
+    .bind(event_type)
+    .bind(until)
+    .fetch(pool);
+    let mut out = Vec::new();
+    while let Some((position, schema_version, payload)) =
+        rows.try_next().await.context("reading the event log")?
+    {
+        match DomainEvent::from_json(event_type, schema_version.max(0) as u32, &payload) {
+            Ok(event) => out.push(Typed {
+                position: position.max(0) as u64,
+                event,
+            }),
+            Err(error) => tracing::warn!(position, %error, "skipping an unreadable event"),
+        }
+    }
+    out.sort_by_key(|t| t.position);
+    Ok(out)
+}
