@@ -68,3 +68,96 @@ pub async fn head(pool: &PgPool) -> anyhow::Result<u64> {
         .context("reading the head of the log")?;
     Ok(head.max(0) as u64)
 }
+
+/// One event of a typed scan: its position and the event.
+pub struct Typed {
+    pub position: u64,
+    pub event: DomainEvent,
+}
+
+/// Like [`scan`], but PostgreSQL filters the types (`types` must not be
+/// empty) and only events at positions up to `until` are read: a job that
+/// needs one event type in twenty (the labels) does not pull the whole log
+/// over the wire. Decoded the same way (`DomainEvent::from_json`, which
+/// upcasts); unreadable events are counted and skipped. `progress` gets the
+/// position reached. Returns how many were skipped.
+pub async fn scan_types(
+    pool: &PgPool,
+    types: &[&str],
+    until: u64,
+    mut f: impl FnMut(Typed) -> anyhow::Result<()>,
+    mut progress: impl FnMut(u64),
+) -> anyhow::Result<u64> {
+    let types: Vec<String> = types.iter().map(|t| (*t).to_owned()).collect();
+    let (mut after, mut skipped) = (0i64, 0u64);
+    let until = i64::try_from(until).unwrap_or(i64::MAX);
+    loop {
+        let page: Vec<(i64, String, i32, String)> = sqlx::query_as(
+            "SELECT position, event_type, schema_version, payload::text FROM events \
+             WHERE position > $1 AND position <= $2 AND event_type = ANY($3) \
+             ORDER BY position LIMIT $4",
+        )
+        .bind(after)
+        .bind(until)
+        .bind(&types)
+        .bind(PAGE as i64)
+        .fetch_all(pool)
+        .await
+        .context("reading the event log")?;
+        let Some(last) = page.last() else { break };
+        after = last.0;
+        let full = page.len() == PAGE;
+        for (position, event_type, schema_version, payload) in page {
+            match DomainEvent::from_json(&event_type, schema_version.max(0) as u32, &payload) {
+                Ok(event) => f(Typed {
+                    position: position.max(0) as u64,
+                    event,
+                })?,
+                Err(error) => {
+                    skipped += 1;
+                    tracing::warn!(position, %error, "skipping an unreadable event");
+                }
+            }
+        }
+        progress(after.max(0) as u64);
+        if !full {
+            break;
+        }
+    }
+    progress(until.max(0) as u64);
+    Ok(skipped)
+}
+
+/// Every event of one rare type up to position `until`, in log order: one
+/// sequential pass over the table, sorted here (a paged scan in position
+/// order walks the whole index for a type that is one event in a hundred).
+/// Unreadable events are logged and skipped.
+pub async fn all_of_type(
+    pool: &PgPool,
+    event_type: &str,
+    until: u64,
+) -> anyhow::Result<Vec<Typed>> {
+    use futures_util::TryStreamExt;
+    let until = i64::try_from(until).unwrap_or(i64::MAX);
+    let mut rows = sqlx::query_as::<_, (i64, i32, String)>(
+        "SELECT position, schema_version, payload::text FROM events \
+         WHERE event_type = $1 AND position <= $2",
+    )
+    .bind(event_type)
+    .bind(until)
+    .fetch(pool);
+    let mut out = Vec::new();
+    while let Some((position, schema_version, payload)) =
+        rows.try_next().await.context("reading the event log")?
+    {
+        match DomainEvent::from_json(event_type, schema_version.max(0) as u32, &payload) {
+            Ok(event) => out.push(Typed {
+                position: position.max(0) as u64,
+                event,
+            }),
+            Err(error) => tracing::warn!(position, %error, "skipping an unreadable event"),
+        }
+    }
+    out.sort_by_key(|t| t.position);
+    Ok(out)
+}

@@ -3,7 +3,7 @@
 //! Today: `demo` (the event store, the REST ingest and the projectors),
 //! `serve`, `replay`, `pg` (a private PostgreSQL for development and tests),
 //! `migrate`, `status`, `bench`, `simulate`, `eval`, `ingest-csv`,
-//! `backtest`, `features` and `policy`.
+//! `backtest`, `features`, `policy`, `model` and `pipeline`.
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -11,13 +11,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod backtest;
 mod bench;
 mod database;
+mod dataset;
 mod demo;
 mod eval;
 mod features;
 mod http;
 mod ingest_csv;
 mod logscan;
+mod model;
 mod offline;
+mod pipeline;
 mod policy;
 mod replay;
 mod serve;
@@ -100,6 +103,21 @@ enum Command {
         #[command(subcommand)]
         what: features::FeaturesCommand,
     },
+    /// Models: train gradient-boosted trees on the log, record them in the
+    /// `model` stream and, with `--promote`, put them live in a new policy
+    /// version when they beat what is live (docs/models.md).
+    Model {
+        #[command(subcommand)]
+        what: model::ModelCommand,
+    },
+    /// Batch jobs for an orchestrator (cron, Airflow): `retrain` trains,
+    /// compares with live and promotes when better; exit codes 0 promoted
+    /// or nothing new, 1 error, 3 trained but not better, 4 not enough
+    /// labels.
+    Pipeline {
+        #[command(subcommand)]
+        what: pipeline::PipelineCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -167,5 +185,19 @@ async fn main() -> anyhow::Result<()> {
         Command::Backtest(args) => backtest::run(args).await,
         Command::Policy(args) => policy::run(args).await,
         Command::Features { what } => features::run(what).await,
+        Command::Model { what } => model::run(what).await,
+        Command::Pipeline { what } => {
+            let code = match pipeline::run(what).await {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("Error: {e:#}");
+                    pipeline::ERROR
+                }
+            };
+            if code != pipeline::OK {
+                std::process::exit(code);
+            }
+            Ok(())
+        }
     }
 }

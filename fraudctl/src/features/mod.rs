@@ -14,15 +14,10 @@
 #[cfg(test)]
 mod tests;
 
-use crate::logscan;
+use crate::{dataset, logscan};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use domain::DomainEvent;
-use domain::features::{CATALOGUE, FeatureReplay};
-use domain::ids::TransactionId;
-use domain::ruleset::Ruleset;
-use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::HashMap;
+use domain::features::CATALOGUE;
 use std::path::PathBuf;
 
 #[derive(clap::Subcommand, Debug, Clone)]
@@ -98,36 +93,9 @@ pub fn list(markdown: bool) -> String {
     out
 }
 
-fn bar(len: u64, what: &str) -> anyhow::Result<ProgressBar> {
-    Ok(
-        ProgressBar::new(len).with_style(ProgressStyle::with_template(&format!(
-            "{what} {{bar:40}} {{pos}}/{{len}} events {{per_sec}} eta {{eta}}"
-        ))?),
-    )
-}
-
 /// Writes the file; returns (rows, rows with a label).
 pub async fn export(pool: &sqlx::PgPool, args: &ExportArgs) -> anyhow::Result<(u64, u64)> {
-    let head = logscan::head(pool).await?;
-
-    // Pass 1: the labels as known now (the newest of any source).
-    let progress = bar(head, "labels  ")?;
-    let mut labels: HashMap<TransactionId, bool> = HashMap::new();
-    logscan::scan(
-        pool,
-        &["TransactionLabeled"],
-        |_, event| {
-            if let DomainEvent::TransactionLabeled(l) = event {
-                labels.insert(l.transaction_id, l.is_fraud);
-            }
-            Ok(())
-        },
-        |n| progress.set_position(n),
-    )
-    .await?;
-    progress.finish_and_clear();
-
-    // Pass 2: the features, in log order, streamed out.
+    let labels = dataset::labels(pool).await?;
     let mut out = csv::Writer::from_path(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut header = vec![
@@ -141,57 +109,39 @@ pub async fn export(pool: &sqlx::PgPool, args: &ExportArgs) -> anyhow::Result<(u
     header.extend(CATALOGUE.iter().map(|f| f.name));
     header.push("is_fraud");
     out.write_record(&header)?;
-    let ruleset = Ruleset::default();
-    let mut replay = FeatureReplay::new(
-        ruleset.history.clone(),
-        domain::peers::DEFAULT_MAX_MERCHANTS,
-    );
     let (mut rows, mut labelled) = (0u64, 0u64);
-    let progress = bar(head, "features")?;
-    let in_range = |at: DateTime<Utc>| {
-        args.from.is_none_or(|from| at >= from) && args.to.is_none_or(|to| at < to)
+    let range = dataset::Range {
+        from: args.from,
+        to: args.to,
     };
-    logscan::scan(
-        pool,
-        &["TransactionRecorded", "TransactionLabeled"],
-        |recorded, event| {
-            let decision = match &event {
-                DomainEvent::TransactionRecorded(r) => Some((r.decision.as_str(), r.risk_score)),
-                _ => None,
-            };
-            let Some(row) = replay.apply(recorded.position.0, &event) else {
-                return Ok(());
-            };
-            if !in_range(row.timestamp) {
-                return Ok(());
+    dataset::examples(pool, &labels, range, |example| {
+        let row = example.row;
+        let mut record = vec![
+            row.transaction_id.as_str().to_owned(),
+            row.customer_id.as_str().to_owned(),
+            row.timestamp.to_rfc3339(),
+            row.position.to_string(),
+            example.decision.as_str().to_owned(),
+            example.risk_score.to_string(),
+        ];
+        record.extend(row.features.values().iter().map(|v| {
+            if v.is_nan() {
+                String::new()
+            } else {
+                v.to_string()
             }
-            let (decision, risk_score) = decision.unwrap_or(("", f64::NAN));
-            let mut record = vec![
-                row.transaction_id.as_str().to_owned(),
-                row.customer_id.as_str().to_owned(),
-                row.timestamp.to_rfc3339(),
-                row.position.to_string(),
-                decision.to_owned(),
-                risk_score.to_string(),
-            ];
-            record.extend(row.features.values().iter().map(|v| {
-                if v.is_nan() {
-                    String::new()
-                } else {
-                    v.to_string()
-                }
-            }));
-            let label = labels.get(&row.transaction_id);
-            record.push(label.map_or(String::new(), |l| u8::from(*l).to_string()));
-            out.write_record(&record)?;
-            rows += 1;
-            labelled += u64::from(label.is_some());
-            Ok(())
-        },
-        |n| progress.set_position(n),
-    )
+        }));
+        record.push(
+            example
+                .label
+                .map_or(String::new(), |l| u8::from(l).to_string()),
+        );
+        out.write_record(&record)?;
+        rows += 1;
+        labelled += u64::from(example.label.is_some());
+        Ok(())
+    })
     .await?;
-    progress.finish_and_clear();
     out.flush()?;
     Ok((rows, labelled))
 }

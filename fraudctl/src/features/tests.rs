@@ -8,6 +8,7 @@ use super::*;
 use crate::http::testing;
 use crate::simulate::{Config, generate};
 use hyper::body::Bytes;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 
 #[test]

@@ -1,13 +1,15 @@
 //! `fraudctl policy`: the policy lifecycle from the command line (show,
 //! list, publish, promote, rollback, shadow, diff) over the command side's
 //! `/v1/policy*` routes, and `compare`, which reads the log (read-only) to
-//! set live against the shadow over labelled traffic.
+//! set live against the shadow over labelled traffic, and `calibrate`,
+//! which reads the log and publishes new thresholds to it.
 //!
 //! `publish` checks the file here first with `domain::policy::from_toml`, so
 //! a bad expression or a repeated rule name is refused, naming the rule,
 //! even when the server is down.
 
 pub mod api;
+pub mod calibrate;
 pub mod compare;
 pub mod render;
 #[cfg(test)]
@@ -68,6 +70,11 @@ pub enum PolicyCommand {
     /// the log, read-only): changed decisions, alerts added and removed,
     /// recall, FPR and precision of both.
     Compare(CompareArgs),
+    /// New thresholds for the live policy, chosen on the latest labelled
+    /// window for a false-positive rate or an alert budget, published as a
+    /// new version (the shadow; `--promote` makes it live). Reads and
+    /// writes the log at `--database-url`.
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -129,6 +136,7 @@ pub async fn run(args: PolicyArgs) -> anyhow::Result<()> {
             let changes = domain::policy::diff::diff(&x, &y);
             print!("{}", render::diff(&a, &b, &changes));
         }
+        PolicyCommand::Calibrate(args) => calibrate::run(args).await?,
         PolicyCommand::Compare(args) => {
             let report = compare(&args).await?;
             if args.json {
