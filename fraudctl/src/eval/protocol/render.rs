@@ -26,8 +26,17 @@ pub fn render(r: &Report) -> String {
     let t = &r.training;
     let _ = writeln!(
         out,
-        "temporal protocol, world {}, seed {}, {} customers x {} days ({} transactions), labels {:?} after {} days",
-        r.world, r.seed, r.customers, r.days, r.transactions, r.labels, r.label_delay_days
+        "temporal protocol, world {}, seed {}, {} customers x {} days ({} transactions), labels: {} after {} days",
+        r.world,
+        r.seed,
+        r.customers,
+        r.days,
+        r.transactions,
+        match r.labels {
+            super::LabelSet::Fraud => "fraud only",
+            super::LabelSet::All => "all",
+        },
+        r.label_delay_days
     );
     let _ = writeln!(
         out,
