@@ -84,7 +84,9 @@ enum Command {
     Simulate(simulate::SimulateCommand),
     /// Score decisions against ground truth: recall, false-positive rate,
     /// precision, alert rate, time to detection, fraud amount caught;
-    /// overall and per scenario.
+    /// overall and per scenario. `--protocol temporal` runs the learning
+    /// evaluation end to end instead (docs/detection.md, "Learning: the
+    /// temporal protocol").
     Eval(eval::EvalArgs),
     /// Backfill historical transactions from a CSV (any column names, epoch
     /// or RFC 3339 times) through the command side, in event-time order;

@@ -4,8 +4,12 @@
 //! (default), from the event log (`--source log`), or are made in memory
 //! from a simulated JSON-lines file (`--decide FILE`, with `--ruleset`),
 //! which needs no service at all. `figures` computes, `table` prints.
+//!
+//! `fraudctl eval --protocol temporal` runs a whole evaluation instead
+//! (simulate, serve, drive over HTTP, train, score): `protocol`.
 
 pub mod figures;
+pub mod protocol;
 mod table;
 
 use crate::logscan;
@@ -30,8 +34,8 @@ pub enum Source {
 pub struct EvalArgs {
     /// Ground truth: CSV with transaction_id, is_fraud, and optionally
     /// scenario and episode (what `fraudctl simulate --truth` writes).
-    #[arg(long)]
-    pub truth: PathBuf,
+    #[arg(long, required_unless_present = "protocol")]
+    pub truth: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "read-models")]
     pub source: Source,
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -48,10 +52,15 @@ pub struct EvalArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub protocol: protocol::ProtocolArgs,
 }
 
 pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let truth = read_truth(&args.truth)?;
+    if args.protocol.protocol.is_some() {
+        return protocol::run(&args.protocol, args.database_url.as_deref(), args.json).await;
+    }
+    let truth = read_truth(args.truth.as_deref().context("--truth FILE")?)?;
     let verdicts = match (&args.decide, args.source) {
         (Some(file), _) => {
             let ruleset = crate::offline::load_ruleset(args.ruleset.as_deref())?;
