@@ -57,6 +57,7 @@ fn type_names_and_versions_are_stable() {
             ("PolicyPromoted", 1),
             ("PolicyRolledBack", 1),
             ("ShadowPolicySet", 1),
+            ("ModelTrained", 1),
         ]
     );
 }
