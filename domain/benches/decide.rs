@@ -23,9 +23,6 @@ use uuid::Uuid;
 #[path = "shared/twenty_rules.rs"]
 mod twenty_rules;
 
-#[path = "shared/bench_model.rs"]
-mod bench_model;
-
 const CITIES: &[(&str, &str, f64, f64)] = &[
     ("San Francisco", "US", 37.77, -122.42),
     ("Oakland", "US", 37.80, -122.27),
@@ -158,7 +155,7 @@ fn main() {
             decide(&state, &command, &ruleset).features
         })
         .collect();
-    let model = bench_model::forest(&rows, 300, 6);
+    let model = domain::model::synthetic::forest(&rows, 300, 6, Utc::now());
     let mut models = domain::model::ModelBook::default();
     models.apply(&domain::DomainEvent::ModelTrained(
         domain::events::ModelTrained {

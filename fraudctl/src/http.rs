@@ -140,6 +140,33 @@ impl Target {
     }
 }
 
+/// The batch endpoints' answer (`/v1/transactions/batch`,
+/// `/v1/labels/batch`): one item per input, with its index in the request.
+#[derive(serde::Deserialize)]
+pub struct BatchAnswer {
+    pub results: Vec<BatchItem>,
+}
+
+/// One input's answer in a batch: its status, and either the answer (a
+/// transaction's or a label's, read by the caller) or a problem.
+#[derive(serde::Deserialize)]
+pub struct BatchItem {
+    pub index: usize,
+    pub status: u16,
+    #[serde(default)]
+    pub answer: Option<serde_json::Value>,
+    #[serde(default)]
+    pub problem: Option<serde_json::Value>,
+}
+
+/// What the callers read of a transaction's answer.
+#[derive(serde::Deserialize)]
+pub struct TxAnswer {
+    pub decision: String,
+    #[serde(default)]
+    pub alerts: Vec<serde_json::Value>,
+}
+
 /// The real command side on a free local port over a test database.
 #[cfg(test)]
 pub mod testing {

@@ -21,6 +21,7 @@ pub mod book;
 pub mod drift;
 pub mod forest;
 pub mod metrics;
+pub mod synthetic;
 
 pub use book::ModelBook;
 pub use forest::{Forest, ForestError, Node, Tree};

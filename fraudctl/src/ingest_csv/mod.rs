@@ -15,12 +15,11 @@ pub mod mapping;
 #[cfg(test)]
 mod tests;
 
-use crate::http::Target;
+use crate::http::{BatchAnswer, Target};
 use anyhow::Context;
 use hyper::body::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
 use mapping::{Mapping, MappingFile, Prepared, TimeFormat};
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 
@@ -206,19 +205,6 @@ pub async fn ingest(args: &IngestCsvArgs, target: &Target) -> anyhow::Result<Sum
     Ok(summary)
 }
 
-#[derive(Deserialize)]
-struct BatchBody {
-    results: Vec<BatchItem>,
-}
-
-#[derive(Deserialize)]
-struct BatchItem {
-    index: usize,
-    status: u16,
-    #[serde(default)]
-    problem: Option<serde_json::Value>,
-}
-
 /// One batch; items the ingest was too busy for (503) go again, alone and
 /// in order, after the wait it asked for.
 async fn send_batch(
@@ -238,7 +224,7 @@ async fn send_batch(
         reply.status,
         String::from_utf8_lossy(&reply.body)
     );
-    let answer: BatchBody =
+    let answer: BatchAnswer =
         serde_json::from_slice(&reply.body).context("reading the batch answer")?;
     for item in answer.results {
         let status = if item.status == 503 {
@@ -301,7 +287,7 @@ async fn send_labels(
             reply.status,
             String::from_utf8_lossy(&reply.body)
         );
-        let answer: BatchBody =
+        let answer: BatchAnswer =
             serde_json::from_slice(&reply.body).context("reading the label batch answer")?;
         for item in answer.results {
             let (status, problem) = match (item.status, bodies.get(item.index)) {

@@ -6,7 +6,9 @@
 //! at F/20, kept in the order the policy demands (0 <= review <= decline
 //! <= 1, p3 <= p2 <= p1 <= p0). Each is aimed a little below its rate, by
 //! the slice's sampling error (`confident`), so the target holds on the
-//! traffic that follows and not only on the slice it was chosen on.
+//! traffic that follows and not only on the slice it was chosen on. Where
+//! the slice's recall stops growing before the review bar's budget is
+//! spent, half the unused budget is given back (`review_bar`).
 
 use domain::model::metrics::{self, AtThreshold, Scored};
 use domain::ruleset::{DecisionThresholds, PriorityThresholds};
@@ -44,11 +46,12 @@ pub fn confident(target_fpr: f64, negatives: usize) -> f64 {
 }
 
 /// Thresholds for `target_fpr` on `scored` (risk, is fraud), each level
-/// aimed at its [`confident`] rate.
+/// aimed at its [`confident`] rate, the review bar no lower than
+/// [`review_bar`] keeps it.
 pub fn for_fpr(scored: &[Scored], target_fpr: f64) -> Thresholds {
     let negatives = scored.iter().filter(|s| !s.1).count();
     let aim = |f: f64| confident(f, negatives);
-    let review = unit(metrics::threshold_for_fpr(scored, aim(target_fpr)));
+    let review = unit(review_bar(scored, aim(target_fpr)));
     let at = |f: f64| unit(metrics::threshold_for_fpr(scored, aim(f))).max(review);
     levels(
         review,
@@ -56,6 +59,40 @@ pub fn for_fpr(scored: &[Scored], target_fpr: f64) -> Thresholds {
         at(target_fpr / 5.0),
         at(target_fpr / 20.0),
     )
+}
+
+/// The review bar for a false-positive rate `aim` on the slice, with the
+/// part of the budget that buys no recall given back by half.
+///
+/// At `aim` the bar flags some of the slice's fraud; often all of it is
+/// already flagged at a lower rate `f` (the ranking separates well and
+/// recall stops growing before the budget is spent). Every alert between
+/// `f` and `aim` then costs analysts time and catches nothing on the slice,
+/// and the traffic that follows drifts: the same bar flags more of it than
+/// of the slice (a young log's customers look new in ways they no longer
+/// do weeks later). So the bar goes to the rate halfway between `f` and
+/// `aim`: every fraud flagged at `aim` is still flagged, at most half the
+/// unused budget is kept as headroom for fraud scoring a little lower than
+/// the slice's, and the rest comes back as fewer false positives. When
+/// recall still grows up to `aim`, `f` is `aim` and nothing changes. Not
+/// tuned to any world: it reads only the slice's own ranking.
+pub fn review_bar(scored: &[Scored], aim: f64) -> f64 {
+    let at_aim = metrics::threshold_for_fpr(scored, aim);
+    let lowest_caught = scored
+        .iter()
+        .filter(|s| s.1 && !s.0.is_nan() && s.0 >= at_aim)
+        .map(|s| s.0)
+        .fold(f64::INFINITY, f64::min);
+    if !lowest_caught.is_finite() {
+        return at_aim;
+    }
+    let saturated = metrics::at_threshold(scored, lowest_caught).fpr;
+    if saturated.is_nan() || saturated >= aim {
+        return at_aim;
+    }
+    metrics::threshold_for_fpr(scored, (saturated + aim) / 2.0)
+        .max(at_aim)
+        .min(lowest_caught)
 }
 
 fn levels(review: f64, p2: f64, decline: f64, p0: f64) -> Thresholds {
@@ -226,6 +263,50 @@ mod tests {
             ..domain::Ruleset::default()
         };
         assert!(policy.checked().is_ok());
+    }
+
+    #[test]
+    fn budget_that_buys_no_recall_is_given_back_by_half() {
+        // 10,000 legitimate scores spread evenly over 0..0.5; 50 fraud all
+        // above 0.499 (only the top 0.2% of legitimate traffic): at 1% the
+        // bar would flag every fraud and 100 legitimate transactions.
+        let mut s: Vec<Scored> = (0..10_000)
+            .map(|i| (f64::from(i) / 20_000.0, false))
+            .collect();
+        s.extend((0..50).map(|i| (0.499 + f64::from(i) / 1000.0, true)));
+        let at_aim = metrics::threshold_for_fpr(&s, 0.01);
+        let bar = review_bar(&s, 0.01);
+        let (wide, kept) = (
+            metrics::at_threshold(&s, at_aim),
+            metrics::at_threshold(&s, bar),
+        );
+        assert_eq!(wide.recall, 1.0);
+        assert_eq!(kept.recall, 1.0, "every fraud flagged at the aim still is");
+        // Saturated at 0.2%: halfway to 1% is 0.6%.
+        assert!(kept.fpr <= 0.0061 && kept.fpr >= 0.0059, "{kept:?}");
+        assert!(bar > at_aim);
+    }
+
+    #[test]
+    fn budget_that_still_buys_recall_is_spent() {
+        // Fraud spread through the legitimate scores: recall grows with
+        // every step of the budget, so the bar stays at the aim.
+        let mut s: Vec<Scored> = (0..10_000)
+            .map(|i| (f64::from(i) / 10_000.0, false))
+            .collect();
+        s.extend((0..100).map(|i| (0.95 + f64::from(i) / 2000.0, true)));
+        let at_aim = metrics::threshold_for_fpr(&s, 0.01);
+        let bar = review_bar(&s, 0.01);
+        let (wide, kept) = (
+            metrics::at_threshold(&s, at_aim),
+            metrics::at_threshold(&s, bar),
+        );
+        assert_eq!(kept.recall, wide.recall);
+        assert!(kept.fpr >= 0.0095, "{kept:?} against {wide:?}");
+        // No fraud flagged at all: nothing to give back either.
+        let none: Vec<Scored> = (0..100).map(|i| (f64::from(i), i == 0)).collect();
+        let at = metrics::threshold_for_fpr(&none, 0.01);
+        assert_eq!(review_bar(&none, 0.01), at);
     }
 
     #[test]

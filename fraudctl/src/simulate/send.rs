@@ -14,7 +14,7 @@
 //! answered, so the log always has the transaction first.
 
 use super::{Clock, SimulateArgs, Simulation};
-use crate::http::Target;
+use crate::http::{BatchAnswer, BatchItem, Target, TxAnswer};
 use chrono::{DateTime, Utc};
 use hyper::body::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -25,29 +25,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-
-#[derive(Deserialize)]
-struct AnswerBody {
-    decision: String,
-    #[serde(default)]
-    alerts: Vec<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct BatchBody {
-    results: Vec<BatchItem>,
-}
-
-#[derive(Deserialize)]
-struct BatchItem {
-    index: usize,
-    status: u16,
-    #[serde(default)]
-    /// A transaction's or a label's answer (read by the caller).
-    answer: Option<serde_json::Value>,
-    #[serde(default)]
-    problem: Option<serde_json::Value>,
-}
 
 /// What happened to the traffic.
 #[derive(Default)]
@@ -78,7 +55,7 @@ pub struct Report {
 }
 
 impl Tally {
-    fn answered(&self, status: u16, answer: Option<&AnswerBody>, problem: impl FnOnce() -> String) {
+    fn answered(&self, status: u16, answer: Option<&TxAnswer>, problem: impl FnOnce() -> String) {
         match status {
             201 => self.accepted.fetch_add(1, Ordering::Relaxed),
             200 => self.repeated.fetch_add(1, Ordering::Relaxed),
@@ -462,7 +439,7 @@ async fn send_one(target: &Target, body: Vec<u8>, tally: &Tally) {
         .await
     {
         Ok(reply) => {
-            let answer = serde_json::from_slice::<AnswerBody>(&reply.body).ok();
+            let answer = serde_json::from_slice::<TxAnswer>(&reply.body).ok();
             tally.answered(reply.status, answer.as_ref(), || {
                 format!("{} {}", reply.status, String::from_utf8_lossy(&reply.body))
             });
@@ -482,7 +459,7 @@ async fn send_batch(target: &Target, bodies: Vec<Vec<u8>>, tally: &Tally) {
             let answer = item
                 .answer
                 .as_ref()
-                .and_then(|a| AnswerBody::deserialize(a).ok());
+                .and_then(|a| TxAnswer::deserialize(a).ok());
             tally.answered(item.status, answer.as_ref(), || {
                 format!(
                     "item {}: {}",
@@ -523,7 +500,7 @@ async fn post_batch(
             );
             return failed(bodies.len() as u64, why);
         }
-        let answer: BatchBody = match serde_json::from_slice(&reply.body) {
+        let answer: BatchAnswer = match serde_json::from_slice(&reply.body) {
             Ok(a) => a,
             Err(e) => {
                 return failed(bodies.len() as u64, format!("unreadable batch answer: {e}"));

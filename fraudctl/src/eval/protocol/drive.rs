@@ -8,7 +8,7 @@
 //! protocol's own test checks its rules from it and from the log).
 
 use super::{LabelSet, ProtocolArgs, Timings};
-use crate::http::Target;
+use crate::http::{BatchAnswer, BatchItem, Target, TxAnswer};
 use crate::simulate::Simulation;
 use crate::simulate::labels::SOURCE as CHARGEBACK;
 use anyhow::Context;
@@ -108,28 +108,6 @@ pub struct Driven {
     pub baseline: LivePolicy,
     pub mechanics: Mechanics,
     pub training: Training,
-}
-
-#[derive(Deserialize)]
-struct BatchAnswer {
-    results: Vec<BatchItem>,
-}
-
-#[derive(Deserialize)]
-struct BatchItem {
-    index: usize,
-    status: u16,
-    #[serde(default)]
-    answer: Option<serde_json::Value>,
-    #[serde(default)]
-    problem: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct TxAnswer {
-    decision: String,
-    #[serde(default)]
-    alerts: Vec<serde_json::Value>,
 }
 
 pub struct Driver {

@@ -2,11 +2,15 @@
 //! given depth over every catalogue feature, built deterministically (a
 //! fixed-seed generator), each split at a value one of the given rows has
 //! for its feature (so walks go both ways, as a trained forest's do), and
-//! small leaf weights.
+//! small leaf weights. Its scores mean nothing; its cost per transaction is
+//! a trained forest's of the same shape (every walk goes `depth` splits
+//! deep). One home for `cargo bench -p domain --bench decide` and
+//! `fraudctl bench ingest --model-trees`.
 
-use domain::features::{CATALOGUE, Features, VERSION};
-use domain::model::drift::{Bins, Reference};
-use domain::model::{Forest, Model, Node, Training, Tree};
+use super::drift::{Bins, Reference};
+use super::{Forest, Model, Node, Training, Tree};
+use crate::features::{CATALOGUE, Features, VERSION};
+use chrono::{DateTime, Utc};
 
 /// xorshift64*: deterministic, good enough to spread splits.
 struct Rng(u64);
@@ -28,8 +32,10 @@ impl Rng {
     }
 }
 
-/// `trees` full trees of `depth` splits over all catalogue features.
-pub fn forest(rows: &[Features], trees: usize, depth: u32) -> Model {
+/// `trees` full trees of `depth` splits over all catalogue features, split
+/// at values `rows` have, recorded as trained `at`. With no rows, splits
+/// fall anywhere in 0..1.
+pub fn forest(rows: &[Features], trees: usize, depth: u32, at: DateTime<Utc>) -> Model {
     let columns = CATALOGUE.len();
     let mut rng = Rng(0x5e47_1e1e_2026_0019);
     let internal = (1usize << depth) - 1;
@@ -43,8 +49,11 @@ pub fn forest(rows: &[Features], trees: usize, depth: u32) -> Model {
                         return Node::leaf(weight);
                     }
                     let feature = rng.below(columns);
-                    let row = &rows[rng.below(rows.len())];
-                    let value = row.values()[feature];
+                    let value = if rows.is_empty() {
+                        f64::NAN
+                    } else {
+                        rows[rng.below(rows.len())].values()[feature]
+                    };
                     // An unknown value in the sample: split anywhere.
                     let threshold = if value.is_nan() { rng.unit() } else { value };
                     let left = (2 * i + 1) as u32;
@@ -61,7 +70,6 @@ pub fn forest(rows: &[Features], trees: usize, depth: u32) -> Model {
             Tree { nodes }
         })
         .collect();
-    let at = chrono::Utc::now();
     let column_values = |c: usize| rows.iter().map(|r| r.values()[c]).collect::<Vec<_>>();
     Model {
         version: "bench-forest".into(),
@@ -82,7 +90,7 @@ pub fn forest(rows: &[Features], trees: usize, depth: u32) -> Model {
             validation_fraud: 0,
             trainer: "bench: random full trees".into(),
         },
-        validation: domain::model::metrics::quality(&[]),
+        validation: super::metrics::quality(&[]),
         importances: vec![],
         reference: Reference {
             features: (0..columns)
