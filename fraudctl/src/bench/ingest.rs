@@ -173,7 +173,7 @@ async fn run_on(base_url: &str, args: &IngestArgs) -> anyhow::Result<()> {
             keep(name, row);
         }
         if let Some(model) = &model {
-            let scratch = Scratch::create(base_url, "ingest-model", run).await?;
+            let scratch = Scratch::create(base_url, "ingest_model", run).await?;
             let measured = model_run(&scratch.url, args, &traffic, &names, model).await;
             scratch.drop_database().await?;
             keep(names.model.clone(), measured?);
