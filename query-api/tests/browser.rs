@@ -1,0 +1,341 @@
+//! The console and GraphiQL in a real Chromium (Debian's `chromium`,
+//! driven over the DevTools protocol, `chromium/`), against the three real
+//! services on port 0:
+//!
+//! - GraphiQL loads from the binary alone (no request leaves localhost,
+//!   no CSP violation) and runs a query;
+//! - the alert queue shows an alert raised by a POST while the page is
+//!   open, without a reload; j/k/Enter open it; the case view resolves it
+//!   as fraud (through the forwarded action) and shows the new status;
+//!   the operations and policy pages load.
+//!
+//! Screenshots go to docs/console/ (docs/console.md shows them). Without
+//! a browser the tests skip with a message, except in CI (`CI=true`),
+//! where they fail.
+
+mod chromium;
+mod support;
+
+use chromium::Browser;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::path::PathBuf;
+use std::time::Duration;
+use support::{Stack, query_settings, stack_with, tx};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn shot(name: &str) -> PathBuf {
+    test_support::repo_root()
+        .join("docs/console")
+        .join(format!("{name}.png"))
+}
+
+/// A card-present transaction at a place, `minutes_ago` minutes ago.
+fn at_place(
+    id: &str,
+    customer: &str,
+    amount: f64,
+    minutes_ago: i64,
+    place: (&str, &str, f64, f64),
+) -> Value {
+    let mut t = tx(id, customer, amount, minutes_ago);
+    t["location"] = json!({"city": place.0, "country": place.1, "coordinates": [place.2, place.3]});
+    t["device_info"] = json!({"device_type": "pos"});
+    t
+}
+
+/// A burst for `customer` across cities: the last transaction raises an
+/// alert (velocity; travel too), whose id is returned.
+async fn raise_travelling_alert(s: &Stack, customer: &str, tag: &str) -> String {
+    let places = [
+        ("San Francisco", "US", 37.7749, -122.4194),
+        ("San Jose", "US", 37.3382, -121.8863),
+        ("Oakland", "US", 37.8044, -122.2712),
+        ("Los Angeles", "US", 34.0522, -118.2437),
+        ("New York", "US", 40.7128, -74.0060),
+        ("London", "GB", 51.5074, -0.1278),
+    ];
+    let mut last = Value::Null;
+    for (i, place) in places.into_iter().enumerate() {
+        let i = i as i64;
+        last = s
+            .transaction(&at_place(
+                &format!("{tag}-{i}"),
+                customer,
+                40.0 + 35.0 * i as f64,
+                8 - i,
+                place,
+            ))
+            .await;
+    }
+    last["alerts"][0]["alert_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the burst raised no alert: {last}"))
+        .to_owned()
+}
+
+async fn stack(pool: PgPool) -> Stack {
+    // The stack points the query API's forwarded actions at its command
+    // service (support::stack_with).
+    stack_with(pool, query_settings()).await
+}
+
+fn assert_clean(browser: &Browser, origin: &str, page: &str) {
+    let foreign = browser.foreign_requests(origin);
+    assert!(
+        foreign.is_empty(),
+        "{page}: requests beyond {origin}: {foreign:?}"
+    );
+    assert!(
+        browser.errors.is_empty(),
+        "{page}: errors in the page (CSP violations among them?): {:?}",
+        browser.errors
+    );
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn graphiql_loads_from_the_binary_and_runs_a_query(pool: PgPool) {
+    let Some(binary) = chromium::required() else {
+        return;
+    };
+    let s = stack(pool).await;
+    support::scenario(&s).await;
+    let mut browser = Browser::launch(&binary).await;
+    browser.goto(&format!("{}/", s.query.base)).await;
+    browser
+        .wait_for(
+            "document.querySelector('.graphiql-execute-button') && document.querySelector('.CodeMirror')",
+            WAIT,
+        )
+        .await;
+    browser
+        .eval("document.querySelector('.graphiql-execute-button').click()")
+        .await;
+    browser
+        .wait_for(
+            "(document.querySelector('.result-window') || {}).innerText.includes('\"accepted\"')",
+            WAIT,
+        )
+        .await;
+    let result = browser
+        .eval("document.querySelector('.result-window').innerText")
+        .await;
+    let text = result.as_str().unwrap_or_default();
+    assert!(text.contains("alertsByPriority"), "{text}");
+    assert!(!text.contains("\"errors\""), "{text}");
+    browser.screenshot(&shot("graphiql")).await;
+    assert!(
+        browser
+            .requests
+            .iter()
+            .any(|u| u.ends_with("/assets/vendor/graphiql.min.js")),
+        "{:?}",
+        browser.requests
+    );
+    assert_clean(&browser, &s.query.base, "GraphiQL");
+
+    // The policy holds, and the test would see a breach: an inline script
+    // is refused and reported.
+    browser
+        .eval("const s = document.createElement('script'); s.textContent = 'window.ran = 1'; document.head.appendChild(s); true")
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(browser.eval("window.ran === undefined").await, json!(true));
+    browser.eval("1").await; // collects the events sent meanwhile
+    assert!(
+        browser
+            .errors
+            .iter()
+            .any(|e| e.contains("Content Security Policy")),
+        "{:?}",
+        browser.errors
+    );
+}
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn an_alert_arrives_live_in_the_queue_and_is_resolved_in_the_case_view(pool: PgPool) {
+    let Some(binary) = chromium::required() else {
+        return;
+    };
+    let s = stack(pool).await;
+    // Some history: a resolved alert, an open one, a quarantined input.
+    support::scenario(&s).await;
+    s.raise_alert("c-3", "c3").await;
+    s.caught_up().await;
+    let base = s.query.base.clone();
+    let mut browser = Browser::launch(&binary).await;
+
+    // The queue, subscribed.
+    browser.goto(&format!("{base}/console/")).await;
+    browser
+        .wait_for(
+            "document.body.dataset.ready === 'true' && document.querySelector('#live.on')",
+            WAIT,
+        )
+        .await;
+    let open = s
+        .query
+        .gql(
+            "{ alerts(filter: {status: [OPEN]}) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    let rows = browser
+        .eval("document.querySelectorAll('#queue tbody tr').length")
+        .await;
+    assert_eq!(
+        rows,
+        open.data()["alerts"]["totalCount"],
+        "every open alert is listed"
+    );
+    assert!(rows.as_u64() >= Some(1), "c-3's alert is open");
+
+    // A POST raises an alert; it appears without a reload.
+    let alert = raise_travelling_alert(&s, "c-live", "live").await;
+    let row = format!("document.querySelector('#queue tbody tr[data-id=\"{alert}\"]')");
+    browser.wait_for(&row, WAIT).await;
+    let first = browser
+        .eval("document.querySelector('#queue tbody tr').dataset.id")
+        .await;
+    assert_eq!(first, json!(alert), "the new alert is first (newest first)");
+    let text = browser.eval(&format!("{row}.innerText")).await;
+    let text = text.as_str().unwrap_or_default();
+    assert!(text.contains("c-live"), "{text}");
+    assert!(
+        text.contains("velocity_count"),
+        "the rules fired are shown: {text}"
+    );
+    browser.screenshot(&shot("queue")).await;
+
+    // Keyboard: the selection stayed on the row it was on (the burst may
+    // have raised more than one alert); k moves up to the newest, Enter
+    // opens it.
+    let selected = browser
+        .eval("[...document.querySelectorAll('#queue tbody tr')].findIndex(r => r.getAttribute('aria-selected') === 'true')")
+        .await;
+    let selected = selected.as_u64().expect("a selected row");
+    assert!(
+        selected >= 1,
+        "the older row stays selected as new ones arrive"
+    );
+    for _ in 0..selected {
+        browser.key("k").await;
+    }
+    let selected = browser
+        .eval("document.querySelector('#queue tbody tr[aria-selected=\"true\"]').dataset.id")
+        .await;
+    assert_eq!(selected, json!(alert));
+    browser.key("Enter").await;
+    browser
+        .wait_for(
+            &format!("location.pathname === '/console/alerts/{alert}' && document.body.dataset.ready === 'true'"),
+            WAIT,
+        )
+        .await;
+    let status = browser
+        .eval("document.getElementById('case-summary').dataset.status")
+        .await;
+    assert_eq!(status, json!("OPEN"));
+    let why = browser
+        .eval("document.getElementById('why').innerText")
+        .await;
+    assert!(
+        why.as_str().unwrap_or_default().contains("velocity_count"),
+        "{why}"
+    );
+    browser
+        .wait_for("document.querySelector('#places svg circle')", WAIT)
+        .await;
+    browser.screenshot(&shot("case")).await;
+
+    // Resolve it as fraud, as an analyst.
+    browser
+        .eval("document.getElementById('analyst').value = 'ana'; document.getElementById('note').value = 'card used in three cities'; document.getElementById('fraud').click(); true")
+        .await;
+    browser
+        .wait_for(
+            "document.getElementById('case-summary').dataset.status === 'RESOLVED'",
+            WAIT,
+        )
+        .await;
+    let result = browser
+        .eval("document.getElementById('act-result').innerText")
+        .await;
+    assert_eq!(result, json!("Done."));
+    browser.screenshot(&shot("case-resolved")).await;
+    let answer = s
+        .query
+        .gql(
+            "query($id: UUID!) { alert(id: $id) { status verdict resolvedBy resolutionNote } }",
+            json!({"id": alert}),
+        )
+        .await;
+    assert_eq!(
+        answer.data()["alert"],
+        json!({"status": "RESOLVED", "verdict": "CONFIRMED_FRAUD", "resolvedBy": "ana", "resolutionNote": "card used in three cities"})
+    );
+
+    // Back in the queue, it is no longer open.
+    browser.goto(&format!("{base}/console/")).await;
+    browser
+        .wait_for("document.body.dataset.ready === 'true'", WAIT)
+        .await;
+    let gone = browser.eval(&format!("!{row}")).await;
+    assert_eq!(gone, json!(true));
+
+    // Operations and policy pages load and draw.
+    browser.goto(&format!("{base}/console/operations")).await;
+    browser
+        .wait_for(
+            "document.body.dataset.ready === 'true' && document.querySelector('#chart-throughput svg')",
+            WAIT,
+        )
+        .await;
+    browser.screenshot(&shot("operations")).await;
+    // A shadow version (a lower review threshold) that decides a few
+    // transactions, so that the policy page has a difference and a
+    // comparison to show.
+    let live = s.query.gql("{ policy { toml } }", json!({})).await;
+    let toml = live.data()["policy"]["toml"]
+        .as_str()
+        .expect("toml")
+        .to_owned();
+    let shadow: String = toml
+        .lines()
+        .map(|line| match line {
+            l if l.starts_with("version = ") => "version = \"2025.2-console-test\"".to_owned(),
+            l if l.starts_with("review = ") => "review = 0.3".to_owned(),
+            l => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (status, body) = s
+        .post("/v1/policies", &json!({"toml": shadow, "shadow": true}))
+        .await;
+    assert!(status < 300, "{status} {body}");
+    for i in 0..3 {
+        s.transaction(&tx(&format!("shadowed-{i}"), "c-shadow", 30.0, 3 - i))
+            .await;
+    }
+    s.caught_up().await;
+    browser.goto(&format!("{base}/console/policy")).await;
+    browser
+        .wait_for(
+            "document.body.dataset.ready === 'true' && document.querySelector('#diff table') && document.querySelector('#shadow table')",
+            WAIT,
+        )
+        .await;
+    let diff = browser
+        .eval("document.getElementById('diff').innerText")
+        .await;
+    assert!(
+        diff.as_str()
+            .unwrap_or_default()
+            .contains("decision.review"),
+        "{diff}"
+    );
+    browser.screenshot(&shot("policy")).await;
+
+    assert_clean(&browser, &base, "console");
+}
