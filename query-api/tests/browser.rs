@@ -339,3 +339,57 @@ async fn an_alert_arrives_live_in_the_queue_and_is_resolved_in_the_case_view(poo
 
     assert_clean(&browser, &base, "console");
 }
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn with_tokens_the_console_asks_for_one_and_keeps_it_for_the_session(pool: PgPool) {
+    let Some(binary) = chromium::required() else {
+        return;
+    };
+    const ANALYST: &str = "analyst-token-console-0123456789";
+    let settings = query_api::configuration::Settings {
+        tokens: query_api::auth::Tokens::parse(&format!("{ANALYST}:analyst")).expect("tokens"),
+        ..query_settings()
+    };
+    let s = stack_with(pool, settings).await;
+    let alert = s.raise_alert("c-token", "tok").await;
+    s.caught_up().await;
+    let base = s.query.base.clone();
+    let mut browser = Browser::launch(&binary).await;
+
+    // Refused without a token: the sign-in dialog opens by itself.
+    browser.goto(&format!("{base}/console/")).await;
+    browser
+        .wait_for("document.getElementById('token-dialog').open", WAIT)
+        .await;
+    browser
+        .eval(&format!(
+            "document.getElementById('token-input').value = '{ANALYST}'; \
+             document.querySelector('#token-form button[value=save]').click(); true"
+        ))
+        .await;
+    // The page reloads with the token: the queue and the live feed work.
+    browser
+        .wait_for(
+            &format!(
+                "document.body.dataset.ready === 'true' && document.querySelector('#live.on') \
+                 && document.querySelector('#queue tbody tr[data-id=\"{alert}\"]')"
+            ),
+            WAIT,
+        )
+        .await;
+    assert_eq!(
+        browser
+            .eval("sessionStorage.getItem('sentinel.token')")
+            .await,
+        json!(ANALYST)
+    );
+    assert_eq!(
+        browser
+            .eval("document.getElementById('sign-in').textContent")
+            .await,
+        json!("Signed in (change)")
+    );
+    // A 401 was expected before signing in; nothing else went wrong.
+    browser.errors.retain(|e| !e.contains("401"));
+    assert_clean(&browser, &base, "console with tokens");
+}

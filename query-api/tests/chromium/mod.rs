@@ -168,6 +168,14 @@ impl Browser {
     /// Sends one command and waits for its answer, recording the events
     /// that arrive meanwhile.
     pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        match self.try_call(method, &params).await {
+            Ok(result) => result,
+            Err(error) => panic!("{method} failed: {error}"),
+        }
+    }
+
+    /// The same, with the protocol's error as an `Err`.
+    async fn try_call(&mut self, method: &str, params: &Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let message = json!({"id": id, "method": method, "params": params}).to_string();
@@ -187,9 +195,9 @@ impl Browser {
             let value: Value = serde_json::from_str(&text).expect("DevTools JSON");
             if value["id"] == id {
                 if let Some(error) = value.get("error") {
-                    panic!("{method} failed: {error}");
+                    return Err(error.clone());
                 }
-                return value["result"].clone();
+                return Ok(value["result"].clone());
             }
             self.record(&value);
         }
@@ -233,14 +241,15 @@ impl Browser {
         }
     }
 
-    /// Evaluates `expression` in the page (awaiting a promise); its value.
+    /// Evaluates `expression` in the page (awaiting a promise); its value
+    /// (null when the expression made the page navigate away).
     pub async fn eval(&mut self, expression: &str) -> Value {
-        let result = self
-            .call(
-                "Runtime.evaluate",
-                json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
-            )
-            .await;
+        let params = json!({"expression": expression, "returnByValue": true, "awaitPromise": true});
+        let result = match self.try_call("Runtime.evaluate", &params).await {
+            Ok(result) => result,
+            Err(e) if e.to_string().contains("navigated or closed") => return Value::Null,
+            Err(e) => panic!("evaluating {expression} failed: {e}"),
+        };
         if let Some(e) = result.get("exceptionDetails") {
             panic!("{expression} threw: {e}");
         }
