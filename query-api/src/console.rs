@@ -182,7 +182,7 @@ const OPERATIONS: &str = r#"    <h1>Operations</h1>
     <section class="tiles" id="tiles" aria-label="Figures"></section>
     <div class="grid">
       <section aria-labelledby="h-throughput"><h2 id="h-throughput">Throughput (accepted per minute)</h2><div id="chart-throughput" class="chart"></div></section>
-      <section aria-labelledby="h-alerts"><h2 id="h-alerts">Alerts per bucket</h2><div id="chart-alerts" class="chart"></div></section>
+      <section aria-labelledby="h-alerts"><h2 id="h-alerts">Alerts (red) and quarantined inputs (blue) per bucket</h2><div id="chart-alerts" class="chart"></div></section>
       <section aria-labelledby="h-decisions"><h2 id="h-decisions">Decisions</h2><div id="chart-decisions" class="chart"></div></section>
       <section aria-labelledby="h-lag"><h2 id="h-lag">Projection lag (events, sampled here)</h2><div id="chart-lag" class="chart"></div></section>
       <section aria-labelledby="h-quality"><h2 id="h-quality">Data quality</h2><div id="quality"></div></section>
