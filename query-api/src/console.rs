@@ -23,13 +23,12 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 
 /// What a page may load: only this origin.
 ///
-/// - `script-src 'self'`: no inline script, no `eval` (GraphiQL 3 with
-///   CodeMirror 5 runs without either; the browser test would see a
-///   violation otherwise);
-/// - `style-src 'self' 'unsafe-inline'`: GraphiQL and CodeMirror set
-///   element styles and inject `<style>` rules at run time (e.g. the
-///   editor's measured widths); styles cannot run code or load anything,
-///   as `img-src` and `font-src` still hold;
+/// - `script-src 'self'`: no inline script, no `eval`. GraphiQL 3 (with
+///   CodeMirror 5) needs neither, so no `'unsafe-eval'`; its start-up code
+///   is a file (`assets/graphiql-start.js`), not an inline script;
+/// - `style-src 'self'`: stylesheets from here only; scripts still set
+///   element styles through the CSSOM, which CSP allows (the browser test
+///   fails on any violation, so a need for `'unsafe-inline'` would show);
 /// - `font-src 'self' data:`: GraphiQL's fonts are inlined in its
 ///   stylesheet as `data:` URLs; `img-src 'self' data:` likewise for icons;
 /// - `connect-src 'self'`: `/graphql`, and `/graphql/ws` (CSP 3 lets

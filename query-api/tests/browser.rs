@@ -436,3 +436,101 @@ async fn first_page_interactive() {
     );
     assert_clean(&browser, &base, "first page");
 }
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn the_case_view_shows_the_model_score_and_its_top_features(pool: PgPool) {
+    use domain::events::{AlertRaised, ModelScore, TransactionRecorded};
+    use domain::ids::{AlertId, CustomerId, TransactionId};
+    use domain::model::Contribution;
+    use domain::money::{Amount, Currency};
+    use domain::{Decision, DomainEvent, Priority, Transaction};
+    use event_store::{EventStore, ExpectedVersion, NewEvent};
+
+    let Some(binary) = chromium::required() else {
+        return;
+    };
+    let s = stack(pool).await;
+    // A decision scored by a model, as the command side records it.
+    let score = ModelScore {
+        version: "m-console".into(),
+        score: 0.982,
+    };
+    let alert = AlertId(uuid::Uuid::now_v7());
+    let transaction = Transaction::v1(
+        TransactionId::parse("model-1").expect("id"),
+        CustomerId::parse("c-model").expect("id"),
+        chrono::Utc::now() - chrono::Duration::minutes(2),
+        Amount::from_thousandths(900_000),
+        Some(Currency::parse("EUR").expect("EUR")),
+    );
+    let recorded = TransactionRecorded {
+        transaction: transaction.clone(),
+        decision: Decision::Decline,
+        risk_score: 0.98,
+        rules_fired: vec![],
+        ruleset_version: "p-model".into(),
+        late: false,
+        alert_id: Some(alert),
+        peers_as_of: None,
+        shadow: None,
+        model: Some(score.clone()),
+    };
+    let raised = AlertRaised {
+        alert_id: alert,
+        transaction_id: transaction.transaction_id.clone(),
+        customer_id: transaction.customer_id.clone(),
+        priority: Priority::P0,
+        risk_score: 0.98,
+        decision: Decision::Decline,
+        rules_fired: vec![],
+        ruleset_version: "p-model".into(),
+        model: Some(score),
+        top_features: vec![
+            Contribution {
+                feature: "amount_zscore".into(),
+                value: Some(6.4),
+                contribution: 2.5,
+            },
+            Contribution {
+                feature: "km_from_home".into(),
+                value: None,
+                contribution: 0.75,
+            },
+        ],
+    };
+    let events: Vec<DomainEvent> = vec![recorded.into(), raised.into()];
+    let new = events
+        .iter()
+        .map(|e| {
+            NewEvent::new(
+                e.event_type(),
+                e.schema_version(),
+                transaction.timestamp,
+                e.to_payload().expect("payload"),
+            )
+        })
+        .collect();
+    s.store
+        .append("customer-c-model", ExpectedVersion::Any, new)
+        .await
+        .expect("append");
+    s.caught_up().await;
+
+    let mut browser = Browser::launch(&binary).await;
+    browser
+        .goto(&format!("{}/console/alerts/{}", s.query.base, alert.0))
+        .await;
+    browser
+        .wait_for("document.body.dataset.ready === 'true'", WAIT)
+        .await;
+    let why = browser
+        .eval("document.getElementById('why').innerText")
+        .await;
+    let why = why.as_str().unwrap_or_default();
+    assert!(why.contains("m-console"), "{why}");
+    assert!(why.contains("0.982"), "{why}");
+    assert!(why.contains("amount_zscore"), "{why}");
+    assert!(why.contains("+2.5"), "{why}");
+    browser.screenshot(&shot("case-model")).await;
+    assert_clean(&browser, &s.query.base, "case view with a model");
+}

@@ -38,7 +38,8 @@
 
   function why(a) {
     var box = S.clear(document.getElementById('why'));
-    box.appendChild(el('table', null,
+    if (!a.rulesFired.length) box.appendChild(el('p', null, 'No rule fired: the score is the model\'s.'));
+    else box.appendChild(el('table', null,
       el('thead', null, el('tr', null,
         el('th', { scope: 'col' }, 'Rule'), el('th', { scope: 'col', class: 'num' }, 'Observed'),
         el('th', { scope: 'col', class: 'num' }, 'Threshold'), el('th', { scope: 'col', class: 'num' }, 'Weight'),

@@ -78,7 +78,7 @@
   }
 
   function describe() {
-    summary.textContent = total === 0 ? 'No alert matches.' :
+    summary.textContent = total === 0 ? 'No alert matches the filters; new ones appear here as they are raised.' :
       'Showing ' + shown + ' of ' + total + ' alerts, newest first.';
     more.hidden = !cursor;
   }
