@@ -17,7 +17,6 @@
 //! here: the command service does, with its roles. Without a command URL
 //! these answer 503 with a problem saying so (ADR 0017).
 
-use crate::http::HttpState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -75,7 +74,7 @@ fn no_such_alert() -> Response {
 }
 
 pub async fn acknowledgement(
-    State(state): State<HttpState>,
+    State(command): State<Option<CommandSide>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -83,7 +82,7 @@ pub async fn acknowledgement(
     match alert_id(&id) {
         Some(id) => {
             forward(
-                &state,
+                command.as_ref(),
                 &format!("/v1/alerts/{id}/acknowledgement"),
                 &headers,
                 body,
@@ -95,7 +94,7 @@ pub async fn acknowledgement(
 }
 
 pub async fn resolution(
-    State(state): State<HttpState>,
+    State(command): State<Option<CommandSide>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -103,7 +102,7 @@ pub async fn resolution(
     match alert_id(&id) {
         Some(id) => {
             forward(
-                &state,
+                command.as_ref(),
                 &format!("/v1/alerts/{id}/resolution"),
                 &headers,
                 body,
@@ -114,12 +113,21 @@ pub async fn resolution(
     }
 }
 
-pub async fn label(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
-    forward(&state, "/v1/labels", &headers, body).await
+pub async fn label(
+    State(command): State<Option<CommandSide>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    forward(command.as_ref(), "/v1/labels", &headers, body).await
 }
 
-async fn forward(state: &HttpState, path: &str, headers: &HeaderMap, body: Bytes) -> Response {
-    let Some(command) = &state.command else {
+async fn forward(
+    command: Option<&CommandSide>,
+    path: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(command) = command else {
         return problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "Actions are not configured",

@@ -54,6 +54,13 @@ pub struct HttpState {
     pub command: Option<crate::forward::CommandSide>,
 }
 
+/// The forwarded actions see only where commands go.
+impl axum::extract::FromRef<HttpState> for Option<forward::CommandSide> {
+    fn from_ref(state: &HttpState) -> Self {
+        state.command.clone()
+    }
+}
+
 pub fn router(state: HttpState) -> Router {
     crate::auth::warn_if_open(&state.tokens);
     let graphql = Router::new()
