@@ -261,7 +261,10 @@ pub async fn case(Path(id): Path<String>) -> Response {
         <section aria-labelledby="h-why"><h2 id="h-why">Why</h2><div id="why"></div></section>
         <section aria-labelledby="h-tx"><h2 id="h-tx">Transaction</h2><dl id="tx" class="facts"></dl></section>
         <section aria-labelledby="h-places"><h2 id="h-places">Recent places</h2><div id="places" class="chart"></div></section>
-        <section aria-labelledby="h-timeline"><h2 id="h-timeline">Timeline</h2><ol id="timeline" class="timeline"></ol></section>
+        <section aria-labelledby="h-timeline"><h2 id="h-timeline">Timeline</h2><ol id="timeline" class="timeline"></ol>
+          <h3 id="h-history">The customer's stream in the log</h3>
+          <ol id="history" class="timeline" aria-labelledby="h-history"></ol>
+          <button type="button" id="history-more" class="ghost">Read the customer's log (oldest first)</button></section>
       </div>
     </article>"#
     );

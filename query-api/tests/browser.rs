@@ -248,6 +248,19 @@ async fn an_alert_arrives_live_in_the_queue_and_is_resolved_in_the_case_view(poo
     browser
         .wait_for("document.querySelector('#places svg circle')", WAIT)
         .await;
+    // The customer's stream, read from the log on request.
+    browser
+        .eval("document.getElementById('history-more').click(); true")
+        .await;
+    browser
+        .wait_for("document.querySelectorAll('#history li').length >= 6", WAIT)
+        .await;
+    let history = browser
+        .eval("document.getElementById('history').innerText")
+        .await;
+    let history = history.as_str().unwrap_or_default();
+    assert!(history.contains("Transaction recorded"), "{history}");
+    assert!(history.contains("Alert raised (P1)"), "{history}");
     browser.screenshot(&shot("case")).await;
 
     // Resolve it as fraud, as an analyst.

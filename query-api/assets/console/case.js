@@ -175,6 +175,34 @@
     });
   }
 
+  // The customer's whole stream from the log (the audit history), a page
+  // of 100 at a time, oldest first, on request.
+  var HISTORY = 'query History($id: String!, $after: String) { customer(id: $id) {' +
+    ' history(first: 100, after: $after) { pageInfo { hasNextPage endCursor }' +
+    ' nodes { position streamVersion type eventTime payload } } } }';
+  var historyAfter = null;
+  function history() {
+    var button = document.getElementById('history-more');
+    button.disabled = true;
+    S.gql(HISTORY, { id: current.customerId, after: historyAfter }).then(function (d) {
+      var page = d.customer.history;
+      var list = document.getElementById('history');
+      page.nodes.forEach(function (e) {
+        list.appendChild(el('li', { class: /Alert/.test(e.type) ? 'alert' : '' },
+          el('time', { datetime: e.eventTime }, S.time(e.eventTime)),
+          describeEvent(e),
+          el('span', { class: 'hint' }, ' · version ' + e.streamVersion + ', log position ' + e.position)));
+      });
+      historyAfter = page.pageInfo.endCursor;
+      button.hidden = !page.pageInfo.hasNextPage;
+      button.textContent = 'Read 100 more';
+      button.disabled = false;
+    }).catch(function (e) {
+      button.disabled = false;
+      document.getElementById('history').appendChild(el('li', { class: 'error' }, 'Could not read the log: ' + e.message));
+    });
+  }
+
   function render(a) {
     current = a;
     document.title = a.priority + ' alert for ' + a.customerId + ' · Sentinel';
@@ -281,6 +309,7 @@
     document.getElementById('legit').addEventListener('click', function () {
       run(base + '/resolution', { verdict: 'false_positive' }, function (a) { return a.status === 'RESOLVED'; });
     });
+    document.getElementById('history-more').addEventListener('click', history);
     document.getElementById('label-fraud').addEventListener('click', function () { label(true); });
     document.getElementById('label-legit').addEventListener('click', function () { label(false); });
     document.addEventListener('keydown', function (e) {
