@@ -49,10 +49,14 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
     let mut services = tokio::task::JoinSet::new();
+    // Run together, the query API forwards the console's actions to this
+    // process's command service unless SENTINEL_COMMAND_URL says otherwise.
+    let mut command_url = None;
     if matches!(role, Role::Command | Role::All) {
         let settings = command_service::configuration::Settings::from_env()?;
         let app = command_service::startup::Application::build(settings, store.clone()).await?;
         let addr = app.local_addr()?;
+        command_url = Some(format!("http://{addr}"));
         println!(
             "command service   : http://{addr}  (POST /v1/transactions, /v1/transactions/batch; Swagger UI /swagger-ui; /metrics)"
         );
@@ -70,12 +74,13 @@ pub async fn run(
         services.spawn(app.run_until(until));
     }
     if matches!(role, Role::Query | Role::All) {
-        let settings = query_api::configuration::Settings::from_env()?;
+        let mut settings = query_api::configuration::Settings::from_env()?;
+        settings.command_url = settings.command_url.or(command_url);
         let app =
             query_api::startup::Application::build(settings, pool.clone(), store.clone()).await?;
         let addr = app.local_addr()?;
         println!(
-            "query API         : http://{addr}/  (GraphiQL; POST/GET /graphql, WebSocket subscriptions; /metrics)"
+            "query API         : http://{addr}/  (console /console/; GraphiQL /; POST/GET /graphql, WebSocket subscriptions; /metrics)"
         );
         let until = stopped(stop_rx.clone());
         services.spawn(app.run_until(until));

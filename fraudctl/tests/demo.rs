@@ -1,7 +1,8 @@
 //! `fraudctl demo` end to end: it starts every service on its own database,
 //! sends traffic, serves a GraphQL query that finds the projected
 //! transactions, and shuts down cleanly (exit 0, its ports closed) when its
-//! `--duration` is up.
+//! `--duration` is up; the console's address comes first, and the console
+//! and its forwarded actions work.
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -65,6 +66,32 @@ async fn the_demo_starts_serves_graphql_and_shuts_down_cleanly(pool: PgPool) {
         "{answer}"
     );
 
+    // The console is served, and its actions reach the demo's command
+    // service (which knows no such alert: 404, not the 503 of a query API
+    // without one).
+    let console = http
+        .get(format!("http://127.0.0.1:{query}/console/"))
+        .send()
+        .await
+        .expect("GET /console/");
+    assert_eq!(console.status(), 200);
+    assert!(
+        console
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("Alert queue")
+    );
+    let action = http
+        .post(format!(
+            "http://127.0.0.1:{query}/v1/alerts/0190e1f4-0000-7000-8000-000000000000/acknowledgement"
+        ))
+        .json(&json!({"analyst": "ana"}))
+        .send()
+        .await
+        .expect("POST an action");
+    assert_eq!(action.status(), 404, "forwarded to the command service");
+
     let started = Instant::now();
     let status = loop {
         if let Some(status) = demo.try_wait().expect("wait") {
@@ -77,6 +104,19 @@ async fn the_demo_starts_serves_graphql_and_shuts_down_cleanly(pool: PgPool) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(status.success(), "the demo exited with {status}");
+    // The console's address comes first among the addresses it prints.
+    let mut printed = String::new();
+    std::io::Read::read_to_string(&mut demo.stdout.take().expect("stdout"), &mut printed)
+        .expect("read stdout");
+    let addresses: Vec<&str> = printed
+        .lines()
+        .filter(|l| l.starts_with("  ") && l.contains("http://"))
+        .collect();
+    assert_eq!(
+        addresses.first().map(|l| l.trim_start()),
+        Some(format!("console      http://127.0.0.1:{query}/console/").as_str()),
+        "{printed}"
+    );
     for port in [command, query, projection] {
         assert!(
             std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),

@@ -33,6 +33,11 @@ pub struct Settings {
     /// number of SQL statements a request ran to the response's
     /// `extensions.sqlStatements` (for tests and tuning).
     pub expose_query_stats: bool,
+    /// `SENTINEL_COMMAND_URL`, e.g. `http://127.0.0.1:8080`: the command
+    /// service the console's actions (acknowledge, resolve, label) are
+    /// forwarded to (`forward`). Default none: those answer 503.
+    /// `fraudctl serve --role all` and the demo set it to their own.
+    pub command_url: Option<String>,
 }
 
 /// What protects the service from expensive queries.
@@ -79,6 +84,7 @@ impl Default for Settings {
             statement_timeout: Duration::from_secs(5),
             alert_poll_interval: Duration::from_millis(200),
             expose_query_stats: false,
+            command_url: None,
         }
     }
 }
@@ -113,6 +119,7 @@ impl Settings {
                 .map(Duration::from_millis)
                 .unwrap_or(d.alert_poll_interval),
             expose_query_stats: var("SENTINEL_QUERY_STATS")?.unwrap_or(d.expose_query_stats),
+            command_url: var("SENTINEL_COMMAND_URL")?,
         })
     }
 }

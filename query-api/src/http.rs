@@ -5,7 +5,11 @@
 //! - `GET /graphql/ws` (and a WebSocket upgrade of `GET /graphql`):
 //!   subscriptions over graphql-transport-ws (or the legacy graphql-ws);
 //! - `GET /`: GraphiQL in the browser (put `#token=<token>` after the
-//!   address when tokens are configured);
+//!   address when tokens are configured), `/console/`: the console, and
+//!   `/assets/...`: their files, all from the binary (`console`, `assets`);
+//! - `POST /v1/alerts/{id}/acknowledgement`, `/v1/alerts/{id}/resolution`,
+//!   `/v1/labels`: the console's actions, forwarded to the command service
+//!   (`forward`);
 //! - `/healthz`, `/readyz`, `/metrics`: open, like every service's.
 //!
 //! When tokens are configured, `/graphql` needs a bearer token with the
@@ -20,6 +24,7 @@ use crate::db::Db;
 use crate::error;
 use crate::loaders;
 use crate::schema::AppSchema;
+use crate::{assets, console, forward};
 use async_graphql::Data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
@@ -27,8 +32,8 @@ use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use event_store::EventStore;
 use serde_json::{Value, json};
@@ -45,6 +50,15 @@ pub struct HttpState {
     pub store: Arc<dyn EventStore>,
     pub tokens: Arc<Tokens>,
     pub max_body_bytes: usize,
+    /// Where the console's actions go (none: they answer 503).
+    pub command: Option<crate::forward::CommandSide>,
+}
+
+/// The forwarded actions see only where commands go.
+impl axum::extract::FromRef<HttpState> for Option<forward::CommandSide> {
+    fn from_ref(state: &HttpState) -> Self {
+        state.command.clone()
+    }
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -53,12 +67,30 @@ pub fn router(state: HttpState) -> Router {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .layer(DefaultBodyLimit::max(state.max_body_bytes));
+    let actions = Router::new()
+        .route(
+            "/v1/alerts/{id}/acknowledgement",
+            post(forward::acknowledgement),
+        )
+        .route("/v1/alerts/{id}/resolution", post(forward::resolution))
+        .route("/v1/labels", post(forward::label))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes));
+    let pages = Router::new()
+        .route("/", get(console::graphiql))
+        .route("/console", get(console::to_console))
+        .route("/console/", get(console::queue))
+        .route("/console/alerts/{id}", get(console::case))
+        .route("/console/operations", get(console::operations))
+        .route("/console/policy", get(console::policy))
+        .route("/assets/{*path}", get(assets::serve));
     Router::new()
-        .route("/", get(graphiql))
+        .merge(pages)
+        .merge(actions)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(telemetry::render_metrics))
         .merge(graphql)
+        .layer(axum::middleware::from_fn(console::security_headers))
         .with_state(state)
 }
 
@@ -277,47 +309,3 @@ fn unavailable(reason: &str) -> (StatusCode, Json<Value>) {
         Json(json!({ "status": "unavailable", "reason": reason })),
     )
 }
-
-async fn graphiql() -> Html<&'static str> {
-    Html(GRAPHIQL)
-}
-
-/// GraphiQL (from a CDN, in the user's browser), pointed at `/graphql`
-/// and `/graphql/ws`; `#token=<token>` adds the bearer token to both.
-const GRAPHIQL: &str = r#"<!DOCTYPE html>
-<html lang="en">
-  <head>
-    <meta charset="utf-8">
-    <meta name="robots" content="noindex">
-    <meta name="viewport" content="width=device-width, initial-scale=1">
-    <title>Sentinel GraphQL</title>
-    <style>body { height: 100%; margin: 0; width: 100%; overflow: hidden; } #graphiql { height: 100vh; }</style>
-    <script crossorigin src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
-    <script crossorigin src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
-    <link rel="stylesheet" href="https://unpkg.com/graphiql@3/graphiql.min.css" />
-  </head>
-  <body>
-    <div id="graphiql">Loading GraphiQL...</div>
-    <script src="https://unpkg.com/graphiql@3/graphiql.min.js" type="application/javascript"></script>
-    <script>
-      const token = new URLSearchParams(window.location.hash.slice(1)).get('token');
-      const headers = token ? { Authorization: 'Bearer ' + token } : {};
-      const url = new URL('/graphql', window.location.origin);
-      const ws = new URL('/graphql/ws', window.location.origin);
-      ws.protocol = ws.protocol === 'https:' ? 'wss:' : 'ws:';
-      ReactDOM.createRoot(document.getElementById('graphiql')).render(
-        React.createElement(GraphiQL, {
-          fetcher: GraphiQL.createFetcher({
-            url: url.toString(),
-            subscriptionUrl: ws.toString(),
-            headers,
-            wsConnectionParams: headers,
-          }),
-          defaultEditorToolsVisibility: true,
-          defaultQuery: '# Sentinel: see docs/graphql.md for examples.\n{\n  dashboard(window: LAST_HOUR) {\n    intake { accepted quarantined alerts }\n    alertsByPriority { priority raised open }\n  }\n}\n',
-        })
-      );
-    </script>
-  </body>
-</html>
-"#;

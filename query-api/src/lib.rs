@@ -14,6 +14,9 @@
 //! - `feed`: the one background poller that pushes newly projected alerts to
 //!   every subscriber;
 //! - `observe`: error codes on every error, request metrics;
+//! - `console`, `assets`: the console at `/console/` and GraphiQL at `/`,
+//!   every file they load compiled into the binary; `forward`: the
+//!   console's actions passed to the command service;
 //! - `http`, `auth`, `configuration`, `startup`: the service around it.
 
 // Untrusted queries must never crash the service: no panicking shortcuts
@@ -29,11 +32,14 @@
     )
 )]
 
+pub mod assets;
 pub mod auth;
 pub mod configuration;
+pub mod console;
 pub mod db;
 pub mod error;
 pub mod feed;
+pub mod forward;
 pub mod http;
 pub mod loaders;
 pub mod observe;

@@ -52,6 +52,11 @@ impl Application {
             store: store.clone(),
             tokens: Arc::new(settings.tokens.clone()),
             max_body_bytes: settings.limits.max_body_bytes,
+            command: settings
+                .command_url
+                .as_deref()
+                .map(crate::forward::CommandSide::new)
+                .transpose()?,
         });
         let listener = TcpListener::bind(settings.listen)
             .await

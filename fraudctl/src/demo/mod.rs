@@ -58,6 +58,7 @@ async fn run(url: &str, args: &DemoArgs) -> anyhow::Result<()> {
         std::env::var("SENTINEL_PROJECTION_ADDR").unwrap_or_else(|_| "127.0.0.1:8082".into());
     wait_ready(&command).await?;
     println!();
+    println!("  console      http://{query}/console/");
     println!("  GraphiQL     http://{query}/");
     println!("  Swagger UI   http://{command}/swagger-ui/");
     println!(

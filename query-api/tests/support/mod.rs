@@ -54,6 +54,11 @@ pub async fn stack_with(pool: PgPool, settings: Settings) -> Stack {
     .await;
     let store = ingest.store.clone();
     let projection = spawn_projection(pool.clone(), store.clone()).await;
+    // The console's actions go to this stack's command service.
+    let settings = Settings {
+        command_url: settings.command_url.or_else(|| Some(ingest.base.clone())),
+        ..settings
+    };
     let query = spawn_query(pool.clone(), store.clone(), settings).await;
     Stack {
         pool,
