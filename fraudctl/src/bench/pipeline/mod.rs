@@ -142,6 +142,8 @@ struct Burst {
     lost: u64,
     catch_up: Option<f64>,
     recovered: Option<usize>,
+    /// The same for the ingest latency alone (the command side's answers).
+    ingest_recovered: Option<usize>,
     recovery_windows: usize,
     peak_rss: u64,
     steady_rate: u64,
@@ -341,6 +343,7 @@ async fn burst(
         lost: b.e2e.lost + after.e2e.lost,
         catch_up: phase.drain.map(|d| d.as_secs_f64()),
         recovered: phase::recovered_at(&after.windows, bound),
+        ingest_recovered: phase::recovered_at(&after.windows, (bound.0, f64::INFINITY)),
         recovery_windows: after.windows.len(),
         peak_rss: phase.peak_rss,
         steady_rate,
@@ -454,6 +457,13 @@ fn line(s: &Step) -> String {
     )
 }
 
+/// "N s after the burst", or "not within N s".
+fn within(recovered: Option<usize>, windows: usize) -> String {
+    recovered.map_or(format!("not within {windows} s"), |s| {
+        format!("{s} s after the burst")
+    })
+}
+
 fn cpu(c: &[f64; 5]) -> String {
     c.iter()
         .map(|x| format!("{x:.0}"))
@@ -517,7 +527,7 @@ fn report(args: &PipelineArgs, results: &[RunResult], ceilings: &ceiling::Runs) 
     for (i, r) in results.iter().enumerate() {
         if let Some(b) = &r.burst {
             println!(
-                "burst, run {}: {} tx/s offered for {} s: {} sent, {} acknowledged, {} answered 503 ({} requests without Retry-After), {} errors, {} acknowledged but missing from the log; projectors caught up {}; back to steady latency at {} tx/s {}; command service peak memory {} MiB",
+                "burst, run {}: {} tx/s offered for {} s: {} sent, {} acknowledged, {} answered 503 ({} requests without Retry-After), {} errors, {} acknowledged but missing from the log; projectors caught up {}; back to steady latency at {} tx/s {} (the answers alone: {}); command service peak memory {} MiB",
                 i + 1,
                 args.burst_rate,
                 args.burst_seconds,
@@ -531,10 +541,8 @@ fn report(args: &PipelineArgs, results: &[RunResult], ceilings: &ceiling::Runs) 
                     "{d:.1} s after the last answer"
                 )),
                 b.steady_rate,
-                b.recovered
-                    .map_or(format!("not within {} s", b.recovery_windows), |s| format!(
-                        "{s} s after the burst"
-                    )),
+                within(b.recovered, b.recovery_windows),
+                within(b.ingest_recovered, b.recovery_windows),
                 b.peak_rss >> 20
             );
         }
