@@ -356,3 +356,55 @@ async fn a_full_ingest_answers_503_with_retry_after(pool: PgPool) {
         "nothing recorded"
     );
 }
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn a_batch_is_admitted_whole_or_refused_whole_with_retry_after(pool: PgPool) {
+    let settings = Settings {
+        ingest: IngestOptions {
+            max_in_flight: 3,
+            ..IngestOptions::default()
+        },
+        ..Settings::default()
+    };
+    let app = spawn_with(pool, settings).await;
+    let batch = |n: usize, tag: &str| {
+        (0..n)
+            .map(|i| tx(&format!("t-{tag}-{i}"), &format!("c-{tag}"), 10.0, 1))
+            .collect::<Vec<_>>()
+    };
+    let r = app
+        .http
+        .post(format!("{}/v1/transactions/batch", app.base))
+        .json(&batch(4, "big"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 503, "more items than room: refused whole");
+    assert_eq!(
+        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    assert!(
+        app.stream("customer-c-big").await.is_empty(),
+        "nothing recorded"
+    );
+
+    let (status, answer) = app
+        .post("/v1/transactions/batch", &json!(batch(3, "fits")))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let statuses: Vec<u64> = answer["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(statuses, [201, 201, 201], "{answer}");
+    let recorded = app
+        .stream("customer-c-fits")
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == "TransactionRecorded")
+        .count();
+    assert_eq!(recorded, 3);
+}

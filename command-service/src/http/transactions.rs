@@ -5,7 +5,9 @@
 //! once), and handed to the ingest. Whatever is refused is quarantined with
 //! its reasons. A batch first loads every customer it names that is not
 //! cached, in one read (`Ingest::preload`), then decides its items
-//! concurrently (one customer's items in order, behind its lock). Each
+//! concurrently (one customer's items in order, behind its lock). A batch
+//! is admitted whole or refused whole (503 with `Retry-After`) when the
+//! transactions in flight would pass `SENTINEL_MAX_IN_FLIGHT`. Each
 //! request runs in an `ingest` span (each batch item in an `ingest_item`
 //! span under it) that continues the caller's trace.
 //!
@@ -181,6 +183,7 @@ pub struct BatchAnswer {
         (status = 200, description = "One result per item, in order, with the status it would have had alone (a bad item fails alone, 422; an item the store could not take, 503)", body = BatchAnswer),
         (status = 413, description = "Over the batch body limit (SENTINEL_BATCH_BODY_LIMIT_BYTES) or over SENTINEL_BATCH_MAX_ITEMS items (quarantined)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a JSON array (quarantined)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "At capacity: the whole batch was refused and nothing recorded; retry it after Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["ingest"]))
 )]
@@ -243,6 +246,13 @@ async fn batch(
         return refuse_whole(bytes, FieldReason::BatchTooLarge, message).await;
     }
 
+    // The whole batch is taken or refused at the door: a client told 503
+    // retries it whole (repeats are answered from memory), and nothing is
+    // parsed or loaded for a batch that cannot be decided now.
+    let _admitted = match app.ingest.admit(items.len()) {
+        Ok(admitted) => admitted,
+        Err(e) => return problem_of(e).into_response(),
+    };
     let ctx = app.parse_context();
     let parsed: Vec<_> = items
         .iter()
@@ -273,7 +283,7 @@ async fn batch(
                 }
                 async move {
                     let response = match parsed {
-                        Ok(tx) => app.record(tx, &meta).await,
+                        Ok(tx) => app.record_admitted(tx, &meta).await,
                         Err(reasons) => {
                             let raw = item.to_string();
                             Err(app
@@ -316,21 +326,38 @@ async fn batch(
 impl App {
     /// Decides and records, as an HTTP outcome.
     async fn record(&self, tx: Transaction, meta: &RequestMeta) -> Result<Outcome, Problem> {
-        self.ingest.record(tx, meta).await.map_err(|e| match e {
-            IngestError::Conflict(id) => Problem::new(
-                StatusCode::CONFLICT,
-                "transaction-conflict",
-                "Transaction id reused",
-            )
-            .detail(format!(
-                "transaction {id} was already recorded with a different payload"
-            )),
-            IngestError::Overloaded => {
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "At capacity")
-                    .detail("too many transactions in flight; retry shortly")
-                    .retry_after(1)
-            }
-            IngestError::Store(detail) => store_unavailable(&detail),
-        })
+        self.ingest.record(tx, meta).await.map_err(problem_of)
+    }
+
+    /// The same for an item of a batch admitted whole.
+    async fn record_admitted(
+        &self,
+        tx: Transaction,
+        meta: &RequestMeta,
+    ) -> Result<Outcome, Problem> {
+        self.ingest
+            .record_admitted(tx, meta)
+            .await
+            .map_err(problem_of)
+    }
+}
+
+/// The answer to an ingest error.
+fn problem_of(e: IngestError) -> Problem {
+    match e {
+        IngestError::Conflict(id) => Problem::new(
+            StatusCode::CONFLICT,
+            "transaction-conflict",
+            "Transaction id reused",
+        )
+        .detail(format!(
+            "transaction {id} was already recorded with a different payload"
+        )),
+        IngestError::Overloaded => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "At capacity")
+                .detail("too many transactions in flight; retry shortly")
+                .retry_after(1)
+        }
+        IngestError::Store(detail) => store_unavailable(&detail),
     }
 }

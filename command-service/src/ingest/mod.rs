@@ -116,6 +116,10 @@ impl RequestMeta {
     }
 }
 
+/// Room in flight taken by [`Ingest::admit`]; given back when dropped.
+#[must_use = "the room is given back when the admission is dropped"]
+pub struct Admission(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+
 pub struct Ingest {
     store: Arc<dyn EventStore>,
     policy: Arc<LivePolicy>,
@@ -179,7 +183,8 @@ impl Ingest {
     /// so a batch's transactions do not each miss on their own. Best effort:
     /// a customer another request holds is left to it, a failed read leaves
     /// the customers unloaded (each transaction then loads its own and
-    /// answers for itself), and at capacity nothing is preloaded.
+    /// answers for itself). The caller holds an [`Admission`] for the
+    /// batch, which covers the loads too.
     pub async fn preload<'a>(&self, customers: impl IntoIterator<Item = &'a CustomerId>) {
         let mut seen = HashSet::new();
         let mut held = Vec::new();
@@ -202,12 +207,6 @@ impl Ingest {
         if held.is_empty() {
             return;
         }
-        let Some(_permits) = u32::try_from(held.len())
-            .ok()
-            .and_then(|n| self.permits.try_acquire_many(n).ok())
-        else {
-            return;
-        };
         match self.loader.load(streams.clone()).await {
             Ok(pages) if pages.len() == held.len() => {
                 for ((mut customer, stream), page) in held.into_iter().zip(&streams).zip(pages) {
@@ -225,18 +224,43 @@ impl Ingest {
         }
     }
 
+    /// Room for `n` transactions in flight, all or none, held until the
+    /// admission is dropped; past `max_in_flight` the caller is told to
+    /// come back ([`IngestError::Overloaded`], a 503 with `Retry-After`),
+    /// so a burst queues no more than that and memory stays bounded. A
+    /// batch is admitted whole, so it is either taken or refused as one.
+    pub fn admit(&self, n: usize) -> Result<Admission, IngestError> {
+        let n = u32::try_from(n.max(1)).map_err(|_| IngestError::Overloaded)?;
+        let permit = self
+            .permits
+            .clone()
+            .try_acquire_many_owned(n)
+            .map_err(|_| {
+                metrics::counter!("sentinel_ingest_overloaded_total").increment(u64::from(n));
+                IngestError::Overloaded
+            })?;
+        let in_flight = self.max_in_flight - self.permits.available_permits();
+        metrics::gauge!("sentinel_ingest_in_flight").set(in_flight as f64);
+        Ok(Admission(permit))
+    }
+
+    /// Admits one transaction and records it.
     pub async fn record(
         &self,
         tx: Transaction,
         meta: &RequestMeta,
     ) -> Result<Outcome, IngestError> {
-        let _permit = self
-            .permits
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| IngestError::Overloaded)?;
-        let in_flight = self.max_in_flight - self.permits.available_permits();
-        metrics::gauge!("sentinel_ingest_in_flight").set(in_flight as f64);
+        let _admitted = self.admit(1)?;
+        self.record_admitted(tx, meta).await
+    }
+
+    /// Records a transaction whose room in flight the caller holds (a
+    /// batch's [`Admission`], taken for all its items at once).
+    pub async fn record_admitted(
+        &self,
+        tx: Transaction,
+        meta: &RequestMeta,
+    ) -> Result<Outcome, IngestError> {
         let policy = meta.policy.clone().unwrap_or_else(|| self.policy.current());
         let fingerprint = fingerprint(&tx);
         let stream = domain::streams::customer(&tx.customer_id);

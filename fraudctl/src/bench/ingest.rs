@@ -19,8 +19,8 @@
 //! machine it takes CPU from the service and from PostgreSQL, and the table
 //! says how much (from /proc).
 
-mod cpu;
-mod load;
+pub(super) mod cpu;
+pub(super) mod load;
 
 use super::ceiling;
 use super::common::{self, Scratch, Table, median};

@@ -4,12 +4,14 @@
 //! - `ingest`: the command side over HTTP with the simulator's traffic;
 //! - `replay`: read-model rebuild rate and live projection lag;
 //! - `query`: the query API's dashboard and alerts page over a million transactions;
+//! - `pipeline`: the services as deployed, POST to read model, rising rates and a burst;
 //! - `common`: a fresh database per run, medians, the figures table.
 
 mod append;
 mod ceiling;
 mod common;
 mod ingest;
+mod pipeline;
 mod query;
 mod replay;
 
@@ -32,6 +34,12 @@ pub enum BenchCommand {
     /// The query API: dashboard and a 100-row alerts page, timed over HTTP
     /// with a million transactions in the read models.
     Query(query::QueryArgs),
+    /// The whole pipeline as deployed (command, projection and query
+    /// services as processes): rising offered rates of the simulator's
+    /// traffic through the single and batch endpoints, end-to-end latency
+    /// to the slowest projector, the highest rate sustained (`sustained N
+    /// tx/s`), and a burst at 50,000 tx/s.
+    Pipeline(pipeline::PipelineArgs),
 }
 
 #[derive(clap::Args)]
@@ -64,5 +72,6 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ingest(args) => ingest::run(args).await,
         BenchCommand::Replay(args) => replay::run(args).await,
         BenchCommand::Query(args) => query::run(args).await,
+        BenchCommand::Pipeline(args) => pipeline::run(args).await,
     }
 }

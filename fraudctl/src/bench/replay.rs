@@ -337,7 +337,7 @@ fn take_committed(
 }
 
 /// The lowest checkpoint over every projector.
-fn slowest_checkpoint_sql() -> String {
+pub(super) fn slowest_checkpoint_sql() -> String {
     let parts: Vec<String> = models::all()
         .iter()
         .map(|p| {

@@ -82,11 +82,6 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// The next send.
-    pub fn next_send(&self) -> u64 {
-        self.next.fetch_add(1, Ordering::Relaxed)
-    }
-
     /// The next `n` sends.
     pub fn take(&self, n: usize) -> Range<u64> {
         let from = self.next.fetch_add(n as u64, Ordering::Relaxed);
@@ -202,7 +197,7 @@ mod tests {
         let a = t.feed("a");
         let a2 = a.clone();
         assert_eq!(a.take(3), 0..3);
-        assert_eq!(a2.next_send(), 3);
+        assert_eq!(a2.take(1).start, 3);
         assert_ne!(t.feed("b").id(0), a.id(0));
     }
 

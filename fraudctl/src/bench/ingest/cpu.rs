@@ -63,6 +63,13 @@ impl Cpu {
     }
 
     /// From `self` to `later`, over `cores` cores.
+    /// `ticks` of some process between this sample and `later`, in % of
+    /// one core (with [`ticks_of`] taken beside each sample).
+    pub fn share(&self, later: &Cpu, cores: usize, ticks: (u64, u64)) -> f64 {
+        let total = later.total.saturating_sub(self.total).max(1) as f64;
+        ticks.1.saturating_sub(ticks.0) as f64 * 100.0 * cores as f64 / total
+    }
+
     pub fn usage(&self, later: &Cpu, cores: usize) -> Usage {
         let total = later.total.saturating_sub(self.total).max(1) as f64;
         let pct = |a: u64, b: u64| b.saturating_sub(a) as f64 * 100.0 * cores as f64 / total;
@@ -78,6 +85,14 @@ impl Cpu {
 }
 
 /// A `/proc/<pid>/stat` line: the command name and utime + stime.
+/// CPU time of process `pid` so far, in clock ticks (0 once it is gone).
+pub fn ticks_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| task(&stat).map(|(_, ticks)| ticks))
+        .unwrap_or(0)
+}
+
 fn task(stat: &str) -> Option<(&str, u64)> {
     let (head, rest) = stat.rsplit_once(')')?;
     let comm = head.split_once('(')?.1;

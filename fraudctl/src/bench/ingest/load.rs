@@ -4,19 +4,23 @@
 //! Open loop: send `i` is due at `start + i / rate`, whatever happened to
 //! the sends before it, and its latency is measured from when it was due,
 //! so time spent waiting for a free connection (queueing, in the client or
-//! the server) counts: no coordinated omission.
+//! the server) counts: no coordinated omission. A send is one request: a
+//! single POST, or (with [`Shape::items`] over 1) a batch POST, and
+//! `bench pipeline` notes when each transaction was acknowledged
+//! ([`Shape::acks`]) to time it to the read models.
 
 use crate::simulate::feed::Feed;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::Uri;
 use hyper::body::Bytes;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -57,15 +61,51 @@ impl Endpoint {
     }
 }
 
-async fn post(client: &Client, to: &Endpoint, body: Vec<u8>) -> anyhow::Result<(u16, Bytes)> {
+/// POSTs `body`: the status, the body, and whether a `Retry-After` came.
+async fn post(client: &Client, to: &Endpoint, body: Vec<u8>) -> anyhow::Result<(u16, Bytes, bool)> {
     let request = hyper::Request::post(to.uri.clone())
         .header(CONTENT_TYPE, "application/json")
         .header(AUTHORIZATION, to.authorization.clone())
         .body(Full::new(Bytes::from(body)))?;
     let response = client.request(request).await?;
     let status = response.status().as_u16();
+    let retry_after = response.headers().contains_key(RETRY_AFTER);
     let body = response.into_body().collect().await?.to_bytes();
-    Ok((status, body))
+    Ok((status, body, retry_after))
+}
+
+/// One acknowledged transaction of an open loop: its send, when its
+/// request was due and when the answer came.
+#[derive(Debug, Clone, Copy)]
+pub struct Ack {
+    pub send: u64,
+    pub due: Instant,
+    pub answered: Instant,
+}
+
+/// Where an open loop notes its acknowledged transactions.
+pub type Acks = Arc<Mutex<Vec<Ack>>>;
+
+/// What each send of an open loop is.
+#[derive(Clone)]
+pub struct Shape {
+    /// Transactions per request: 1 is a single POST of one transaction,
+    /// more a batch POST (a JSON array) of that many.
+    pub items: usize,
+    /// Where every acknowledged (2xx) transaction is noted, if anywhere.
+    pub acks: Option<Acks>,
+    /// No spinner (the caller shows its own progress).
+    pub quiet: bool,
+}
+
+impl Shape {
+    pub fn single() -> Shape {
+        Shape {
+            items: 1,
+            acks: None,
+            quiet: false,
+        }
+    }
 }
 
 /// The schedule of an open loop: `rate` sends per second for `total` sends.
@@ -147,6 +187,9 @@ struct BatchBody {
 
 #[derive(Deserialize)]
 struct BatchItem {
+    /// The item's place in the batch.
+    #[serde(default)]
+    index: usize,
     status: u16,
     #[serde(default)]
     answer: Option<AnswerBody>,
@@ -164,6 +207,8 @@ pub struct Figures {
     pub accepted: u64,
     /// Transactions answered 503 (overload).
     pub overloaded: u64,
+    /// Requests answered 503 without a `Retry-After` header.
+    pub overloaded_without_retry_after: u64,
     /// Transactions answered anything else, or not answered in time.
     pub errors: u64,
     /// From the start to the last answer.
@@ -194,6 +239,7 @@ struct Tally {
     requests: AtomicU64,
     accepted: AtomicU64,
     overloaded: AtomicU64,
+    no_retry_after: AtomicU64,
     errors: AtomicU64,
     last_answer_ns: AtomicU64,
     latency: Mutex<Histogram<u64>>,
@@ -209,6 +255,7 @@ impl Tally {
             requests: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
             overloaded: AtomicU64::new(0),
+            no_retry_after: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             last_answer_ns: AtomicU64::new(0),
             // 1 µs .. 10 min, 3 significant digits.
@@ -264,6 +311,7 @@ impl Tally {
             requests: self.requests.load(Ordering::Relaxed),
             accepted: self.accepted.load(Ordering::Relaxed),
             overloaded: self.overloaded.load(Ordering::Relaxed),
+            overloaded_without_retry_after: self.no_retry_after.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
             elapsed: elapsed.max(at_least),
             latency: lock(&self.latency).clone(),
@@ -290,10 +338,33 @@ pub async fn open_loop(
     schedule: OpenLoop,
     connections: usize,
 ) -> anyhow::Result<Figures> {
-    let bar = spinner()?;
+    open_loop_of(client, to, feed, schedule, connections, Shape::single()).await
+}
+
+/// Requests of `shape` to `uri` on the `schedule` (which counts requests,
+/// not transactions), at most `connections` at once.
+pub async fn open_loop_of(
+    client: Client,
+    to: Endpoint,
+    feed: Feed,
+    schedule: OpenLoop,
+    connections: usize,
+    shape: Shape,
+) -> anyhow::Result<Figures> {
+    let what = if shape.items > 1 {
+        "batch POSTs"
+    } else {
+        "single POSTs"
+    };
+    let bar = if shape.quiet {
+        ProgressBar::hidden()
+    } else {
+        spinner()?
+    };
     let start = Instant::now();
     let tally = Arc::new(Tally::new(start));
     let slots = Arc::new(Semaphore::new(connections.max(1)));
+    let shape = Arc::new(shape);
     let mut tasks = JoinSet::new();
     let mut next = 0u64;
     let mut shown = start;
@@ -301,23 +372,37 @@ pub async fn open_loop(
         let due = schedule.due_by(start.elapsed());
         while next < due {
             let at = start + schedule.due_at(next);
-            let send = feed.next_send();
-            let (client, to, feed, tally, slots) = (
+            let sends = feed.take(shape.items.max(1));
+            let (client, to, feed, tally, slots, shape) = (
                 client.clone(),
                 to.clone(),
                 feed.clone(),
                 tally.clone(),
                 slots.clone(),
+                shape.clone(),
             );
-            tasks.spawn(
-                async move { send_one(&client, &to, (&feed, send), at, &tally, &slots).await },
-            );
+            tally
+                .sent
+                .fetch_add(sends.end - sends.start, Ordering::Relaxed);
+            tasks.spawn(async move {
+                let request = Request {
+                    client: &client,
+                    to: &to,
+                    feed: &feed,
+                    sends,
+                    due: at,
+                };
+                if shape.items > 1 {
+                    send_batch(request, &tally, &slots, &shape).await
+                } else {
+                    send_one(request, &tally, &slots, &shape).await
+                }
+            });
             next += 1;
         }
-        tally.sent.store(next, Ordering::Relaxed);
         while tasks.try_join_next().is_some() {}
         if shown.elapsed() >= Duration::from_millis(200) {
-            bar.set_message(tally.progress("single POSTs"));
+            bar.set_message(tally.progress(what));
             bar.tick();
             shown = Instant::now();
         }
@@ -327,7 +412,7 @@ pub async fn open_loop(
     }
     bar.set_message(format!(
         "{} (draining {} in flight)",
-        tally.progress("single POSTs"),
+        tally.progress(what),
         tasks.len()
     ));
     while tasks.join_next().await.is_some() {}
@@ -336,27 +421,41 @@ pub async fn open_loop(
     Ok(figures)
 }
 
-async fn send_one(
-    client: &Client,
-    to: &Endpoint,
-    (feed, send): (&Feed, u64),
+/// One send of an open loop.
+struct Request<'a> {
+    client: &'a Client,
+    to: &'a Endpoint,
+    feed: &'a Feed,
+    sends: Range<u64>,
     due: Instant,
-    tally: &Tally,
-    slots: &Semaphore,
-) {
+}
+
+async fn send_one(r: Request<'_>, tally: &Tally, slots: &Semaphore, shape: &Shape) {
+    let send = r.sends.start;
     let attempt = async {
         let _slot = slots.acquire().await?;
-        post(client, to, feed.json(send, chrono::Utc::now())).await
+        post(r.client, r.to, r.feed.json(send, chrono::Utc::now())).await
     };
-    match tokio::time::timeout_at((due + TIMEOUT).into(), attempt).await {
-        Ok(Ok((status, body))) => {
+    match tokio::time::timeout_at((r.due + TIMEOUT).into(), attempt).await {
+        Ok(Ok((status, body, retry_after))) => {
             tally.count(status, 1);
             if (200..300).contains(&status) {
-                tally.record_latency(due);
+                tally.record_latency(r.due);
+                if let Some(acks) = &shape.acks {
+                    let answered = Instant::now();
+                    lock(acks).push(Ack {
+                        send,
+                        due: r.due,
+                        answered,
+                    });
+                }
                 if let Ok(a) = serde_json::from_slice::<AnswerBody>(&body) {
                     lock(&tally.decisions).add(&a);
                 }
             } else {
+                if status == 503 && !retry_after {
+                    tally.no_retry_after.fetch_add(1, Ordering::Relaxed);
+                }
                 tally.problem(|| format!("{status} {}", String::from_utf8_lossy(&body)));
             }
         }
@@ -370,6 +469,71 @@ async fn send_one(
         }
     }
     tally.answered();
+}
+
+async fn send_batch(r: Request<'_>, tally: &Tally, slots: &Semaphore, shape: &Shape) {
+    let items = r.sends.end - r.sends.start;
+    let first = r.sends.start;
+    let attempt = async {
+        let _slot = slots.acquire().await?;
+        post(
+            r.client,
+            r.to,
+            r.feed.batch_json(r.sends.clone(), chrono::Utc::now()),
+        )
+        .await
+    };
+    let result = tokio::time::timeout_at((r.due + TIMEOUT).into(), attempt).await;
+    tally.answered();
+    let answered = Instant::now();
+    match result {
+        Ok(Ok((200, body, _))) => match serde_json::from_slice::<BatchBody>(&body) {
+            Ok(answer) => {
+                tally.record_latency(r.due);
+                let mut decisions = Decisions::default();
+                let mut acked = Vec::new();
+                for item in &answer.results {
+                    tally.count(item.status, 1);
+                    if (200..300).contains(&item.status) {
+                        acked.push(Ack {
+                            send: first + item.index as u64,
+                            due: r.due,
+                            answered,
+                        });
+                    }
+                    if let Some(a) = &item.answer {
+                        decisions.add(a);
+                    }
+                    if let Some(p) = item.problem.as_ref().filter(|_| item.status >= 300) {
+                        tally.problem(|| format!("item {}: {p}", item.status));
+                    }
+                }
+                lock(&tally.decisions).merge(&decisions);
+                if let Some(acks) = &shape.acks {
+                    lock(acks).extend(acked);
+                }
+            }
+            Err(e) => {
+                tally.errors.fetch_add(items, Ordering::Relaxed);
+                tally.problem(|| format!("unreadable batch answer: {e}"));
+            }
+        },
+        Ok(Ok((status, body, retry_after))) => {
+            tally.count(status, items);
+            if status == 503 && !retry_after {
+                tally.no_retry_after.fetch_add(1, Ordering::Relaxed);
+            }
+            tally.problem(|| format!("batch {status} {}", String::from_utf8_lossy(&body)));
+        }
+        Ok(Err(e)) => {
+            tally.errors.fetch_add(items, Ordering::Relaxed);
+            tally.problem(|| format!("request failed: {e:#}"));
+        }
+        Err(_) => {
+            tally.errors.fetch_add(items, Ordering::Relaxed);
+            tally.problem(|| format!("no answer within {TIMEOUT:?} of the due time"));
+        }
+    }
 }
 
 /// Batch POSTs of `batch` transactions from `feed` to `uri` from `clients`
@@ -400,7 +564,7 @@ pub async fn batches(
                 let result = tokio::time::timeout(TIMEOUT, post(&client, &to, body)).await;
                 tally.answered();
                 match result {
-                    Ok(Ok((200, body))) => match serde_json::from_slice::<BatchBody>(&body) {
+                    Ok(Ok((200, body, _))) => match serde_json::from_slice::<BatchBody>(&body) {
                         Ok(answer) => {
                             tally.record_latency(sent_at);
                             let mut decisions = Decisions::default();
@@ -422,7 +586,7 @@ pub async fn batches(
                             tally.problem(|| format!("unreadable batch answer: {e}"));
                         }
                     },
-                    Ok(Ok((status, body))) => {
+                    Ok(Ok((status, body, _))) => {
                         tally.count(status, items);
                         tally.problem(|| {
                             format!("batch {status} {}", String::from_utf8_lossy(&body))
