@@ -120,7 +120,10 @@ pub fn load_or_generate(spec: &KeySpec) -> anyhow::Result<SecretKey> {
 /// neither. Never generates: for tools that only check (a verifier must not
 /// invent a key and then distrust every signature).
 pub fn load(spec: &KeySpec) -> anyhow::Result<Option<SecretKey>> {
-    if let Ok(text) = std::env::var(spec.var) {
+    // Empty counts as unset (`VAR: ${VAR:-}` in a compose file).
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if let Some(text) = set(spec.var) {
+        let text = Zeroizing::new(text);
         let bytes = parse_hex(&text).with_context(|| {
             format!(
                 "{} must be 64 hex digits (the value is not shown)",
@@ -133,7 +136,7 @@ pub fn load(spec: &KeySpec) -> anyhow::Result<Option<SecretKey>> {
         }));
     }
     let file_var = format!("{}_FILE", spec.var);
-    if let Ok(path) = std::env::var(&file_var) {
+    if let Some(path) = set(&file_var) {
         let path = PathBuf::from(path);
         let bytes = read_key_file(&path).with_context(|| file_var.clone())?;
         return Ok(Some(SecretKey {

@@ -290,8 +290,8 @@ enum Attempt {
 }
 
 /// One append transaction in four round trips: begin (+ lock), look up,
-/// write, commit. Round trips are what an append costs on a fast disk.
-/// `None` when an optimistic attempt met a stored event id (rolled back).
+/// write, commit (the chain adds none while this writer's remembered head
+/// holds). Round trips are what an append costs on a fast disk.
 async fn attempt(
     pool: &PgPool,
     requests: &[&AppendRequest],
