@@ -7,6 +7,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use command_service::configuration::Settings;
 use command_service::startup::Application;
 use event_store::postgres::{MIGRATOR, PgEventStore};
+use event_store::trust::CheckpointPolicy;
 use std::sync::Arc;
 
 #[tokio::main]
@@ -20,7 +21,9 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     MIGRATOR.run(&pool).await?;
     telemetry::pool::spawn_pool_metrics(pool.clone(), "command", telemetry::pool::SAMPLE_EVERY);
-    let store = Arc::new(PgEventStore::new(pool));
+    // The log's checkpoints are signed (docs/trust.md): the key comes from
+    // the environment, or is generated into .sentinel/keys with a warning.
+    let store = Arc::new(PgEventStore::signing(pool, CheckpointPolicy::from_env()?));
     let app = Application::build(Settings::from_env()?, store).await?;
     tracing::info!(addr = %app.local_addr()?, "command service listening");
     app.run_until(async {

@@ -7,6 +7,9 @@
 //! - `esdb::EsdbEventStore` (cargo feature `esdb`): KurrentDB / EventStoreDB
 //!   through the official `kurrentdb` client.
 //!
+//! The PostgreSQL log is tamper-evident: every event carries a hash chain
+//! link and signed checkpoints seal it ([`trust`], docs/trust.md).
+//!
 //! Both backends upcast old event schema versions on every read path
 //! ([`Upcasters`]), so readers only ever see today's shapes.
 
@@ -15,6 +18,7 @@ mod model;
 mod payload;
 pub mod postgres;
 mod store;
+pub mod trust;
 mod upcast;
 
 #[cfg(feature = "esdb")]

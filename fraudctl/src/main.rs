@@ -3,7 +3,8 @@
 //! Today: `demo` (the event store, the REST ingest and the projectors),
 //! `serve`, `replay`, `pg` (a private PostgreSQL for development and tests),
 //! `migrate`, `status`, `bench`, `simulate`, `eval`, `ingest-csv`,
-//! `backtest`, `features`, `policy`, `model` and `pipeline`.
+//! `backtest`, `features`, `policy`, `model`, `pipeline`, `verify` and
+//! `public-key`.
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -26,6 +27,7 @@ mod replay;
 mod serve;
 mod simulate;
 mod status;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -120,6 +122,13 @@ enum Command {
         #[command(subcommand)]
         what: pipeline::PipelineCommand,
     },
+    /// Check that the event log is intact: recompute its hash chain and
+    /// every signed checkpoint. Exit 0 with the count verified, or 2
+    /// naming the first position that does not verify (edited, missing,
+    /// reordered, signature, truncated). See docs/trust.md.
+    Verify(verify::VerifyArgs),
+    /// Print the public key (hex) the log's checkpoints are signed with.
+    PublicKey,
 }
 
 #[derive(Subcommand)]
@@ -188,6 +197,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Policy(args) => policy::run(args).await,
         Command::Features { what } => features::run(what).await,
         Command::Model { what } => model::run(what).await,
+        Command::Verify(args) => {
+            let code = verify::run(args).await?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(())
+        }
+        Command::PublicKey => verify::print_public_key(),
         Command::Pipeline { what } => {
             let code = match pipeline::run(what).await {
                 Ok(code) => code,

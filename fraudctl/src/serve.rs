@@ -38,7 +38,15 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let pool = database::connect(url).await?;
     database::migrate(&pool).await?;
-    let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool.clone()));
+    // The command side seals the log with signed checkpoints (docs/trust.md).
+    let store: Arc<dyn EventStore> = if matches!(role, Role::Command | Role::All) {
+        Arc::new(PgEventStore::signing(
+            pool.clone(),
+            event_store::trust::CheckpointPolicy::from_env()?,
+        ))
+    } else {
+        Arc::new(PgEventStore::new(pool.clone()))
+    };
     let sampler = telemetry::pool::spawn_pool_metrics(
         pool.clone(),
         "fraudctl",

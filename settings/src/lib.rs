@@ -5,9 +5,12 @@
 //!
 //! A crate of its own rather than a module of `access` or `telemetry`:
 //! parsing a port or a batch size has nothing to do with tokens or
-//! observability, and a crate with no dependency but `anyhow` costs nothing
-//! to build. Secrets are the one exception: `access::tokens` reads
+//! observability, and a crate with few small dependencies costs nothing
+//! to build. Secret keys (signing, and later encryption) are read by
+//! [`keys`], which never quotes a value. Tokens are the one exception: `access::tokens` reads
 //! `SENTINEL_TOKENS` itself, because its errors must never quote the value.
+
+pub mod keys;
 
 use anyhow::Context;
 use std::str::FromStr;

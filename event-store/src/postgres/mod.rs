@@ -7,12 +7,15 @@
 
 mod reader;
 mod subscription;
+pub mod verify;
 mod writer;
 
 use crate::AppendError;
 use crate::error::StoreError;
 use crate::model::{AppendOutcome, AppendRequest, Position, RecordedEvent, StreamVersion};
 use crate::store::{EventStore, EventSubscription};
+use crate::trust::CheckpointPolicy;
+use crate::trust::chain::EventContent;
 use crate::upcast::Upcasters;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -97,6 +100,10 @@ pub struct PgStoreOptions {
     /// without a notification: a safety net for a notification lost with a
     /// dropped connection, not the way new events are found.
     pub subscription_safety_net: Duration,
+    /// Signed checkpoints of the hash chain (docs/trust.md). `None` (the
+    /// default, for tests and tools) still chains every event, and signs
+    /// nothing; services run with [`CheckpointPolicy::from_env`].
+    pub checkpoints: Option<CheckpointPolicy>,
 }
 
 impl Default for PgStoreOptions {
@@ -109,6 +116,7 @@ impl Default for PgStoreOptions {
             stream_head_cache: 100_000,
             subscription_batch: 2048,
             subscription_safety_net: Duration::from_secs(5),
+            checkpoints: None,
         }
     }
 }
@@ -123,6 +131,7 @@ impl std::fmt::Debug for PgStoreOptions {
             .field("stream_head_cache", &self.stream_head_cache)
             .field("subscription_batch", &self.subscription_batch)
             .field("subscription_safety_net", &self.subscription_safety_net)
+            .field("checkpoints", &self.checkpoints)
             .finish()
     }
 }
@@ -142,6 +151,18 @@ impl PgEventStore {
     /// must point at a database migrated with [`MIGRATOR`].
     pub fn new(pool: PgPool) -> Self {
         Self::with_options(pool, Upcasters::default(), PgStoreOptions::default())
+    }
+
+    /// A store that signs checkpoints with `policy` (what services run).
+    pub fn signing(pool: PgPool, policy: CheckpointPolicy) -> Self {
+        Self::with_options(
+            pool,
+            Upcasters::default(),
+            PgStoreOptions {
+                checkpoints: Some(policy),
+                ..PgStoreOptions::default()
+            },
+        )
     }
 
     /// Starts the group-commit writer task; needs a tokio runtime.
@@ -176,9 +197,16 @@ impl EventStore for PgEventStore {
         if requests.is_empty() {
             return Ok(Vec::new());
         }
+        // The chain's content digests, here on the caller's task (callers
+        // run in parallel; the writer under its lock only links them).
+        let digests = requests.iter().map(content_digests).collect();
         let (reply, answer) = oneshot::channel();
         self.writer
-            .send(writer::WriteJob { requests, reply })
+            .send(writer::WriteJob {
+                requests,
+                digests,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -221,4 +249,26 @@ impl EventStore for PgEventStore {
             .get_or_init(|| subscription::Notifier::start(self.reader.pool().clone()));
         subscription::subscribe(self.reader.clone(), notifier, after, &self.options).await
     }
+}
+
+/// The content digest of each event of `request` (`trust::chain`).
+fn content_digests(request: &AppendRequest) -> Vec<crate::trust::Hash> {
+    request
+        .events
+        .iter()
+        .map(|e| {
+            EventContent {
+                event_id: e.event_id,
+                stream_id: &request.stream_id,
+                event_type: &e.event_type,
+                schema_version: e.schema_version,
+                event_time_micros: e.event_time.timestamp_micros(),
+                correlation_id: e.metadata.correlation_id,
+                causation_id: e.metadata.causation_id,
+                traceparent: e.metadata.traceparent.as_deref(),
+                payload: e.payload.as_str().as_bytes(),
+            }
+            .digest()
+        })
+        .collect()
 }

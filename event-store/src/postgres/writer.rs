@@ -10,6 +10,13 @@
 //! makes the two orders the same across every process writing to the
 //! database, which is what a subscriber needs (docs/adr/0001).
 //!
+//! The writer also keeps the log's hash chain (`crate::trust`, docs/trust.md):
+//! under the same lock that orders positions it chains each new event onto
+//! the one before it in the global order, whichever process wrote that, and
+//! signs a checkpoint every N events or T seconds in the same transaction.
+//! It remembers the head it left and lets the INSERT check it, so a lone
+//! writer pays no extra round trip for the chain.
+//!
 //! Metrics, per group commit: `sentinel_append_batch_size` (events),
 //! `sentinel_append_duration_seconds` (from taking the batch off the queue to
 //! answering its callers) and `sentinel_append_queue_depth` (append calls
@@ -23,11 +30,15 @@ use crate::model::{
     StreamVersion,
 };
 use crate::payload::Payload;
+use crate::trust::chain::{self, GENESIS, Hash, Link};
+use crate::trust::{Checkpoint, CheckpointPolicy};
+use chrono::{DateTime, Utc};
 use lru::LruCache;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -45,6 +56,9 @@ pub(crate) type BatchReply = Result<Vec<Result<AppendOutcome, AppendError>>, Sto
 /// One caller's append_batch, waiting for the writer.
 pub(crate) struct WriteJob {
     pub requests: Vec<AppendRequest>,
+    /// Each event's content digest (`trust::chain`), computed by the caller
+    /// before queueing, in the shape of `requests`.
+    pub digests: Vec<Vec<Hash>>,
     pub reply: oneshot::Sender<BatchReply>,
 }
 
@@ -55,8 +69,32 @@ pub(crate) async fn run(
 ) {
     let capacity = NonZeroUsize::new(options.stream_head_cache).unwrap_or(NonZeroUsize::MIN);
     let mut heads = LruCache::new(capacity);
+    let mut chain = ChainState::default();
     metrics::gauge!("sentinel_append_queue_capacity").set(jobs.max_capacity() as f64);
-    while let Some(first) = jobs.recv().await {
+    loop {
+        // Events this writer committed and no checkpoint covers yet are
+        // sealed when the log stays quiet for the checkpoint interval.
+        let seal_at = match (&options.checkpoints, chain.unsealed_since) {
+            (Some(policy), Some(since)) => Some(since + policy.every),
+            _ => None,
+        };
+        let first = match seal_at {
+            Some(at) => match tokio::time::timeout_at(at.into(), jobs.recv()).await {
+                Ok(job) => job,
+                Err(_) => {
+                    seal(&pool, &options, &mut chain).await;
+                    continue;
+                }
+            },
+            None => jobs.recv().await,
+        };
+        let Some(first) = first else {
+            // Every handle to the store is gone: seal what is unsealed.
+            if chain.unsealed_since.is_some() {
+                seal(&pool, &options, &mut chain).await;
+            }
+            break;
+        };
         let mut events = count_events(&first);
         let mut batch = vec![first];
         while events < options.max_batch_events {
@@ -71,7 +109,7 @@ pub(crate) async fn run(
         metrics::histogram!("sentinel_append_batch_size").record(events as f64);
         metrics::gauge!("sentinel_append_queue_depth").set(jobs.len() as f64);
         let started = std::time::Instant::now();
-        let unavailable = write_batch(&pool, batch, &options, &mut heads).await;
+        let unavailable = write_batch(&pool, batch, &options, &mut heads, &mut chain).await;
         metrics::histogram!("sentinel_append_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         if let Some(error) = unavailable {
@@ -101,9 +139,14 @@ async fn write_batch(
     batch: Vec<WriteJob>,
     options: &PgStoreOptions,
     heads: &mut Heads,
+    chain: &mut ChainState,
 ) -> Option<StoreError> {
     let requests: Vec<&AppendRequest> = batch.iter().flat_map(|j| j.requests.iter()).collect();
-    match commit(pool, &requests, options, heads).await {
+    let digests: Vec<&[Hash]> = batch
+        .iter()
+        .flat_map(|j| j.digests.iter().map(Vec::as_slice))
+        .collect();
+    match commit(pool, &requests, &digests, options, heads, chain).await {
         Ok(mut results) => {
             // Hand each job back its own slice of the results, in order.
             let mut rest = results.drain(..);
@@ -124,9 +167,10 @@ async fn write_batch(
             tracing::warn!(%error, jobs = batch.len(), "group commit failed; retrying its appends one by one");
             for job in batch {
                 let requests: Vec<&AppendRequest> = job.requests.iter().collect();
+                let digests: Vec<&[Hash]> = job.digests.iter().map(Vec::as_slice).collect();
                 let _ = job
                     .reply
-                    .send(commit(pool, &requests, options, heads).await);
+                    .send(commit(pool, &requests, &digests, options, heads, chain).await);
             }
         }
     }
@@ -157,6 +201,8 @@ struct NewRow<'a> {
     stream_id: &'a str,
     stream_version: StreamVersion,
     event: &'a NewEvent,
+    /// Its content digest (`trust::chain::EventContent`).
+    digest: &'a Hash,
 }
 
 /// Opens an append transaction in one round trip: BEGIN, the idle timeout,
@@ -186,41 +232,75 @@ enum IdCheck {
 }
 
 /// Commits the batch: optimistically first, and if a stored event id turns
-/// up, again (in a new transaction) with every id looked up.
+/// up, again (in a new transaction) with every id looked up. If another
+/// process moved the log since this writer last saw its head, the attempt
+/// is redone with the head read afresh.
 async fn commit(
     pool: &PgPool,
     requests: &[&AppendRequest],
+    digests: &[&[Hash]],
     options: &PgStoreOptions,
     heads: &mut Heads,
+    chain: &mut ChainState,
 ) -> Result<Vec<Result<AppendOutcome, AppendError>>, StoreError> {
-    let outcome = match attempt(pool, requests, options, IdCheck::Optimistic, heads).await {
-        Ok(Some(results)) => Ok(results),
-        Ok(None) => attempt(pool, requests, options, IdCheck::Checked, heads)
-            .await
-            .and_then(|r| {
-                r.ok_or_else(|| {
-                    StoreError::Database("the log changed under the writer lock".into())
-                })
-            }),
-        Err(e) => Err(e),
+    let mut ids = IdCheck::Optimistic;
+    let mut moved = 0;
+    let outcome = loop {
+        match attempt(pool, requests, digests, options, ids, heads, chain).await {
+            Ok(Attempt::Committed(results)) => break Ok(results),
+            Ok(Attempt::RedoChecked) if ids == IdCheck::Optimistic => {
+                // The rolled-back attempt may have drawn positions.
+                chain.head = None;
+                ids = IdCheck::Checked;
+            }
+            Ok(Attempt::RedoChecked) => {
+                break Err(StoreError::Database(
+                    "the log changed under the writer lock".into(),
+                ));
+            }
+            Ok(Attempt::ChainMoved) if moved < 2 => {
+                moved += 1;
+                chain.moved();
+            }
+            Ok(Attempt::ChainMoved) => {
+                break Err(StoreError::Database(
+                    "the log's head kept moving under the writer lock (a writer without the lock?)"
+                        .into(),
+                ));
+            }
+            Err(e) => break Err(e),
+        }
     };
     if outcome.is_err() {
         // Whatever happened, forget: a forgotten head costs one look-up.
         heads.clear();
+        chain.head = None;
     }
     outcome
 }
 
+/// How one attempt ended.
+enum Attempt {
+    Committed(Vec<Result<AppendOutcome, AppendError>>),
+    /// Rolled back: an event id was stored already, or a version was
+    /// refused; redo with every id looked up.
+    RedoChecked,
+    /// Rolled back: the log's head was not where this writer thought.
+    ChainMoved,
+}
+
 /// One append transaction in four round trips: begin (+ lock), look up,
-/// write, commit. Round trips are what an append costs on a fast disk.
-/// `None` when an optimistic attempt met a stored event id (rolled back).
+/// write, commit (the chain adds none while this writer's remembered head
+/// holds). Round trips are what an append costs on a fast disk.
 async fn attempt(
     pool: &PgPool,
     requests: &[&AppendRequest],
+    digests: &[&[Hash]],
     options: &PgStoreOptions,
     ids: IdCheck,
     heads: &mut Heads,
-) -> Result<Option<Vec<Result<AppendOutcome, AppendError>>>, StoreError> {
+    chain: &mut ChainState,
+) -> Result<Attempt, StoreError> {
     let started = std::time::Instant::now();
     let begin = if options.writer_lock {
         BEGIN_LOCKED
@@ -231,7 +311,7 @@ async fn attempt(
     let locked = started.elapsed();
     let (mut versions, stored) = look_up(&mut tx, requests, ids, heads).await?;
     let looked_up = started.elapsed();
-    let (plans, rows) = plan(requests, &mut versions, stored);
+    let (plans, rows) = plan(requests, digests, &mut versions, stored);
     // A client's retry of an append that did commit meets the stream already
     // past its expected version: only the checked attempt can tell that
     // apart from a real conflict.
@@ -243,14 +323,34 @@ async fn attempt(
             )
         })
     {
-        return Ok(None);
+        return Ok(Attempt::RedoChecked);
     }
+    let mut sealed = None;
+    let mut new_head = None;
     let positions = if rows.is_empty() {
         Vec::new()
     } else {
-        match write(&mut tx, &rows).await? {
-            Some(positions) => positions,
-            None => return Ok(None), // dropping `tx` rolls it back
+        // Under the lock: the head this batch chains onto (remembered from
+        // this writer's last commit, or read; the INSERT checks it).
+        let head = match chain.remembered() {
+            Some(head) => head,
+            None => read_head(&mut tx).await?,
+        };
+        let links = link(&rows, &head, options.checkpoints.as_ref());
+        match write(&mut tx, &rows, &head, &links, options.writer_lock).await? {
+            Written::Positions(positions) => {
+                sealed = links.checkpoint.as_ref().map(|c| (c.position, c.signed_at));
+                new_head = Some(ChainHead {
+                    last_position: links.last_position,
+                    last_hash: Some(links.last_hash),
+                    next_position: links.last_position + 1,
+                    checkpoint: sealed.or(head.checkpoint),
+                });
+                positions
+            }
+            // Dropping `tx` rolls it back.
+            Written::Duplicate => return Ok(Attempt::RedoChecked),
+            Written::ChainMoved => return Ok(Attempt::ChainMoved),
         }
     };
     let written = started.elapsed();
@@ -260,6 +360,9 @@ async fn attempt(
     tx.commit().await?;
     for (stream, version) in versions {
         heads.put(stream, version);
+    }
+    if let Some(head) = new_head {
+        chain.committed(head, sealed.is_some());
     }
     tracing::debug!(
         requests = requests.len(),
@@ -272,7 +375,7 @@ async fn attempt(
         "group commit"
     );
 
-    Ok(Some(
+    Ok(Attempt::Committed(
         plans
             .into_iter()
             .map(|plan| match plan {
@@ -338,6 +441,7 @@ impl Known<'_> {
 /// lock) plus the requests before it in this batch. Pure: no I/O.
 fn plan<'a>(
     requests: &[&'a AppendRequest],
+    digests: &[&'a [Hash]],
     versions: &mut HashMap<String, StreamVersion>,
     stored: HashMap<Uuid, StoredIdentity>,
 ) -> (Vec<Planned>, Vec<NewRow<'a>>) {
@@ -349,7 +453,8 @@ fn plan<'a>(
 
     let plans = requests
         .iter()
-        .map(|request| {
+        .zip(digests)
+        .map(|(request, digests)| {
             let stream = request.stream_id.as_str();
             if let Err(e) = request.validate() {
                 return Planned::Refused(e);
@@ -401,7 +506,7 @@ fn plan<'a>(
 
             let mut version = current.map_or(0, |v| v + 1);
             let mut slots = Vec::with_capacity(request.events.len());
-            for event in &request.events {
+            for (event, digest) in request.events.iter().zip(digests.iter()) {
                 let slot = rows.len();
                 slots.push(Slot::New(slot));
                 known.insert(
@@ -417,6 +522,7 @@ fn plan<'a>(
                     stream_id: stream,
                     stream_version: version,
                     event,
+                    digest,
                 });
                 version += 1;
             }
@@ -528,18 +634,37 @@ async fn look_up(
     Ok((versions, stored))
 }
 
-/// Writes the new events and notifies subscribers, in one statement; returns
-/// the positions drawn, in the order of `rows`, or `None` when an event id
-/// was stored already (the caller then rolls back and checks every id).
+/// What the INSERT did.
+enum Written {
+    /// The positions drawn, in the order of the rows.
+    Positions(Vec<Position>),
+    /// An event id (or stream version) was stored already.
+    Duplicate,
+    /// The log's head was not the one the chain was computed from.
+    ChainMoved,
+}
+
+/// Writes the new events (and the checkpoint, when one is due) and notifies
+/// subscribers, in one statement; returns the positions drawn, in the order
+/// of `rows`.
 ///
 /// Positions come from the sequence row by row in `ord` order (the sorted
 /// subquery feeds nextval in that order), so within an append they grow with
 /// the stream version. Under the writer lock nobody else draws in between, so
-/// they are also consecutive and above every committed position.
+/// they are also consecutive and above every committed position: exactly the
+/// ones `link` predicted and hashed. The statement checks that (the head it
+/// chained onto is the log's newest event, each drawn position is the
+/// predicted one) and raises `event_chain_moved()` (SQLSTATE SNCH1) if not,
+/// which costs nothing when it holds. With the writer lock off (a test
+/// showing what the lock prevents) there is no order to chain along, and
+/// nothing is checked.
 async fn write(
     tx: &mut Transaction<'_, Postgres>,
     rows: &[NewRow<'_>],
-) -> Result<Option<Vec<Position>>, StoreError> {
+    head: &ChainHead,
+    links: &Links,
+    enforce: bool,
+) -> Result<Written, StoreError> {
     let n = rows.len();
     let mut event_id = Vec::with_capacity(n);
     let mut stream_id = Vec::with_capacity(n);
@@ -557,24 +682,39 @@ async fn write(
         stream_version.push(row.stream_version as i64);
         event_type.push(row.event.event_type.as_str());
         schema_version.push(row.event.schema_version as i32);
-        event_time.push(row.event.event_time);
+        // Whole microseconds, as hashed (PostgreSQL keeps no more).
+        event_time.push(chain::to_micros(row.event.event_time));
         correlation_id.push(row.event.metadata.correlation_id);
         causation_id.push(row.event.metadata.causation_id);
         traceparent.push(row.event.metadata.traceparent.as_deref());
         // Sent as text; the `json` column keeps these exact bytes.
         payload.push(row.event.payload.as_str());
     }
+    let prev_hash: Vec<&[u8]> = links.prev.iter().map(|h| h.as_slice()).collect();
+    let hash: Vec<&[u8]> = links.hash.iter().map(|h| h.as_slice()).collect();
+    let cp = links.checkpoint.as_ref();
     let drawn: Result<Vec<i64>, sqlx::Error> = sqlx::query_scalar(
-        "WITH new AS MATERIALIZED ( \
+        "WITH head AS MATERIALIZED ( \
+             SELECT coalesce(h.position, 0) AS position, h.hash FROM (SELECT 1) one \
+             LEFT JOIN LATERAL (SELECT position, hash FROM events ORDER BY position DESC LIMIT 1) h ON true), \
+         new AS MATERIALIZED ( \
              SELECT nextval('event_position_seq') AS position, u.* FROM ( \
                  SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[], \
-                                      $6::timestamptz[], $7::uuid[], $8::uuid[], $9::text[], $10::text[]) \
-                     WITH ORDINALITY AS r(id, s, v, t, sv, et, c, ca, tp, pl, ord) \
+                                      $6::timestamptz[], $7::uuid[], $8::uuid[], $9::text[], $10::text[], \
+                                      $11::bytea[], $12::bytea[]) \
+                     WITH ORDINALITY AS r(id, s, v, t, sv, et, c, ca, tp, pl, ph, h, ord) \
                  ORDER BY ord) u), \
          inserted AS ( \
              INSERT INTO events (position, event_id, stream_id, stream_version, event_type, schema_version, \
-                                 event_time, correlation_id, causation_id, traceparent, payload) \
-             SELECT position, id, s, v, t, sv, et, c, ca, tp, pl::json FROM new), \
+                                 event_time, recorded_time, correlation_id, causation_id, traceparent, payload, \
+                                 prev_hash, hash) \
+             SELECT CASE WHEN NOT $13 OR (head.position = $14 AND head.hash IS NOT DISTINCT FROM $15 \
+                                          AND new.position = $16 + new.ord - 1) \
+                         THEN new.position ELSE event_chain_moved() END, \
+                    id, s, v, t, sv, et, $17, c, ca, tp, pl::json, ph, h FROM new, head), \
+         sealed AS ( \
+             INSERT INTO event_checkpoints (position, chain_hash, signed_at, key_id, public_key, signature) \
+             SELECT $18, $19, $20, $21, $22, $23 WHERE $18::bigint IS NOT NULL), \
          notified AS (SELECT pg_notify('sentinel_events', max(position)::text) FROM new) \
          SELECT position FROM new, notified ORDER BY ord",
     )
@@ -588,10 +728,23 @@ async fn write(
     .bind(&causation_id)
     .bind(&traceparent)
     .bind(&payload)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .bind(enforce)
+    .bind(head.last_position as i64)
+    .bind(head.last_hash.as_ref().map(|h| h.as_slice()))
+    .bind(head.next_position as i64)
+    .bind(links.recorded_time)
+    .bind(cp.map(|c| c.position as i64))
+    .bind(cp.map(|c| c.chain_hash.as_slice()))
+    .bind(cp.map(|c| c.signed_at))
+    .bind(cp.map(|c| c.key_id.as_str()))
+    .bind(cp.map(|c| c.public_key.as_slice()))
+    .bind(cp.map(|c| c.signature.as_slice()))
     .fetch_all(&mut **tx)
     .await;
     match drawn {
-        Ok(drawn) => Ok(Some(
+        Ok(drawn) => Ok(Written::Positions(
             drawn.into_iter().map(|p| Position(p as u64)).collect(),
         )),
         // A plain INSERT is cheaper than ON CONFLICT's speculative insertion
@@ -599,8 +752,197 @@ async fn write(
         Err(sqlx::Error::Database(e))
             if matches!(e.constraint(), Some(EVENT_ID_KEY | STREAM_VERSION_KEY)) =>
         {
-            Ok(None)
+            Ok(Written::Duplicate)
+        }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(CHAIN_MOVED) => {
+            Ok(Written::ChainMoved)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The SQLSTATE of `event_chain_moved()` (migration 20261207000001).
+const CHAIN_MOVED: &str = "SNCH1";
+
+/// The log's head as the writer needs it, read under the writer lock.
+#[derive(Debug, Clone, Copy)]
+struct ChainHead {
+    /// The newest event's position (0: the log is empty).
+    last_position: u64,
+    /// Its hash; `None` when it predates the chain (or the log is empty).
+    last_hash: Option<Hash>,
+    /// The position the sequence hands out next.
+    next_position: u64,
+    /// The newest checkpoint: its position and when it was signed.
+    checkpoint: Option<(u64, DateTime<Utc>)>,
+}
+
+/// What the writer remembers of the chain between its commits.
+#[derive(Default)]
+struct ChainState {
+    /// The head as this writer's last commit left it. Only this writer's
+    /// own commits update it: another process writing is caught by the
+    /// INSERT's check, and the head is then read afresh.
+    head: Option<ChainHead>,
+    /// After the log moved under it (another process writes too), the
+    /// writer reads the head in every transaction for a while rather than
+    /// failing a whole INSERT each time.
+    read_until: Option<Instant>,
+    /// Since when events this writer committed are not covered by a
+    /// checkpoint (sealed by the timer if the log goes quiet).
+    unsealed_since: Option<Instant>,
+}
+
+/// How long after the log moved under it a writer reads the head each time.
+const READ_HEAD_FOR: Duration = Duration::from_secs(1);
+
+impl ChainState {
+    fn remembered(&self) -> Option<ChainHead> {
+        match self.read_until {
+            Some(until) if Instant::now() < until => None,
+            _ => self.head,
+        }
+    }
+
+    fn moved(&mut self) {
+        self.head = None;
+        self.read_until = Some(Instant::now() + READ_HEAD_FOR);
+    }
+
+    fn committed(&mut self, head: ChainHead, sealed: bool) {
+        self.head = Some(head);
+        if sealed {
+            self.unsealed_since = None;
+        } else if self.unsealed_since.is_none() {
+            self.unsealed_since = Some(Instant::now());
+        }
+    }
+}
+
+/// Reads the head under the writer lock: the newest event, the sequence's
+/// next position, the newest checkpoint. One round trip, three index probes.
+async fn read_head(tx: &mut Transaction<'_, Postgres>) -> Result<ChainHead, StoreError> {
+    let row = sqlx::query(
+        "SELECT s.last_value, s.is_called, coalesce(h.position, 0) AS position, h.hash, \
+                c.position AS cp_position, c.signed_at \
+         FROM event_position_seq s \
+         LEFT JOIN LATERAL (SELECT position, hash FROM events ORDER BY position DESC LIMIT 1) h ON true \
+         LEFT JOIN LATERAL (SELECT position, signed_at FROM event_checkpoints \
+                            ORDER BY position DESC LIMIT 1) c ON true",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    let last_value: i64 = row.try_get("last_value")?;
+    let is_called: bool = row.try_get("is_called")?;
+    let last_position: i64 = row.try_get("position")?;
+    let hash: Option<Vec<u8>> = row.try_get("hash")?;
+    let cp_position: Option<i64> = row.try_get("cp_position")?;
+    let signed_at: Option<DateTime<Utc>> = row.try_get("signed_at")?;
+    Ok(ChainHead {
+        last_position: last_position as u64,
+        last_hash: hash.as_deref().and_then(chain::hash_from_slice),
+        next_position: if is_called {
+            last_value as u64 + 1
+        } else {
+            last_value as u64
+        },
+        checkpoint: cp_position.zip(signed_at).map(|(p, t)| (p as u64, t)),
+    })
+}
+
+/// The chain links of a batch about to be written, and its checkpoint.
+struct Links {
+    prev: Vec<Hash>,
+    hash: Vec<Hash>,
+    recorded_time: DateTime<Utc>,
+    last_position: u64,
+    last_hash: Hash,
+    checkpoint: Option<Checkpoint>,
+}
+
+/// Chains `rows` onto `head`: the positions they will get (the sequence's
+/// next ones, under the lock), one recorded time for the batch, each
+/// event's hash over its predecessor's; and signs the new head when a
+/// checkpoint is due. One 128-byte SHA-256 per event (the content digests
+/// were computed by the callers).
+fn link(rows: &[NewRow<'_>], head: &ChainHead, policy: Option<&CheckpointPolicy>) -> Links {
+    let now = Utc::now();
+    let recorded_time = chain::to_micros(now);
+    let mut prev = head.last_hash.unwrap_or(GENESIS);
+    let mut links = Links {
+        prev: Vec::with_capacity(rows.len()),
+        hash: Vec::with_capacity(rows.len()),
+        recorded_time,
+        last_position: head.last_position,
+        last_hash: prev,
+        checkpoint: None,
+    };
+    for (i, row) in rows.iter().enumerate() {
+        let position = head.next_position + i as u64;
+        let hash = Link {
+            prev_hash: prev,
+            position,
+            stream_version: row.stream_version,
+            recorded_time_micros: recorded_time.timestamp_micros(),
+        }
+        .hash(row.digest);
+        links.prev.push(prev);
+        links.hash.push(hash);
+        links.last_position = position;
+        prev = hash;
+    }
+    links.last_hash = prev;
+    if let Some(policy) = policy
+        && policy.due(links.last_position, head.checkpoint, now)
+    {
+        links.checkpoint = Some(policy.signer.sign(links.last_position, prev, now));
+    }
+    links
+}
+
+/// Seals the log's head with a checkpoint in a transaction of its own,
+/// when the log went quiet with events this writer wrote unsealed (another
+/// writer may have sealed them meanwhile: then nothing is written).
+async fn seal(pool: &PgPool, options: &PgStoreOptions, chain: &mut ChainState) {
+    let Some(policy) = &options.checkpoints else {
+        return;
+    };
+    let result: Result<(), StoreError> = async {
+        let mut tx = pool.begin_with(BEGIN_LOCKED).await?;
+        let head = read_head(&mut tx).await?;
+        let Some(hash) = head.last_hash else {
+            return Ok(());
+        };
+        if head.checkpoint.is_some_and(|(p, _)| p >= head.last_position) {
+            return Ok(());
+        }
+        let cp = policy.signer.sign(head.last_position, hash, Utc::now());
+        sqlx::query(
+            "INSERT INTO event_checkpoints (position, chain_hash, signed_at, key_id, public_key, signature) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (position) DO NOTHING",
+        )
+        .bind(cp.position as i64)
+        .bind(cp.chain_hash.as_slice())
+        .bind(cp.signed_at)
+        .bind(&cp.key_id)
+        .bind(cp.public_key.as_slice())
+        .bind(cp.signature.as_slice())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            chain.unsealed_since = None;
+            // The checkpoint table moved; the remembered head would let the
+            // next batch sign again too early, which is harmless, but read it.
+            chain.head = None;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "sealing the log with a checkpoint failed; will retry");
+            chain.unsealed_since = Some(Instant::now());
+        }
     }
 }
