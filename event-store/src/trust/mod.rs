@@ -1,4 +1,4 @@
-//! Trust in the log (PostgreSQL backend; docs/trust.md, ADR 0017): the hash
+//! Trust in the log (PostgreSQL backend; docs/trust.md, ADR 0019): the hash
 //! chain every event carries ([`chain`]), the signed checkpoints that seal
 //! it ([`checkpoint`]), and the verifier (`postgres::verify`).
 //!
