@@ -301,8 +301,10 @@ pub struct BacktestRecorded {
     /// What counted as flagged for the label figures: `alert`, `review`
     /// (review or decline) or `decline`.
     pub flag: String,
-    /// Log events read, up to this log position.
+    /// Log events read.
     pub events_read: u64,
+    /// The log position of the newest transaction, label or policy event
+    /// it read: what it knew.
     pub as_of_position: u64,
     /// Transactions inside the window, decided by both sides.
     pub compared: u64,

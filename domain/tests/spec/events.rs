@@ -146,9 +146,12 @@ fn backtest_recorded() -> BacktestRecorded {
         compared: 1_000,
         mismatches: 0,
         differing: 12,
-        decisions: [("approve -> approve".to_owned(), 988), ("approve -> review".to_owned(), 12)]
-            .into_iter()
-            .collect(),
+        decisions: [
+            ("approve -> approve".to_owned(), 988),
+            ("approve -> review".to_owned(), 12),
+        ]
+        .into_iter()
+        .collect(),
         alerts_old: 30,
         alerts_new: 41,
         labelled: 200,
