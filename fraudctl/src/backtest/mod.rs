@@ -8,7 +8,7 @@
 //! whether the baseline replay reproduced every recorded decision exactly,
 //! and, where labels exist, recall, FPR, precision and alert rate for both.
 //! With `--record` (and only then) its summary is appended afterwards as
-//! `BacktestRecorded` to the `backtest` stream (`record`, ADR 0018), which
+//! `BacktestRecorded` to the `backtest` stream (`record`, ADR 0020), which
 //! GraphQL and the console's policy page show.
 
 pub mod engine;

@@ -1,5 +1,5 @@
 //! `fraudctl backtest --record`: the backtest's summary appended as
-//! `BacktestRecorded` to the `backtest` stream (ADR 0018). What was
+//! `BacktestRecorded` to the `backtest` stream (ADR 0020). What was
 //! compared (candidate, baseline, window, flag), the counts and both
 //! sides' label figures, and who ran it; never the transactions.
 //!
