@@ -1,7 +1,7 @@
 //! Recorded backtests (`backtests`): what a draft policy would have decided
 //! on the recorded traffic beside a baseline, as `fraudctl backtest
 //! --record` kept it (`BacktestRecorded` in the `backtest` stream, ADR
-//! 0018): the window, the counts, and both sides' figures against the
+//! 0020): the window, the counts, and both sides' figures against the
 //! labels. Read straight from the log, like the policy versions: the
 //! stream grows by people's actions only, so it is read whole per request.
 
