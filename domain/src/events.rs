@@ -6,7 +6,8 @@
 //! Streams (see `streams`): `customer-{id}` holds `TransactionRecorded` and
 //! `AlertRaised`; `alert-{id}` the alert's lifecycle; `quarantine` the
 //! rejected input; `policy` the policy versions and their lifecycle (`ruleset`,
-//! its predecessor, the rulesets published before policies). Labels go wherever the
+//! its predecessor, the rulesets published before policies); `model` the
+//! trained models; `backtest` the recorded backtests. Labels go wherever the
 //! service decides (they name a transaction, not a stream).
 
 use crate::ids::{AlertId, CustomerId, MerchantId, QuarantineId, TransactionId};
@@ -21,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// A payload type with its stable name and current schema version.
 pub trait EventPayload: Serialize + DeserializeOwned {
@@ -279,6 +281,65 @@ pub struct ModelTrained {
     pub trained_by: String,
 }
 
+/// A backtest's findings were recorded (`backtest` stream): `fraudctl
+/// backtest --record` replayed the recorded traffic with a draft policy
+/// (the candidate) beside a baseline and kept this summary, so the console
+/// and GraphQL show what was measured, by whom, over which window. A
+/// summary only: the transactions decided differently stay in the
+/// backtest's own output. When is the envelope's recorded time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestRecorded {
+    /// The draft policy's version (it need not be published).
+    pub candidate_version: String,
+    /// The fixed baseline's version; `None`: each transaction's baseline
+    /// was the policy version that decided it.
+    pub baseline_version: Option<String>,
+    /// The event-time window compared, `[from, to)`; either end open when
+    /// `None`.
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// What counted as flagged for the label figures: `alert`, `review`
+    /// (review or decline) or `decline`.
+    pub flag: String,
+    /// Log events read.
+    pub events_read: u64,
+    /// The log position of the newest transaction, label or policy event
+    /// it read: what it knew.
+    pub as_of_position: u64,
+    /// Transactions inside the window, decided by both sides.
+    pub compared: u64,
+    /// Recorded decisions the baseline replay did not reproduce.
+    pub mismatches: u64,
+    /// Compared transactions the sides decided differently (decision,
+    /// score, alert or rules).
+    pub differing: u64,
+    /// `old -> new` decision: how many.
+    pub decisions: BTreeMap<String, u64>,
+    pub alerts_old: u64,
+    pub alerts_new: u64,
+    /// Compared transactions with a label (their newest counts).
+    pub labelled: u64,
+    /// The label figures of the baseline and of the candidate; `None`
+    /// without labels.
+    pub old_figures: Option<BacktestFigures>,
+    pub new_figures: Option<BacktestFigures>,
+    /// Who ran it: the `--by` name, or `fraudctl backtest`.
+    pub recorded_by: String,
+}
+
+/// One side's figures against the labels in a recorded backtest; a rate
+/// is `None` when its denominator is zero.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestFigures {
+    pub flagged: u64,
+    pub true_positives: u64,
+    pub false_positives: u64,
+    pub recall: Option<f64>,
+    pub false_positive_rate: Option<f64>,
+    pub precision: Option<f64>,
+    pub alert_rate: Option<f64>,
+}
+
 /// The shadow policy was set (`Some`) or cleared (`None`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShadowPolicySet {
@@ -404,6 +465,7 @@ payloads!(
     PolicyRolledBack = 1,
     ShadowPolicySet = 1,
     ModelTrained = 1,
+    BacktestRecorded = 1,
 );
 
 /// Why a stored event could not be read as a `DomainEvent`.

@@ -14,6 +14,9 @@ pub const RULESET: &str = "ruleset";
 pub const POLICY: &str = "policy";
 /// Trained models, each whole with its figures (`crate::model`).
 pub const MODEL: &str = "model";
+/// Recorded backtests: each a summary of what a draft policy would have
+/// decided on the recorded traffic (`fraudctl backtest --record`).
+pub const BACKTEST: &str = "backtest";
 
 /// A customer's transactions and the alerts they raised.
 pub fn customer(id: &CustomerId) -> String {

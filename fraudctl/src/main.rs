@@ -95,7 +95,8 @@ enum Command {
     /// an optional label column is recorded as labels.
     IngestCsv(ingest_csv::IngestCsvArgs),
     /// Replay the recorded transactions through a draft policy in memory
-    /// (read-only, nothing written) and compare with what was decided.
+    /// (read-only) and compare with what was decided; nothing is written
+    /// unless `--record` appends the summary to the `backtest` stream.
     Backtest(backtest::BacktestArgs),
     /// The policy: show, list, publish, promote, roll back, set the shadow,
     /// diff two versions (over the command side's API), and compare live

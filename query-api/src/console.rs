@@ -11,7 +11,8 @@
 //! - `/console/`: the alert queue (open alerts newest first, live);
 //! - `/console/alerts/{id}`: the case view;
 //! - `/console/operations`: throughput, decisions, alerts, lag, data quality;
-//! - `/console/policy`: live and shadow versions, their differences.
+//! - `/console/policy`: live and shadow versions, their differences, the
+//!   shadow comparison, the recorded models and the recorded backtests.
 //!
 //! Every page goes out with [`security_headers`]: a Content-Security-Policy
 //! that allows only this origin.
@@ -206,7 +207,11 @@ const POLICY: &str = r#"    <h1>Policy and models</h1>
       </form>
       <div id="diff"></div>
     </section>
-    <section class="panel" aria-labelledby="h-shadow"><h2 id="h-shadow">Shadow against live</h2><div id="shadow"></div></section>"#;
+    <section class="panel" aria-labelledby="h-shadow"><h2 id="h-shadow">Shadow against live</h2><div id="shadow"></div></section>
+    <section class="panel" aria-labelledby="h-models"><h2 id="h-models">Models</h2><div id="models"></div></section>
+    <section class="panel" aria-labelledby="h-backtests"><h2 id="h-backtests">Backtests</h2>
+      <p class="hint">Recorded by <code>fraudctl backtest --record</code>: a draft policy replayed on the recorded traffic beside the baseline; figures against the labels known then.</p>
+      <div id="backtests"></div></section>"#;
 
 pub async fn queue() -> Html<String> {
     page("Alert queue", Section::Queue, QUEUE, "queue.js")

@@ -7,7 +7,8 @@
 //! - the alert queue shows an alert raised by a POST while the page is
 //!   open, without a reload; j/k/Enter open it; the case view resolves it
 //!   as fraud (through the forwarded action) and shows the new status;
-//!   the operations and policy pages load.
+//!   the operations and policy pages load, the policy page with a recorded
+//!   model and a recorded backtest.
 //!
 //! Screenshots go to docs/console/ (docs/console.md shows them). Without
 //! a browser the tests skip with a message, except in CI (`CI=true`),
@@ -332,14 +333,47 @@ async fn an_alert_arrives_live_in_the_queue_and_is_resolved_in_the_case_view(poo
         s.transaction(&tx(&format!("shadowed-{i}"), "c-shadow", 30.0, 3 - i))
             .await;
     }
+    // A recorded model and a recorded backtest (as `fraudctl model train`
+    // and `fraudctl backtest --record` append them) for the models and
+    // backtests panels.
+    test_support::model::record_model(
+        &*s.store,
+        test_support::model::big_amount_model("m-console"),
+    )
+    .await;
+    test_support::model::append(
+        &*s.store,
+        domain::streams::BACKTEST,
+        vec![console_backtest().into()],
+    )
+    .await;
     s.caught_up().await;
     browser.goto(&format!("{base}/console/policy")).await;
     browser
         .wait_for(
-            "document.body.dataset.ready === 'true' && document.querySelector('#diff table') && document.querySelector('#shadow table')",
+            "document.body.dataset.ready === 'true' && document.body.dataset.extrasReady === 'true' \
+             && document.querySelector('#diff table') && document.querySelector('#shadow table')",
             WAIT,
         )
         .await;
+    let models = browser
+        .eval("document.getElementById('models').innerText")
+        .await;
+    let models = models.as_str().unwrap_or_default();
+    assert!(
+        models.contains("m-console") && models.contains("no policy version"),
+        "{models}"
+    );
+    let backtests = browser
+        .eval("document.getElementById('backtests').innerText")
+        .await;
+    let backtests = backtests.as_str().unwrap_or_default();
+    assert!(
+        backtests.contains("2025.3-draft")
+            && backtests.contains("ana")
+            && backtests.contains("80 % → 90 %"),
+        "{backtests}"
+    );
     let diff = browser
         .eval("document.getElementById('diff').innerText")
         .await;
@@ -352,6 +386,44 @@ async fn an_alert_arrives_live_in_the_queue_and_is_resolved_in_the_case_view(poo
     browser.screenshot(&shot("policy")).await;
 
     assert_clean(&browser, &base, "console");
+}
+
+/// A backtest as `fraudctl backtest --record` records it: recall 80 % under
+/// the deciding versions, 90 % under the draft.
+fn console_backtest() -> domain::events::BacktestRecorded {
+    let figures = |flagged, recall| domain::events::BacktestFigures {
+        flagged,
+        true_positives: flagged / 2,
+        false_positives: flagged / 2,
+        recall: Some(recall),
+        false_positive_rate: Some(0.02),
+        precision: Some(0.5),
+        alert_rate: Some(0.04),
+    };
+    domain::events::BacktestRecorded {
+        candidate_version: "2025.3-draft".into(),
+        baseline_version: None,
+        from: None,
+        to: None,
+        flag: "alert".into(),
+        events_read: 120,
+        as_of_position: 118,
+        compared: 100,
+        mismatches: 0,
+        differing: 4,
+        decisions: [
+            ("approve -> review".to_owned(), 4),
+            ("approve -> approve".to_owned(), 96),
+        ]
+        .into_iter()
+        .collect(),
+        alerts_old: 8,
+        alerts_new: 10,
+        labelled: 50,
+        old_figures: Some(figures(8, 0.8)),
+        new_figures: Some(figures(10, 0.9)),
+        recorded_by: "ana".into(),
+    }
 }
 
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]

@@ -5,14 +5,16 @@
 //! projected by the real projectors; then `policies`, `policy`,
 //! `policyStatus`, `policyDiff`, `shadowComparison` and a transaction's
 //! `shadow` are read over HTTP and checked against the log's times, the
-//! domain's diff and the domain's comparison.
+//! domain's diff and the domain's comparison. Recorded backtests
+//! (`BacktestRecorded`) are read back by `backtests`.
 
 mod support;
 
 use chrono::{DateTime, Duration, Utc};
 use domain::events::{
-    AlertRaised, PolicyPromoted, PolicyPublished, PolicyRolledBack, RulesetPublished,
-    ShadowOutcome, ShadowPolicySet, TransactionLabeled, TransactionRecorded,
+    AlertRaised, BacktestFigures, BacktestRecorded, PolicyPromoted, PolicyPublished,
+    PolicyRolledBack, RulesetPublished, ShadowOutcome, ShadowPolicySet, TransactionLabeled,
+    TransactionRecorded,
 };
 use domain::ids::{AlertId, CustomerId, TransactionId};
 use domain::money::{Amount, Currency};
@@ -651,6 +653,127 @@ async fn unknown_versions_are_not_found_and_a_bad_range_is_refused(pool: PgPool)
             r#"{ shadowComparison(shadowVersion: "p-1", from: "2026-07-02T00:00:00Z", to: "2026-07-01T00:00:00Z") { transactions } }"#,
             json!({}),
         )
+        .await;
+    assert_eq!(a.codes(), ["BAD_USER_INPUT"], "{}", a.body);
+}
+
+fn backtest(candidate: &str, by: &str, labelled: bool) -> BacktestRecorded {
+    let figures = |flagged, tp, fp, recall| BacktestFigures {
+        flagged,
+        true_positives: tp,
+        false_positives: fp,
+        recall,
+        false_positive_rate: Some(0.05),
+        precision: Some(0.5),
+        alert_rate: Some(0.1),
+    };
+    BacktestRecorded {
+        candidate_version: candidate.into(),
+        baseline_version: None,
+        from: Some(day(0)),
+        to: None,
+        flag: "alert".into(),
+        events_read: 420,
+        as_of_position: 410,
+        compared: 300,
+        mismatches: 0,
+        differing: 7,
+        decisions: [
+            ("approve -> approve".to_owned(), 290),
+            ("approve -> review".to_owned(), 7),
+            ("review -> review".to_owned(), 3),
+        ]
+        .into_iter()
+        .collect(),
+        alerts_old: 10,
+        alerts_new: 17,
+        labelled: if labelled { 40 } else { 0 },
+        old_figures: labelled.then(|| figures(10, 5, 5, Some(0.5))),
+        new_figures: labelled.then(|| figures(17, 9, 8, None)),
+        recorded_by: by.into(),
+    }
+}
+
+/// `fraudctl backtest --record` appends `BacktestRecorded` to the
+/// `backtest` stream; `backtests` reads them back newest first, with the
+/// figures as recorded, filtered by candidate, paged, and refuses a page
+/// past the limit.
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn recorded_backtests_are_listed_newest_first(pool: PgPool) {
+    let s = Stack::start(pool).await;
+    assert_eq!(
+        s.gql("{ backtests { candidateVersion } }").await,
+        json!({"backtests": []})
+    );
+    s.append(
+        domain::streams::BACKTEST,
+        day(1),
+        backtest("draft-1", "ana", true),
+    )
+    .await;
+    s.append(
+        domain::streams::BACKTEST,
+        day(2),
+        backtest("draft-2", "bo", false),
+    )
+    .await;
+    let recorded = s.stream(domain::streams::BACKTEST).await;
+    let d = s
+        .gql(
+            "{ backtests { position recordedAt recordedBy candidateVersion baselineVersion from to flag \
+               eventsRead asOfPosition compared mismatches differing decisions { change count } \
+               alertsOld alertsNew labelled \
+               baseline { flagged truePositives falsePositives recall falsePositiveRate precision alertRate } \
+               candidate { recall } } }",
+        )
+        .await;
+    let list = d["backtests"].as_array().expect("list");
+    assert_eq!(list.len(), 2, "{d}");
+    assert_eq!(list[0]["candidateVersion"], "draft-2", "newest first");
+    assert_eq!(list[0]["baseline"], Value::Null, "no labels, no figures");
+    assert_eq!(
+        list[1],
+        json!({
+            "position": recorded[0].position.0,
+            "recordedAt": list[1]["recordedAt"],
+            "recordedBy": "ana",
+            "candidateVersion": "draft-1",
+            "baselineVersion": null,
+            "from": list[1]["from"],
+            "to": null,
+            "flag": "alert",
+            "eventsRead": 420,
+            "asOfPosition": 410,
+            "compared": 300,
+            "mismatches": 0,
+            "differing": 7,
+            "decisions": [
+                {"change": "approve -> approve", "count": 290},
+                {"change": "approve -> review", "count": 7},
+                {"change": "review -> review", "count": 3},
+            ],
+            "alertsOld": 10,
+            "alertsNew": 17,
+            "labelled": 40,
+            "baseline": {"flagged": 10, "truePositives": 5, "falsePositives": 5, "recall": 0.5,
+                         "falsePositiveRate": 0.05, "precision": 0.5, "alertRate": 0.1},
+            "candidate": {"recall": null},
+        }),
+        "{d}"
+    );
+    assert_eq!(time(&list[1]["recordedAt"]), recorded[0].recorded_time);
+    assert_eq!(time(&list[1]["from"]), day(0));
+    // By candidate, and paged.
+    let d = s
+        .gql(r#"{ one: backtests(candidateVersion: "draft-1") { recordedBy } first: backtests(first: 1) { candidateVersion } none: backtests(candidateVersion: "nope") { flag } }"#)
+        .await;
+    assert_eq!(
+        d,
+        json!({"one": [{"recordedBy": "ana"}], "first": [{"candidateVersion": "draft-2"}], "none": []})
+    );
+    let a = s
+        .query
+        .gql("{ backtests(first: 100000) { flag } }", json!({}))
         .await;
     assert_eq!(a.codes(), ["BAD_USER_INPUT"], "{}", a.body);
 }

@@ -58,6 +58,7 @@ fn type_names_and_versions_are_stable() {
             ("PolicyRolledBack", 1),
             ("ShadowPolicySet", 1),
             ("ModelTrained", 1),
+            ("BacktestRecorded", 1),
         ]
     );
 }
@@ -131,6 +132,91 @@ fn every_event_round_trips() {
         }
         .into(),
     );
+}
+
+fn backtest_recorded() -> BacktestRecorded {
+    BacktestRecorded {
+        candidate_version: "2026.12-draft".into(),
+        baseline_version: None,
+        from: Some(at(0, 0, 0)),
+        to: None,
+        flag: "alert".into(),
+        events_read: 1_200,
+        as_of_position: 1_250,
+        compared: 1_000,
+        mismatches: 0,
+        differing: 12,
+        decisions: [
+            ("approve -> approve".to_owned(), 988),
+            ("approve -> review".to_owned(), 12),
+        ]
+        .into_iter()
+        .collect(),
+        alerts_old: 30,
+        alerts_new: 41,
+        labelled: 200,
+        old_figures: Some(BacktestFigures {
+            flagged: 30,
+            true_positives: 20,
+            false_positives: 10,
+            recall: Some(0.8),
+            false_positive_rate: Some(0.0571),
+            precision: Some(0.6667),
+            alert_rate: Some(0.15),
+        }),
+        new_figures: Some(BacktestFigures {
+            flagged: 41,
+            true_positives: 25,
+            false_positives: 16,
+            recall: Some(1.0),
+            false_positive_rate: None,
+            precision: Some(0.6098),
+            alert_rate: Some(0.205),
+        }),
+        recorded_by: "ana".into(),
+    }
+}
+
+/// A recorded backtest is a summary: counts, figures and who, no rows.
+#[test]
+fn a_recorded_backtest_round_trips_with_its_documented_shape() {
+    round_trip(backtest_recorded().into());
+    round_trip(
+        BacktestRecorded {
+            old_figures: None,
+            new_figures: None,
+            baseline_version: Some("2026.11".into()),
+            ..backtest_recorded()
+        }
+        .into(),
+    );
+    let json = serde_json::to_value(backtest_recorded()).unwrap();
+    let mut keys: Vec<_> = json.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    let mut expected = [
+        "candidate_version",
+        "baseline_version",
+        "from",
+        "to",
+        "flag",
+        "events_read",
+        "as_of_position",
+        "compared",
+        "mismatches",
+        "differing",
+        "decisions",
+        "alerts_old",
+        "alerts_new",
+        "labelled",
+        "old_figures",
+        "new_figures",
+        "recorded_by",
+    ];
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+    assert_eq!(json["decisions"]["approve -> review"], 12);
+    assert_eq!(json["new_figures"]["false_positive_rate"], json!(null));
+    assert_eq!(json["from"], "2025-03-03T00:00:00Z");
 }
 
 #[test]

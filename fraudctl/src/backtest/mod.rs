@@ -7,8 +7,12 @@
 //! transactions decided differently (the first `--show N`, all in the CSV),
 //! whether the baseline replay reproduced every recorded decision exactly,
 //! and, where labels exist, recall, FPR, precision and alert rate for both.
+//! With `--record` (and only then) its summary is appended afterwards as
+//! `BacktestRecorded` to the `backtest` stream (`record`, ADR 0020), which
+//! GraphQL and the console's policy page show.
 
 pub mod engine;
+pub mod record;
 #[cfg(test)]
 mod tests;
 
@@ -48,6 +52,14 @@ pub struct BacktestArgs {
     pub flag: Flag,
     #[arg(long)]
     pub json: bool,
+    /// After the backtest, append its summary (counts and label figures,
+    /// no transactions) to the `backtest` stream, where GraphQL
+    /// (`backtests`) and the console's policy page show it.
+    #[arg(long)]
+    pub record: bool,
+    /// Who ran it, as the recorded backtest names them.
+    #[arg(long, default_value = "fraudctl backtest")]
+    pub by: String,
 }
 
 /// The backtest's findings.
@@ -57,6 +69,11 @@ pub struct Report {
     pub baseline: String,
     pub events_read: u64,
     pub unreadable_events: u64,
+    /// The log position of the newest event of a type it reads.
+    pub as_of_position: u64,
+    /// The baseline's version when one was given (`--baseline`).
+    #[serde(skip)]
+    pub baseline_version: Option<String>,
     #[serde(flatten)]
     pub outcome: Outcome,
     /// The first `--show` transactions decided differently, in log order.
@@ -75,6 +92,16 @@ pub async fn run(args: BacktestArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", render(&report));
+    }
+    if args.record {
+        // Only now is anything written, and only the summary: the replay
+        // itself ran on the read-only session.
+        let pool = crate::database::connect(&args.database_url).await?;
+        let store = event_store::postgres::PgEventStore::new(pool.clone());
+        let result = record::record(&store, &report, &args).await;
+        pool.close().await;
+        let position = result?;
+        eprintln!("recorded in the backtest stream at log position {position}");
     }
     Ok(())
 }
@@ -95,6 +122,7 @@ pub async fn backtest_on(pool: &sqlx::PgPool, args: &BacktestArgs) -> anyhow::Re
         Some(p) => Some(crate::offline::load_ruleset(Some(p))?),
         None => None,
     };
+    let baseline_version = baseline.as_ref().map(|b| b.version.clone());
     let baseline_name = baseline.as_ref().map_or_else(
         || "the policy that decided each transaction".to_owned(),
         |b| b.version.clone(),
@@ -109,6 +137,7 @@ pub async fn backtest_on(pool: &sqlx::PgPool, args: &BacktestArgs) -> anyhow::Re
         None => None,
     };
     let mut differences = Vec::new();
+    let mut as_of_position = 0;
     let (events_read, unreadable_events) = logscan::scan(
         pool,
         &[
@@ -118,6 +147,7 @@ pub async fn backtest_on(pool: &sqlx::PgPool, args: &BacktestArgs) -> anyhow::Re
         .concat(),
         |recorded, event| {
             let at = recorded.event_time;
+            as_of_position = as_of_position.max(recorded.position.0);
             if let Some(d) = engine.on_event(recorded.position.0, at, event) {
                 if let Some(csv) = &mut csv {
                     csv.write(&d)?;
@@ -161,6 +191,8 @@ pub async fn backtest_on(pool: &sqlx::PgPool, args: &BacktestArgs) -> anyhow::Re
         baseline: baseline_name,
         events_read,
         unreadable_events,
+        as_of_position,
+        baseline_version,
         outcome,
         differences,
         differences_out: args.differences_out.clone(),

@@ -42,6 +42,8 @@ fn args(policy: PathBuf) -> BacktestArgs {
         database_url: String::new(),
         flag: Flag::Alert,
         json: false,
+        record: false,
+        by: "fraudctl backtest".into(),
     }
 }
 
@@ -105,7 +107,9 @@ async fn reproduces_recorded_decisions_and_reports_differences(pool: sqlx::PgPoo
     assert_eq!(report.old_figures, report.new_figures);
 
     let strict = file("strict", &strict_toml());
-    let report = backtest_on(&pool, &args(strict.clone())).await.unwrap();
+    let strict_args = args(strict.clone());
+    let report = backtest_on(&pool, &strict_args).await.unwrap();
+    let strict_report = backtest_on(&pool, &strict_args).await.unwrap();
     let o = &report.outcome;
     assert_eq!(
         o.mismatches, 0,
@@ -144,6 +148,43 @@ async fn reproduces_recorded_decisions_and_reports_differences(pool: sqlx::PgPoo
         testing::event_count(&pool).await,
         events,
         "nothing was written"
+    );
+
+    // `--record` appends the summary, and only that, to the backtest stream.
+    let store = event_store::postgres::PgEventStore::new(pool.clone());
+    let recording = BacktestArgs {
+        by: "ana".into(),
+        ..strict_args.clone()
+    };
+    let position = record::record(&store, &strict_report, &recording)
+        .await
+        .unwrap();
+    assert_eq!(testing::event_count(&pool).await, events + 1);
+    let stored = event_store::EventStore::read_stream(&store, domain::streams::BACKTEST, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].position.0, position);
+    let domain::DomainEvent::BacktestRecorded(b) = domain::DomainEvent::from_json(
+        &stored[0].event_type,
+        stored[0].schema_version,
+        stored[0].payload.as_str(),
+    )
+    .unwrap() else {
+        panic!("{}", stored[0].event_type);
+    };
+    assert_eq!(b, record::event(&strict_report, &recording));
+    assert_eq!(
+        (b.candidate_version.as_str(), b.recorded_by.as_str()),
+        ("strict-test", "ana")
+    );
+    assert_eq!(b.baseline_version, None);
+    assert_eq!(b.compared as usize, sim.txs.len());
+    assert!(b.alerts_new > b.alerts_old && b.as_of_position > 0);
+    let new = b.new_figures.unwrap();
+    assert_eq!(
+        new.recall,
+        strict_report.new_figures.as_ref().unwrap().recall
     );
     std::fs::remove_file(same).ok();
     std::fs::remove_file(strict).ok();

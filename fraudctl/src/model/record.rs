@@ -87,7 +87,7 @@ pub async fn live_policy(store: &PgEventStore) -> anyhow::Result<Option<Ruleset>
     Ok(Some(policy))
 }
 
-fn new_events(events: &[DomainEvent]) -> anyhow::Result<Vec<NewEvent>> {
+pub(crate) fn new_events(events: &[DomainEvent]) -> anyhow::Result<Vec<NewEvent>> {
     let at = chrono::Utc::now();
     events
         .iter()

@@ -438,6 +438,8 @@ async fn the_backtest_finds_policy_published_versions_and_lists_differences(pool
         database_url: String::new(),
         flag: Flag::Alert,
         json: false,
+        record: false,
+        by: "fraudctl backtest".into(),
     };
 
     let same = temp("same.toml", &strict_toml("p-strict"));

@@ -1,7 +1,9 @@
 // Policy and models (/console/policy): the live and shadow versions, the
 // model each scores with, every version's thresholds and expression rules,
-// the difference between two versions (policyDiff) and the shadow against
-// live over the transactions it decided (shadowComparison).
+// the difference between two versions (policyDiff), the shadow against
+// live over the transactions it decided (shadowComparison), the recorded
+// models with the versions that use them (models) and the recorded
+// backtests (backtests).
 (function () {
   'use strict';
   var S = window.Sentinel, el = S.el;
@@ -13,6 +15,12 @@
     ' changes { change count } alertsAdded alertsRemoved' +
     ' live { version alerts recall falsePositiveRate precision }' +
     ' shadow { version alerts recall falsePositiveRate precision } } }';
+  var MODELS = 'query Models { models { version trainedAt trainedBy catalogueVersion trees' +
+    ' training { from to rows fraud } validation { rocAuc averagePrecision atFalsePositiveRate { target recall } }' +
+    ' importances(first: 3) { feature } usable unusableReason usedBy { version live shadow } } }';
+  var BACKTESTS = 'query Backtests { backtests(first: 20) { recordedAt recordedBy candidateVersion baselineVersion from to flag' +
+    ' compared mismatches differing alertsOld alertsNew labelled' +
+    ' baseline { recall falsePositiveRate precision alertRate } candidate { recall falsePositiveRate precision alertRate } } }';
   var DIFF = 'query Diff($from: String!, $to: String!) { policyDiff(from: $from, to: $to) { path from to } }';
 
   function pct(x) { return x === null || x === undefined ? '–' : S.num(100 * x, 1) + ' %'; }
@@ -81,11 +89,67 @@
     }).catch(function (e) { box.appendChild(el('p', { class: 'error' }, e.message)); });
   }
 
+  function day(iso) { return iso ? new Date(iso).toISOString().slice(0, 10) : '…'; }
+  function head(names) {
+    return el('thead', null, el('tr', null, names.map(function (h) { return el('th', { scope: 'col' }, h); })));
+  }
+
+  function models() {
+    var box = S.clear(document.getElementById('models'));
+    return S.gql(MODELS, {}).then(function (d) {
+      if (!d.models.length) { box.appendChild(el('p', { class: 'hint' }, 'No model recorded yet (fraudctl model train).')); return; }
+      box.appendChild(el('table', { id: 'model-list' },
+        head(['Version', 'Trained', 'By', 'Catalogue', 'Training window', 'ROC AUC', 'Avg. precision', 'Recall at 1 % FPR', 'Top features', 'Used by']),
+        el('tbody', null, d.models.map(function (m) {
+          var at1 = m.validation.atFalsePositiveRate.filter(function (p) { return p.target === 0.01; })[0];
+          var used = m.usedBy.map(function (v) { return v.version + (v.live ? ' (live)' : v.shadow ? ' (shadow)' : ''); });
+          return el('tr', { 'data-version': m.version },
+            el('td', null, el('code', null, m.version), m.usable ? null : el('div', { class: 'error' }, m.unusableReason)),
+            el('td', null, S.time(m.trainedAt)), el('td', null, m.trainedBy),
+            el('td', { class: 'num' }, String(m.catalogueVersion)),
+            el('td', null, day(m.training.from) + ' – ' + day(m.training.to) + ' (' + S.num(m.training.rows, 0) + ' rows, ' + S.num(m.training.fraud, 0) + ' fraud)'),
+            el('td', { class: 'num' }, S.num(m.validation.rocAuc, 3)),
+            el('td', { class: 'num' }, S.num(m.validation.averagePrecision, 3)),
+            el('td', { class: 'num' }, at1 ? pct(at1.recall) : '–'),
+            el('td', null, m.importances.map(function (i) { return i.feature; }).join(', ') || '–'),
+            el('td', { class: m.usedBy.some(function (v) { return v.live; }) ? 'ok' : '' }, used.length ? used.join(', ') : 'no policy version'));
+        }))));
+    }).catch(function (e) { box.appendChild(el('p', { class: 'error' }, e.message)); });
+  }
+
+  function backtests() {
+    var box = S.clear(document.getElementById('backtests'));
+    return S.gql(BACKTESTS, {}).then(function (d) {
+      if (!d.backtests.length) { box.appendChild(el('p', { class: 'hint' }, 'No backtest recorded yet.')); return; }
+      function pair(b, key) {
+        return b.baseline && b.candidate ? pct(b.baseline[key]) + ' → ' + pct(b.candidate[key]) : '–';
+      }
+      box.appendChild(el('table', { id: 'backtest-list' },
+        head(['Recorded', 'By', 'Draft', 'Against', 'Window', 'Compared', 'Decided differently', 'Alerts', 'Recall', 'False-positive rate', 'Precision', 'Alert rate']),
+        el('tbody', null, d.backtests.map(function (b) {
+          return el('tr', { 'data-candidate': b.candidateVersion },
+            el('td', null, S.time(b.recordedAt)), el('td', null, b.recordedBy),
+            el('td', null, el('code', null, b.candidateVersion)),
+            el('td', null, b.baselineVersion ? el('code', null, b.baselineVersion) : 'the deciding versions'),
+            el('td', null, b.from || b.to ? (b.from ? day(b.from) : '…') + ' – ' + (b.to ? day(b.to) : '…') : 'all recorded'),
+            el('td', { class: 'num' }, S.num(b.compared, 0) + (b.mismatches ? ' (' + S.num(b.mismatches, 0) + ' not reproduced)' : '')),
+            el('td', { class: 'num' }, S.num(b.differing, 0)),
+            el('td', { class: 'num' }, S.num(b.alertsOld, 0) + ' → ' + S.num(b.alertsNew, 0)),
+            el('td', { class: 'num' }, pair(b, 'recall')), el('td', { class: 'num' }, pair(b, 'falsePositiveRate')),
+            el('td', { class: 'num' }, pair(b, 'precision')), el('td', { class: 'num' }, pair(b, 'alertRate')));
+        }))));
+      box.appendChild(el('p', { class: 'hint' }, 'Figures: baseline → draft, over the compared transactions that have a label.'));
+    }).catch(function (e) { box.appendChild(el('p', { class: 'error' }, e.message)); });
+  }
+
   document.addEventListener('DOMContentLoaded', function () {
     document.getElementById('diff-form').addEventListener('submit', function (e) { e.preventDefault(); diff(); });
     S.gql(QUERY, {}).then(render).catch(function (e) {
       document.getElementById('status').appendChild(el('dd', { class: 'error' }, 'Could not load: ' + e.message));
     });
     shadow();
+    Promise.all([models(), backtests()]).then(function () {
+      document.body.setAttribute('data-extras-ready', 'true');
+    });
   });
 })();

@@ -6,12 +6,14 @@
 //! is checked in as `query-api/schema.graphql` (a test fails when it drifts).
 
 pub mod alert;
+pub mod backtest;
 pub mod common;
 pub mod customer;
 pub mod dashboard;
 pub mod events;
 pub mod label_risk;
 pub mod merchant;
+pub mod model;
 pub mod nodes;
 pub mod policy;
 pub mod projections;
@@ -38,6 +40,8 @@ pub struct Query(
     projections::ProjectionsQuery,
     events::EventsQuery,
     policy::PolicyQuery,
+    backtest::BacktestQuery,
+    model::ModelQuery,
 );
 
 pub type AppSchema = Schema<Query, EmptyMutation, subscription::Subscription>;

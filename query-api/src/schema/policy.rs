@@ -33,7 +33,7 @@ pub struct PolicyMemo(OnceCell<Arc<PolicyBook>>);
 
 /// The policy streams folded: from the request's memo, or from the log when
 /// the request has none (a subscription's).
-async fn book(ctx: &Context<'_>) -> async_graphql::Result<Arc<PolicyBook>> {
+pub(crate) async fn book(ctx: &Context<'_>) -> async_graphql::Result<Arc<PolicyBook>> {
     let store = &*shared(ctx)?.store;
     match ctx.data_opt::<PolicyMemo>() {
         Some(memo) => memo
@@ -86,7 +86,7 @@ pub struct PolicyVersion {
 }
 
 impl PolicyVersion {
-    fn of(book: &PolicyBook, record: &VersionRecord) -> PolicyVersion {
+    pub(crate) fn of(book: &PolicyBook, record: &VersionRecord) -> PolicyVersion {
         let is = |r: Option<&VersionRecord>| r.is_some_and(|r| r.version() == record.version());
         PolicyVersion {
             record: record.clone(),
