@@ -71,9 +71,11 @@ async fn a_page_of_alerts_costs_a_bounded_number_of_statements(pool: PgPool) {
     // One statement each for the page, its count, profiles, geo states,
     // transactions, labels, alerts by id and alerts by transaction: 8. A
     // loader whose keys straddle its 1 ms batching window on a busy machine
-    // may take a second batch, hence the slack; one per row would be 100s.
+    // may take a second batch (each of the six loaders at most once, as
+    // runs on a loaded CI machine showed 13), hence the bound of 2 x 8 = 16;
+    // one per row would be 100s.
     let (s10, s100) = (small.statements(), big.statements());
     eprintln!("SQL statements: a page of 10 took {s10}, a page of 100 took {s100}");
-    assert!(s10 <= 12, "10 alerts took {s10} statements");
-    assert!(s100 <= 12, "100 alerts took {s100} statements");
+    assert!(s10 <= 16, "10 alerts took {s10} statements");
+    assert!(s100 <= 16, "100 alerts took {s100} statements");
 }
