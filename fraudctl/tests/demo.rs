@@ -104,10 +104,19 @@ async fn the_demo_starts_serves_graphql_and_shuts_down_cleanly(pool: PgPool) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(status.success(), "the demo exited with {status}");
-    // The console's address comes first among the addresses it prints.
+    // The console's address is the first address it prints, and it heads
+    // the block of addresses once the services are up.
     let mut printed = String::new();
     std::io::Read::read_to_string(&mut demo.stdout.take().expect("stdout"), &mut printed)
         .expect("read stdout");
+    let first = printed.lines().find(|l| l.contains("http://"));
+    assert_eq!(
+        first,
+        Some(
+            format!("Sentinel demo: the console is at http://127.0.0.1:{query}/console/").as_str()
+        ),
+        "{printed}"
+    );
     let addresses: Vec<&str> = printed
         .lines()
         .filter(|l| l.starts_with("  ") && l.contains("http://"))

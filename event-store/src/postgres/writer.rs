@@ -89,9 +89,16 @@ pub(crate) async fn run(
             None => jobs.recv().await,
         };
         let Some(first) = first else {
-            // Every handle to the store is gone: seal what is unsealed.
+            // Every handle to the store is gone: seal what is unsealed,
+            // unless the service already closed the pool on its way out
+            // (then the next writer's first checkpoint covers the tail: a
+            // checkpoint signs the chain up to its position).
             if chain.unsealed_since.is_some() {
-                seal(&pool, &options, &mut chain).await;
+                if pool.is_closed() {
+                    tracing::info!("the log's tail is left unsealed: the pool closed first");
+                } else {
+                    seal(&pool, &options, &mut chain).await;
+                }
             }
             break;
         };

@@ -40,7 +40,10 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 async fn run(url: &str, args: &DemoArgs) -> anyhow::Result<()> {
-    println!("Sentinel demo on {}", database::redact(url));
+    let query = std::env::var("SENTINEL_QUERY_ADDR").unwrap_or_else(|_| "127.0.0.1:8081".into());
+    // The analysts' way in comes first, before the services' own lines.
+    println!("Sentinel demo: the console is at http://{query}/console/");
+    println!("database {}", database::redact(url));
     let (stop_tx, stop_rx) = watch::channel(false);
     let wait_stop = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -53,7 +56,6 @@ async fn run(url: &str, args: &DemoArgs) -> anyhow::Result<()> {
     };
     let command =
         std::env::var("SENTINEL_COMMAND_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
-    let query = std::env::var("SENTINEL_QUERY_ADDR").unwrap_or_else(|_| "127.0.0.1:8081".into());
     let projection =
         std::env::var("SENTINEL_PROJECTION_ADDR").unwrap_or_else(|_| "127.0.0.1:8082".into());
     wait_ready(&command).await?;
