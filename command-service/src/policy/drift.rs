@@ -180,17 +180,7 @@ mod tests {
                     nodes: vec![Node::leaf(0.0)],
                 }],
             },
-            training: Training {
-                from: at,
-                to: at,
-                validation_from: at,
-                labels_as_of: 0,
-                rows: 0,
-                fraud: 0,
-                validation_rows: 0,
-                validation_fraud: 0,
-                trainer: "hand-made".into(),
-            },
+            training: Training::none(at, "hand-made"),
             validation: domain::model::metrics::quality(&[]),
             importances: vec![],
             reference: Reference {

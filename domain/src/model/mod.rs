@@ -53,6 +53,24 @@ pub struct Training {
     pub trainer: String,
 }
 
+impl Training {
+    /// The record of a model built by hand or for a benchmark, with no
+    /// rows behind it: an empty window at `at`, `trainer` saying how.
+    pub fn none(at: DateTime<Utc>, trainer: &str) -> Training {
+        Training {
+            from: at,
+            to: at,
+            validation_from: at,
+            labels_as_of: 0,
+            rows: 0,
+            fraud: 0,
+            validation_rows: 0,
+            validation_fraud: 0,
+            trainer: trainer.to_owned(),
+        }
+    }
+}
+
 /// A feature's share of the splits' total gain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Importance {

@@ -79,17 +79,7 @@ pub fn forest(rows: &[Features], trees: usize, depth: u32, at: DateTime<Utc>) ->
             base_score: -4.0,
             trees,
         },
-        training: Training {
-            from: at,
-            to: at,
-            validation_from: at,
-            labels_as_of: 0,
-            rows: 0,
-            fraud: 0,
-            validation_rows: 0,
-            validation_fraud: 0,
-            trainer: "bench: random full trees".into(),
-        },
+        training: Training::none(at, "bench: random full trees"),
         validation: super::metrics::quality(&[]),
         importances: vec![],
         reference: Reference {

@@ -35,17 +35,7 @@ fn big_amount_model(version: &str) -> Model {
                 ],
             }],
         },
-        training: Training {
-            from: at,
-            to: at,
-            validation_from: at,
-            labels_as_of: 0,
-            rows: 0,
-            fraud: 0,
-            validation_rows: 0,
-            validation_fraud: 0,
-            trainer: "hand-made".into(),
-        },
+        training: Training::none(at, "hand-made"),
         validation: quality(&[]),
         importances: vec![],
         reference: Reference {
