@@ -110,7 +110,10 @@ pub enum OpenError {
         .timeout.as_secs_f64()
     )]
     Timeout { shown: String, timeout: Duration },
-    #[error("the event log in KurrentDB at {shown} ({VARIABLE}) cannot be opened: {reason}")]
+    #[error(
+        "the event log in KurrentDB at {shown} ({VARIABLE}) cannot be opened \
+         (is the server running and reachable from here?): {reason}"
+    )]
     Unreachable { shown: String, reason: String },
     #[error(transparent)]
     Other(#[from] anyhow::Error),

@@ -64,6 +64,7 @@ async fn kurrentdb_that_cannot_serve_fails_at_start_naming_it(pool: PgPool) {
         .err()
         .map(|e| e.to_string())
         .expect("no KurrentDB there: open fails");
+    eprintln!("open failed, as it should: {error}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "bounded: {:?}",
@@ -84,4 +85,42 @@ async fn kurrentdb_that_cannot_serve_fails_at_start_naming_it(pool: PgPool) {
             "says how to build it: {error}"
         );
     }
+}
+
+/// A server that takes the connection and never says a word (a listener
+/// nobody accepts on: the kernel completes the handshake) is waited for no
+/// longer than the timeout.
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn kurrentdb_that_never_answers_is_waited_for_no_longer_than_the_timeout(pool: PgPool) {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let backend = LogBackend::parse(Some(&format!("kurrentdb://127.0.0.1:{port}?tls=false")))
+        .expect("a KurrentDB connection string");
+    let options = OpenOptions {
+        signing: false,
+        timeout: Duration::from_secs(1),
+    };
+    let started = Instant::now();
+    let error = event_store::open(&backend, &pool, &options)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .expect("nobody answers: open fails");
+    eprintln!("open failed, as it should: {error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "bounded by the timeout: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        error.contains(&format!("kurrentdb://127.0.0.1:{port}?tls=false"))
+            && error.contains("SENTINEL_EVENT_STORE"),
+        "{error}"
+    );
+    if cfg!(feature = "esdb") {
+        assert!(error.contains("did not answer within 1s"), "{error}");
+    } else {
+        assert!(error.contains("--features esdb"), "{error}");
+    }
+    drop(silent);
 }
