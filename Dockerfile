@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # The Sentinel services' images, built in two stages: the workspace is
 # compiled once (release) in a Rust image, and each service gets a slim
-# Debian image with its binary and `fraudctl` (replay, migrate, status).
+# Debian image with its binary and `fraudctl` (replay, migrate, status),
+# built with the KurrentDB backend (see SENTINEL_FEATURES below).
 # docker-compose.yml picks a service with `target:`; on its own:
 #   docker build --target command-service -t sentinel/command-service .
 
@@ -9,12 +10,16 @@ ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
 
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
+# The cargo features the binaries are built with. By default they carry the
+# KurrentDB event log (SENTINEL_EVENT_STORE=esdb://..., as docker-compose.yml
+# runs them); `--build-arg SENTINEL_FEATURES=` builds PostgreSQL-only images.
+ARG SENTINEL_FEATURES="command-service/esdb projection-service/esdb query-api/esdb fraudctl/esdb"
 WORKDIR /src
 COPY . .
 # Caches survive between builds; the binaries are copied out of them.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked \
+    cargo build --release --locked --features "${SENTINEL_FEATURES}" \
         -p command-service -p projection-service -p query-api -p fraudctl \
     && mkdir -p /out \
     && cp target/release/command-service target/release/projection-service \

@@ -10,11 +10,15 @@
 //! The PostgreSQL log is tamper-evident: every event carries a hash chain
 //! link and signed checkpoints seal it ([`trust`], docs/trust.md).
 //!
+//! Which backend a service runs on is chosen at start by
+//! `SENTINEL_EVENT_STORE` ([`open()`], [`LogBackend`]).
+//!
 //! Both backends upcast old event schema versions on every read path
 //! ([`Upcasters`]), so readers only ever see today's shapes.
 
 mod error;
 mod model;
+pub mod open;
 mod payload;
 pub mod postgres;
 mod store;
@@ -29,6 +33,7 @@ pub use model::{
     AppendOutcome, AppendRequest, EventMetadata, ExpectedVersion, NewEvent, Position,
     RecordedEvent, StreamVersion,
 };
+pub use open::{LogBackend, OpenError, OpenOptions, open};
 pub use payload::Payload;
 /// The migrations of the event log and the read-model bookkeeping (run them
 /// before using the PostgreSQL backend; `#[sqlx::test(migrator = ...)]`).

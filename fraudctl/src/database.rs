@@ -59,16 +59,5 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .context("applying migrations")
 }
 
-/// The URL without its password, for messages.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
+/// The URL without its password, for messages (the one home is `settings`).
+pub use settings::redact_url as redact;

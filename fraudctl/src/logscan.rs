@@ -12,8 +12,11 @@ use std::str::FromStr;
 
 const PAGE: usize = 5_000;
 
-/// A pool on `url` in which every transaction is read-only.
+/// A pool on `url` in which every transaction is read-only. The tools that
+/// scan the log through it read the PostgreSQL log only: with a KurrentDB
+/// SENTINEL_EVENT_STORE this is an error rather than a scan of another log.
 pub async fn read_only_pool(url: &str) -> anyhow::Result<PgPool> {
+    event_store::LogBackend::from_env()?.require_postgres("reading the log from fraudctl")?;
     let options = PgConnectOptions::from_str(url)
         .with_context(|| format!("{} is not a PostgreSQL URL", crate::database::redact(url)))?
         .options([("default_transaction_read_only", "on")]);

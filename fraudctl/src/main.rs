@@ -161,7 +161,14 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let command = Cli::parse().command;
+    // Tools that read or write the PostgreSQL log itself (its `events`
+    // table, its hash chain) refuse a KurrentDB SENTINEL_EVENT_STORE rather
+    // than answer for a log that is not the one the services use.
+    if let Some(name) = postgres_log_only(&command) {
+        event_store::LogBackend::from_env()?.require_postgres(name)?;
+    }
+    match command {
         Command::Demo(args) => demo::demo(args).await,
         Command::Serve { role } => serve::serve(role).await,
         Command::Migrate { database_url } => {
@@ -220,4 +227,23 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The commands that work on the PostgreSQL log only (see
+/// docs/adr/0023-kurrentdb-selected-at-run-time.md): `serve` and `replay`
+/// open the configured log; `simulate` and `policy`'s changes go through
+/// the services' APIs; `eval`, `policy compare` and `ingest-csv` check the
+/// modes that read the log themselves.
+fn postgres_log_only(command: &Command) -> Option<&'static str> {
+    Some(match command {
+        Command::Verify(_) => "fraudctl verify",
+        Command::Status { .. } => "fraudctl status",
+        Command::Demo(_) => "fraudctl demo",
+        Command::Bench { .. } => "fraudctl bench",
+        Command::Backtest(_) => "fraudctl backtest",
+        Command::Features { .. } => "fraudctl features",
+        Command::Model { .. } => "fraudctl model",
+        Command::Pipeline { .. } => "fraudctl pipeline",
+        _ => return None,
+    })
 }

@@ -2,11 +2,11 @@
 //! (fresh tables, then an atomic swap; see projection-service `rebuild`),
 //! with a progress bar per projection. `--verify` snapshots the serving
 //! tables first and compares them with the rebuilt ones, row for row.
+//! The log is read where `SENTINEL_EVENT_STORE` says (`event_store::open`).
 
 use crate::database;
 use anyhow::Context;
-use event_store::EventStore;
-use event_store::postgres::PgEventStore;
+use event_store::{EventStore, LogBackend, OpenOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use projection_service::configuration::Settings;
 use projection_service::projector::Projector;
@@ -54,9 +54,11 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         })?],
         None => models::all(),
     };
+    let backend = LogBackend::from_env()?;
     let pool = database::connect(&args.database_url).await?;
     database::migrate(&pool).await?;
-    let store: Arc<dyn EventStore> = Arc::new(PgEventStore::new(pool.clone()));
+    let store: Arc<dyn EventStore> =
+        event_store::open(&backend, &pool, &OpenOptions::from_env(false)?).await?;
     let policies = Settings::from_env()?;
     if args.verify {
         for projector in &chosen {

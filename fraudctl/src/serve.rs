@@ -1,12 +1,12 @@
 //! `fraudctl serve`: runs Sentinel's services, without traffic, until
 //! Ctrl-C: the command side, the projectors, the query API, or all three in
-//! one process.
+//! one process. The log is where `SENTINEL_EVENT_STORE` says
+//! (`event_store::open`): PostgreSQL by default, or KurrentDB in a build
+//! with the `esdb` feature; the read models are in PostgreSQL either way.
 
 use crate::database::{self, Database};
-use event_store::EventStore;
-use event_store::postgres::PgEventStore;
+use event_store::{LogBackend, OpenOptions};
 use std::path::Path;
-use std::sync::Arc;
 use tokio::sync::watch;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -23,30 +23,29 @@ pub enum Role {
 }
 
 pub async fn serve(role: Role) -> anyhow::Result<()> {
+    let backend = LogBackend::from_env()?;
     let db = Database::from_env_or_private(Path::new(".sentinel/pg"))?;
     println!("press Ctrl-C to stop");
-    let result = run(&db.url, role, tokio::signal::ctrl_c()).await;
+    let result = run(&db.url, role, &backend, tokio::signal::ctrl_c()).await;
     db.shutdown()?;
     result
 }
 
-/// Runs `role` against `url` until `stop` completes.
+/// Runs `role` against the database at `url` and the log `backend` names,
+/// until `stop` completes. A log that cannot be opened is an error at once.
 pub async fn run(
     url: &str,
     role: Role,
+    backend: &LogBackend,
     stop: impl Future<Output = std::io::Result<()>> + Send + 'static,
 ) -> anyhow::Result<()> {
     let pool = database::connect(url).await?;
     database::migrate(&pool).await?;
-    // The command side seals the log with signed checkpoints (docs/trust.md).
-    let store: Arc<dyn EventStore> = if matches!(role, Role::Command | Role::All) {
-        Arc::new(PgEventStore::signing(
-            pool.clone(),
-            event_store::trust::CheckpointPolicy::from_env()?,
-        ))
-    } else {
-        Arc::new(PgEventStore::new(pool.clone()))
-    };
+    // The command side seals a PostgreSQL log with signed checkpoints
+    // (docs/trust.md); all roles share one store.
+    let signing = matches!(role, Role::Command | Role::All);
+    let store = event_store::open(backend, &pool, &OpenOptions::from_env(signing)?).await?;
+    println!("event log         : {backend}");
     let sampler = telemetry::pool::spawn_pool_metrics(
         pool.clone(),
         "fraudctl",

@@ -51,9 +51,51 @@ fn split_list(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// A URL or connection string without its password, for messages and logs
+/// (database and event-store settings may carry one):
+/// `scheme://user:secret@host/x` becomes `scheme://user:***@host/x`. The
+/// user info ends at the last `@` before the query (an `@` inside it must
+/// be percent-encoded). Text without `://` that holds an `@` loses what
+/// precedes it.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return match url.rsplit_once('@') {
+            Some((_, after)) => format!("***@{after}"),
+            None => url.to_owned(),
+        };
+    };
+    let query = rest.find('?').unwrap_or(rest.len());
+    let Some(at) = rest[..query].rfind('@') else {
+        return url.to_owned();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redact_url_hides_passwords_only() {
+        assert_eq!(
+            redact_url("kurrentdb://admin:changeit@a:2113,b:2113?tls=false"),
+            "kurrentdb://admin:***@a:2113,b:2113?tls=false"
+        );
+        assert_eq!(
+            redact_url("esdb://u:p/w@ss@host:2113/?tls=false"),
+            "esdb://u:***@host:2113/?tls=false"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1:5432/x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(redact_url("esdb://h:2113?a=b@c"), "esdb://h:2113?a=b@c");
+        assert_eq!(redact_url("user:secret@host"), "***@host");
+        assert_eq!(redact_url("postgres"), "postgres");
+    }
 
     #[test]
     fn lists_are_trimmed_and_skip_empty_items() {

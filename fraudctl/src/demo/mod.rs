@@ -49,10 +49,20 @@ async fn run(url: &str, args: &DemoArgs) -> anyhow::Result<()> {
         let _ = rx.wait_for(|s| *s).await;
         Ok::<(), std::io::Error>(())
     };
+    // The demo's log is in its own PostgreSQL database (`fraudctl demo`
+    // refuses a KurrentDB SENTINEL_EVENT_STORE: it reads the log there too).
     let services = {
         let url = url.to_owned();
         let until = wait_stop(stop_rx.clone());
-        tokio::spawn(async move { serve::run(&url, serve::Role::All, until).await })
+        tokio::spawn(async move {
+            serve::run(
+                &url,
+                serve::Role::All,
+                &event_store::LogBackend::Postgres,
+                until,
+            )
+            .await
+        })
     };
     let command =
         std::env::var("SENTINEL_COMMAND_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());

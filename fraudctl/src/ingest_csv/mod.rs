@@ -115,6 +115,10 @@ pub async fn run(args: IngestCsvArgs) -> anyhow::Result<()> {
 /// Starts the command service on a free local port over the database,
 /// ingests through it, and stops it.
 async fn in_process(args: &IngestCsvArgs) -> anyhow::Result<Summary> {
+    // This command side appends to the PostgreSQL log; against a KurrentDB
+    // log, send to the running services' ingest (`--target`) instead.
+    event_store::LogBackend::from_env()?
+        .require_postgres("fraudctl ingest-csv without --target")?;
     let db = crate::database::Database::from_env_or_private(Path::new(".sentinel/pg"))?;
     let result = async {
         let pool = crate::database::connect(&db.url).await?;

@@ -211,6 +211,12 @@ pub struct Figures {
     pub overloaded_without_retry_after: u64,
     /// Transactions answered anything else, or not answered in time.
     pub errors: u64,
+    /// Of `errors`: transactions of requests the client gave up on (no
+    /// answer within its timeout), which a server error is not.
+    pub timeouts: u64,
+    /// Of `errors`: transactions answered 5xx other than 503 (the server
+    /// failed rather than refused).
+    pub server_errors: u64,
     /// From the start to the last answer.
     pub elapsed: Duration,
     /// Per request (a single POST, or a whole batch), microseconds; only
@@ -241,6 +247,8 @@ struct Tally {
     overloaded: AtomicU64,
     no_retry_after: AtomicU64,
     errors: AtomicU64,
+    timeouts: AtomicU64,
+    server_errors: AtomicU64,
     last_answer_ns: AtomicU64,
     latency: Mutex<Histogram<u64>>,
     decisions: Mutex<Decisions>,
@@ -257,6 +265,8 @@ impl Tally {
             overloaded: AtomicU64::new(0),
             no_retry_after: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+            server_errors: AtomicU64::new(0),
             last_answer_ns: AtomicU64::new(0),
             // 1 µs .. 10 min, 3 significant digits.
             latency: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3).expect("bounds")),
@@ -284,12 +294,22 @@ impl Tally {
     }
 
     fn count(&self, status: u16, n: u64) {
+        if (500..=599).contains(&status) && status != 503 {
+            self.server_errors.fetch_add(n, Ordering::Relaxed);
+        }
         match status {
             200..=299 => &self.accepted,
             503 => &self.overloaded,
             _ => &self.errors,
         }
         .fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// `n` transactions whose request got no answer in time: errors, and
+    /// counted apart as the client's timeouts.
+    fn timed_out(&self, n: u64) {
+        self.errors.fetch_add(n, Ordering::Relaxed);
+        self.timeouts.fetch_add(n, Ordering::Relaxed);
     }
 
     fn progress(&self, what: &str) -> String {
@@ -313,6 +333,8 @@ impl Tally {
             overloaded: self.overloaded.load(Ordering::Relaxed),
             overloaded_without_retry_after: self.no_retry_after.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
+            timeouts: self.timeouts.load(Ordering::Relaxed),
+            server_errors: self.server_errors.load(Ordering::Relaxed),
             elapsed: elapsed.max(at_least),
             latency: lock(&self.latency).clone(),
             decisions: *lock(&self.decisions),
@@ -464,7 +486,7 @@ async fn send_one(r: Request<'_>, tally: &Tally, slots: &Semaphore, shape: &Shap
             tally.problem(|| format!("request failed: {e:#}"));
         }
         Err(_) => {
-            tally.errors.fetch_add(1, Ordering::Relaxed);
+            tally.timed_out(1);
             tally.problem(|| format!("no answer within {TIMEOUT:?} of the due time"));
         }
     }
@@ -530,7 +552,7 @@ async fn send_batch(r: Request<'_>, tally: &Tally, slots: &Semaphore, shape: &Sh
             tally.problem(|| format!("request failed: {e:#}"));
         }
         Err(_) => {
-            tally.errors.fetch_add(items, Ordering::Relaxed);
+            tally.timed_out(items);
             tally.problem(|| format!("no answer within {TIMEOUT:?} of the due time"));
         }
     }
@@ -597,7 +619,7 @@ pub async fn batches(
                         tally.problem(|| format!("request failed: {e:#}"));
                     }
                     Err(_) => {
-                        tally.errors.fetch_add(items, Ordering::Relaxed);
+                        tally.timed_out(items);
                         tally.problem(|| format!("no answer within {TIMEOUT:?}"));
                     }
                 }
@@ -678,8 +700,11 @@ mod tests {
         tally.count(503, 4);
         tally.count(422, 8);
         tally.count(500, 16);
+        tally.count(504, 32);
+        tally.timed_out(64);
         let f = tally.figures(Duration::from_secs(2));
-        assert_eq!((f.accepted, f.overloaded, f.errors), (3, 4, 24));
+        assert_eq!((f.accepted, f.overloaded, f.errors), (3, 4, 120));
+        assert_eq!((f.server_errors, f.timeouts), (48, 64));
         assert_eq!(f.accepted_per_sec(), 1.5);
     }
 }

@@ -139,6 +139,10 @@ struct Burst {
     overloaded: u64,
     without_retry_after: u64,
     errors: u64,
+    /// Of `errors`: transactions whose request the client gave up on.
+    timeouts: u64,
+    /// Of `errors`: transactions answered 5xx other than 503.
+    server_errors: u64,
     lost: u64,
     catch_up: Option<f64>,
     recovered: Option<usize>,
@@ -340,6 +344,8 @@ async fn burst(
         without_retry_after: b.single.overloaded_without_retry_after
             + b.batch.overloaded_without_retry_after,
         errors: b.errors(),
+        timeouts: b.timeouts(),
+        server_errors: b.server_errors(),
         lost: b.e2e.lost + after.e2e.lost,
         catch_up: phase.drain.map(|d| d.as_secs_f64()),
         recovered: phase::recovered_at(&after.windows, bound),
@@ -349,12 +355,14 @@ async fn burst(
         steady_rate,
     };
     eprintln!(
-        "  burst: {} offered, {} acknowledged, {} answered 503 ({} requests without Retry-After), {} errors, {} acknowledged but not in the log",
+        "  burst: {} offered, {} acknowledged, {} answered 503 ({} requests without Retry-After), {} errors ({} client timeouts, {} server errors 5xx other than 503), {} acknowledged but not in the log",
         burst.offered,
         burst.acknowledged,
         burst.overloaded,
         burst.without_retry_after,
         burst.errors,
+        burst.timeouts,
+        burst.server_errors,
         burst.lost
     );
     if let Some(p) = b
@@ -527,7 +535,7 @@ fn report(args: &PipelineArgs, results: &[RunResult], ceilings: &ceiling::Runs) 
     for (i, r) in results.iter().enumerate() {
         if let Some(b) = &r.burst {
             println!(
-                "burst, run {}: {} tx/s offered for {} s: {} sent, {} acknowledged, {} answered 503 ({} requests without Retry-After), {} errors, {} acknowledged but missing from the log; projectors caught up {}; back to steady latency at {} tx/s {} (the answers alone: {}); command service peak memory {} MiB",
+                "burst, run {}: {} tx/s offered for {} s: {} sent, {} acknowledged, {} answered 503 ({} requests without Retry-After), {} errors ({} client timeouts, {} server errors 5xx other than 503), {} acknowledged but missing from the log; projectors caught up {}; back to steady latency at {} tx/s {} (the answers alone: {}); command service peak memory {} MiB",
                 i + 1,
                 args.burst_rate,
                 args.burst_seconds,
@@ -536,6 +544,8 @@ fn report(args: &PipelineArgs, results: &[RunResult], ceilings: &ceiling::Runs) 
                 b.overloaded,
                 b.without_retry_after,
                 b.errors,
+                b.timeouts,
+                b.server_errors,
                 b.lost,
                 b.catch_up.map_or("not within 120 s".into(), |d| format!(
                     "{d:.1} s after the last answer"

@@ -72,6 +72,14 @@ impl Measured {
     pub fn errors(&self) -> u64 {
         self.single.errors + self.batch.errors
     }
+    /// Of `errors`: the client's timeouts.
+    pub fn timeouts(&self) -> u64 {
+        self.single.timeouts + self.batch.timeouts
+    }
+    /// Of `errors`: answers 5xx other than 503.
+    pub fn server_errors(&self) -> u64 {
+        self.single.server_errors + self.batch.server_errors
+    }
     /// Per-transaction latency from due to answer at `q`, both endpoints
     /// (a batch's items share its request's), ms.
     pub fn ingest_ms(&self, q: f64) -> f64 {
@@ -281,6 +289,8 @@ fn empty() -> Figures {
         overloaded: 0,
         overloaded_without_retry_after: 0,
         errors: 0,
+        timeouts: 0,
+        server_errors: 0,
         elapsed: Duration::ZERO,
         latency: super::track::histogram(),
         decisions: Default::default(),
