@@ -487,3 +487,44 @@ async fn checkpoints_from_an_untrusted_key_do_not_verify(pool: PgPool) {
     let untrusted = VerifyOptions::default();
     assert_eq!(verified(verdict(&pool, &untrusted).await).checkpoints, 1);
 }
+
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn a_log_that_grows_while_it_is_verified_still_verifies(pool: PgPool) {
+    // Pages are read several at a time over position ranges up to the head
+    // read at the start; events and checkpoints committed meanwhile must
+    // neither fail the run (a checkpoint past that head is not a cut tail)
+    // nor be half-read.
+    let store = Arc::new(signing_store(&pool, 5, Duration::from_secs(3600)));
+    fill(&store, 40).await;
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..100u64 {
+                store
+                    .append(
+                        &format!("customer-{}", i % 4),
+                        ExpectedVersion::Any,
+                        vec![event(1000 + i)],
+                    )
+                    .await
+                    .expect("append");
+            }
+        })
+    };
+    let mut runs = 0;
+    while !writer.is_finished() || runs == 0 {
+        match verdict(&pool, &trusted()).await {
+            Verdict::Verified(s) => assert!(s.verified >= 40, "{s:?}"),
+            Verdict::Failed { failure, .. } => panic!("a growing log failed at {failure}"),
+        }
+        runs += 1;
+    }
+    writer.await.expect("writer");
+    match verdict(&pool, &trusted()).await {
+        Verdict::Verified(s) => {
+            assert_eq!(s.verified, 140);
+            assert!(s.checkpoints >= 25, "{s:?}");
+        }
+        Verdict::Failed { failure, .. } => panic!("{failure}"),
+    }
+}

@@ -47,7 +47,11 @@ pub async fn lock(
 
 /// This partition's checkpoint, creating it if it has none. A new partition
 /// starts where the others all are (nothing at all: the start of the log);
-/// if they disagree, no start would be exactly-once, so it refuses.
+/// if they disagree, no start would be exactly-once, so it refuses. The
+/// first partition of a new layout claims the whole layout (every index of
+/// its count, at the same start), so its siblings, starting a moment later
+/// in this process or another, find their own rows rather than a sibling
+/// that has already moved on; the rows of the layout before it are removed.
 pub async fn claim(
     conn: &mut PgConnection,
     partition: Partition,
@@ -82,8 +86,36 @@ pub async fn claim(
             });
         }
     };
-    write(conn, partition, start).await?;
+    // The old layout's rows go: they no longer advance, and readers that
+    // take the slowest row (lag, catch-up waits) would wait on them forever.
+    // A process still running the old layout finds its row gone and stops
+    // at its next claim (the new layout's rows move apart).
+    sqlx::query("DELETE FROM checkpoint WHERE partition_count <> $1")
+        .bind(partition.count as i32)
+        .execute(&mut *conn)
+        .await?;
+    write_layout(conn, partition.count, start).await?;
     Ok(start)
+}
+
+/// Gives every partition of a layout of `count` that has no checkpoint yet
+/// this one (a layout's partitions start together).
+pub async fn write_layout(
+    conn: &mut PgConnection,
+    count: u32,
+    checkpoint: Checkpoint,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO checkpoint (partition_count, partition_index, position, version) \
+         SELECT $1, i, $2, $3 FROM generate_series(0, $1 - 1) AS i \
+         ON CONFLICT (partition_count, partition_index) DO NOTHING",
+    )
+    .bind(count as i32)
+    .bind(checkpoint.position as i64)
+    .bind(checkpoint.version as i32)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Sets this partition's checkpoint (inserting it if new).

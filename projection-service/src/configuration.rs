@@ -17,6 +17,10 @@ pub struct Settings {
     /// projectors take the customers whose hash falls in `i`; the others run
     /// only on instance 0.
     pub partition: Partition,
+    /// `SENTINEL_LOCAL_PARTITIONS`, default 1: runners per partitioned
+    /// projector in this process, each over a piece of `partition`
+    /// (`Partition::split`), so one process projects on several cores.
+    pub local_partitions: u32,
     /// `SENTINEL_PROJECTIONS`: a comma-separated list of projector names to
     /// run; default all.
     pub only: Option<Vec<String>>,
@@ -38,6 +42,7 @@ impl Default for Settings {
         Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8082)),
             partition: Partition::ALL,
+            local_partitions: 1,
             only: None,
             dead_letter_policy: DeadLetterPolicy::Skip,
             dead_letter_overrides: Vec::new(),
@@ -64,6 +69,11 @@ impl Settings {
         Ok(Settings {
             listen: var("SENTINEL_PROJECTION_ADDR")?.unwrap_or(d.listen),
             partition: var("SENTINEL_PARTITION")?.unwrap_or(d.partition),
+            local_partitions: match var::<u32>("SENTINEL_LOCAL_PARTITIONS")? {
+                None => d.local_partitions,
+                Some(k) if (1..=64).contains(&k) => k,
+                Some(k) => anyhow::bail!("SENTINEL_LOCAL_PARTITIONS is {k}: expected 1 to 64"),
+            },
             only: settings::list("SENTINEL_PROJECTIONS")?,
             dead_letter_policy: var("SENTINEL_DEAD_LETTER_POLICY")?.unwrap_or(d.dead_letter_policy),
             dead_letter_overrides: overrides,

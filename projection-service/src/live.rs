@@ -55,7 +55,7 @@ impl LiveProjector {
     }
 
     fn set_state(&self, state: State, error: Option<String>) {
-        self.board.update(self.name(), Role::Live, |s| {
+        self.board.update(self.name(), Role::Live, self.partition, |s| {
             s.state = state;
             s.last_error = error;
         });
@@ -96,7 +96,7 @@ impl LiveProjector {
                 }
             }
         };
-        self.board.update(self.name(), Role::Live, |s| {
+        self.board.update(self.name(), Role::Live, self.partition, |s| {
             s.checkpoint = cursor;
             s.state = State::Live;
         });
@@ -229,9 +229,9 @@ impl LiveProjector {
                 .await?;
             if !schema::exists(&mut tx, &serving).await? {
                 schema::create(&mut tx, &serving, &*self.projector).await?;
-                checkpoint::write(
+                checkpoint::write_layout(
                     &mut tx,
-                    self.partition,
+                    self.partition.count,
                     Checkpoint {
                         position: 0,
                         version: self.projector.version(),
@@ -365,7 +365,7 @@ impl LiveProjector {
             metrics::counter!("sentinel_projection_dead_letters_total", "projection" => name)
                 .increment(outcome.dead_lettered as u64);
         }
-        self.board.update(name, Role::Live, |s| {
+        self.board.update(name, Role::Live, self.partition, |s| {
             s.checkpoint = last_position;
             s.dead_letters += outcome.dead_lettered as u64;
             s.state = State::Live;
@@ -382,7 +382,9 @@ impl LiveProjector {
         metrics::counter!("sentinel_projection_dead_letters_total", "projection" => self.name())
             .increment(1);
         self.board
-            .update(self.name(), Role::Live, |s| s.dead_letters += 1);
+            .update(self.name(), Role::Live, self.partition, |s| {
+                s.dead_letters += 1
+            });
         Ok(())
     }
 }

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Partition {
     pub index: u32,
     pub count: u32,
@@ -25,6 +25,22 @@ impl Partition {
 
     pub fn is_whole_log(self) -> bool {
         self.count == 1
+    }
+
+    /// This partition cut into `k` (one process running `k` runners, one
+    /// per core): `j*n + i` of `n*k` for `j < k`. A customer whose hash is
+    /// `j*n + i` modulo `n*k` has hash `i` modulo `n`, so the pieces own
+    /// exactly what this partition owns, each customer once; streams that
+    /// are not a customer's go to the piece with index 0 only if this is
+    /// partition 0 (as they would whole).
+    pub fn split(self, k: u32) -> Vec<Partition> {
+        let k = k.max(1);
+        (0..k)
+            .map(|j| Partition {
+                index: j * self.count + self.index,
+                count: self.count * k,
+            })
+            .collect()
     }
 
     /// Whether this partition projects events of `stream_id`.
@@ -97,6 +113,29 @@ mod tests {
             assert!(p0.owns(stream));
             assert!(!p1.owns(stream));
         }
+    }
+
+    #[test]
+    fn split_pieces_own_exactly_what_the_whole_owns() {
+        let streams: Vec<String> = (0..300)
+            .map(|c| format!("customer-c{c}"))
+            .chain(["alert-1", "quarantine", "policy"].map(String::from))
+            .collect();
+        for n in 1..=3 {
+            for i in 0..n {
+                let whole = Partition::new(i, n).unwrap();
+                for k in 1..=4 {
+                    let pieces = whole.split(k);
+                    assert_eq!(pieces.len(), k as usize);
+                    for stream in &streams {
+                        let owners = pieces.iter().filter(|p| p.owns(stream)).count();
+                        let expected = usize::from(whole.owns(stream));
+                        assert_eq!(owners, expected, "{stream}: {whole} split in {k}");
+                    }
+                }
+            }
+        }
+        assert_eq!(Partition::ALL.split(1), vec![Partition::ALL]);
     }
 
     #[test]

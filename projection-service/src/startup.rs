@@ -1,5 +1,6 @@
-//! Builds the projection service: one live runner per projector (those this
-//! instance's partition runs), the status reporter, the HTTP listener.
+//! Builds the projection service: the live runners (one per projector this
+//! instance's partition runs, or `SENTINEL_LOCAL_PARTITIONS` per partitioned
+//! one), the status reporter, the HTTP listener.
 
 use crate::configuration::Settings;
 use crate::http::{self, Ops};
@@ -65,21 +66,28 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
         for projector in &self.projectors {
-            let runner = LiveProjector {
-                projector: projector.clone(),
-                pool: self.pool.clone(),
-                store: self.store.clone(),
-                partition: if projector.partitioned() {
-                    self.settings.partition
-                } else {
-                    crate::partition::Partition::ALL
-                },
-                policy: self.settings.policy_for(projector.name()),
-                batch_size: self.settings.batch_size,
-                board: self.board.clone(),
-                rebuild_first: self.settings.rebuild_on_start(projector.name()),
+            let partitions = if projector.partitioned() {
+                self.settings
+                    .partition
+                    .split(self.settings.local_partitions)
+            } else {
+                vec![crate::partition::Partition::ALL]
             };
-            tasks.spawn(runner.run(stop_rx.clone()));
+            for (piece, partition) in partitions.into_iter().enumerate() {
+                let runner = LiveProjector {
+                    projector: projector.clone(),
+                    pool: self.pool.clone(),
+                    store: self.store.clone(),
+                    partition,
+                    policy: self.settings.policy_for(projector.name()),
+                    batch_size: self.settings.batch_size,
+                    board: self.board.clone(),
+                    // One rebuild serves every piece: the others wait for
+                    // its swap (`RebuildError::AlreadyRunning`).
+                    rebuild_first: piece == 0 && self.settings.rebuild_on_start(projector.name()),
+                };
+                tasks.spawn(runner.run(stop_rx.clone()));
+            }
         }
         let reporter = tokio::spawn(status::report_until(
             self.board.clone(),

@@ -75,35 +75,41 @@ pub struct ProjectorStatus {
 /// The status of every projector of this process, shared by its runners.
 #[derive(Clone, Default)]
 pub struct StatusBoard {
-    inner: Arc<Mutex<BTreeMap<(&'static str, Role), ProjectorStatus>>>,
+    inner: Arc<Mutex<BTreeMap<Key, ProjectorStatus>>>,
 }
+
+/// A runner: one projector, in one role, over one partition (a process may
+/// run several partitions of a projector, `SENTINEL_LOCAL_PARTITIONS`).
+type Key = (&'static str, Role, Partition);
 
 impl StatusBoard {
     pub fn set(&self, status: ProjectorStatus) {
-        self.lock().insert((status.projection, status.role), status);
+        self.lock()
+            .insert((status.projection, status.role, status.partition), status);
     }
 
-    /// Changes one projector's entry, if it has one.
+    /// Changes one runner's entry, if it has one.
     pub fn update(
         &self,
         projection: &'static str,
         role: Role,
+        partition: Partition,
         f: impl FnOnce(&mut ProjectorStatus),
     ) {
-        if let Some(status) = self.lock().get_mut(&(projection, role)) {
+        if let Some(status) = self.lock().get_mut(&(projection, role, partition)) {
             f(status);
         }
     }
 
-    pub fn remove(&self, projection: &'static str, role: Role) {
-        self.lock().remove(&(projection, role));
+    pub fn remove(&self, projection: &'static str, role: Role, partition: Partition) {
+        self.lock().remove(&(projection, role, partition));
     }
 
     pub fn snapshot(&self) -> Vec<ProjectorStatus> {
         self.lock().values().cloned().collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(&'static str, Role), ProjectorStatus>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, ProjectorStatus>> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -250,6 +250,47 @@ async fn partitions_together_equal_the_whole_log(pool: PgPool) {
     assert_equals_replay(&pool, &*store, &all).await;
 }
 
+#[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
+async fn one_process_projects_on_several_partitions_and_changes_layout(pool: PgPool) {
+    // Whole log first, then the same process restarted with three local
+    // partitions per partitioned projector (`SENTINEL_LOCAL_PARTITIONS`):
+    // the pieces take over where the whole stopped, each once, and the
+    // read models still equal a replay.
+    let command = spawn_command(pool.clone()).await;
+    let store: Arc<dyn EventStore> = command.store.clone();
+    let mut workload = Workload::new(37, 100);
+    let all = models::all();
+    let whole = spawn_projection(pool.clone(), store.clone(), Settings::default()).await;
+    drive(&command, &mut workload, 3, 250).await;
+    wait_caught_up(&pool, &*store, &names(&all)).await;
+    whole.shutdown().await;
+
+    let settings = Settings {
+        local_partitions: 3,
+        ..Settings::default()
+    };
+    let split = spawn_projection(pool.clone(), store.clone(), settings).await;
+    drive(&command, &mut workload, 3, 250).await;
+    wait_caught_up(&pool, &*store, &names(&all)).await;
+    split.shutdown().await;
+    let layouts: Vec<(i32, i64)> = sqlx::query_as(
+        "SELECT partition_count, count(*) FROM rm_transactions.checkpoint \
+         GROUP BY partition_count",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("checkpoints");
+    assert_eq!(layouts, vec![(3, 3)], "the new layout replaced the old one");
+    let unpartitioned: Vec<(i32, i64)> = sqlx::query_as(
+        "SELECT partition_count, count(*) FROM rm_merchants.checkpoint GROUP BY partition_count",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("checkpoints");
+    assert_eq!(unpartitioned, vec![(1, 1)], "labels have no customer: one runner");
+    assert_equals_replay(&pool, &*store, &all).await;
+}
+
 /// The transactions projector under another version number.
 struct Renumbered(u32);
 

@@ -2,8 +2,11 @@
 //! PostgreSQL log from its rows and checks every signed checkpoint, and
 //! names the first position that does not verify, and why.
 //!
-//! It reads the log in position order in keyset pages on one task while
-//! another recomputes the hashes, so reading and hashing overlap. Only what
+//! It reads the log as it stands when it starts, in pages of position
+//! ranges, several at a time on their own tasks and connections; each task
+//! decodes its rows and recomputes their hashes, so reading and hashing
+//! spread over every core. One pass in position order then checks that each
+//! event chains onto the one before it and that each checkpoint verifies. Only what
 //! the log holds is trusted, except the public keys the caller passes (with
 //! none, each checkpoint is checked against the key it names, which proves
 //! it intact but not who signed it).
@@ -15,7 +18,7 @@ use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
-use tokio::sync::mpsc;
+use futures_util::StreamExt;
 use uuid::Uuid;
 
 /// What to verify.
@@ -101,69 +104,67 @@ pub enum Verdict {
     Failed { failure: Failure, summary: Summary },
 }
 
-/// One event's row as the chain covers it.
-struct Row_ {
+/// One event as the ordered pass needs it: where it is, its stored hashes,
+/// and whether its own hash matches its content (checked on the page's task).
+struct Checked {
     position: u64,
-    stream_version: u64,
-    recorded_time: DateTime<Utc>,
-    event_id: Uuid,
     stream_id: String,
     event_type: String,
-    schema_version: u32,
-    event_time: DateTime<Utc>,
-    correlation_id: Option<Uuid>,
-    causation_id: Option<Uuid>,
-    traceparent: Option<String>,
-    payload: String,
-    prev_hash: Option<Vec<u8>>,
-    hash: Option<Vec<u8>>,
+    prev_hash: Option<Hash>,
+    hash: Option<Hash>,
+    /// Whether `hash` is what the content and the stored `prev_hash`
+    /// give (false when either hash is missing or malformed).
+    intact: bool,
 }
 
-fn decode(row: &PgRow) -> Result<Row_, sqlx::Error> {
-    let position: i64 = row.try_get(0)?;
-    let stream_version: i64 = row.try_get(3)?;
-    let schema_version: i32 = row.try_get(5)?;
-    Ok(Row_ {
-        position: position as u64,
-        event_id: row.try_get(1)?,
-        stream_id: row.try_get(2)?,
-        stream_version: stream_version as u64,
-        event_type: row.try_get(4)?,
-        schema_version: schema_version as u32,
-        event_time: row.try_get(6)?,
-        recorded_time: row.try_get(7)?,
-        correlation_id: row.try_get(8)?,
-        causation_id: row.try_get(9)?,
-        traceparent: row.try_get(10)?,
-        payload: row.try_get(11)?,
-        prev_hash: row.try_get(12)?,
-        hash: row.try_get(13)?,
+/// Decodes one row, borrowing its text columns (the payload is hashed
+/// where it lies, never copied), and recomputes its hash.
+fn check_row(row: &PgRow) -> Result<Checked, sqlx::Error> {
+    let position = row.try_get::<i64, _>(0)? as u64;
+    let stream_id: &str = row.try_get(2)?;
+    let event_type: &str = row.try_get(4)?;
+    let prev_hash = stored_hash(row, 12)?;
+    let hash = stored_hash(row, 13)?;
+    let intact = match (&prev_hash, &hash) {
+        (Some(prev), Some(hash)) => {
+            let event_time: DateTime<Utc> = row.try_get(6)?;
+            let recorded_time: DateTime<Utc> = row.try_get(7)?;
+            let content = EventContent {
+                event_id: row.try_get::<Uuid, _>(1)?,
+                stream_id,
+                event_type,
+                schema_version: row.try_get::<i32, _>(5)? as u32,
+                event_time_micros: event_time.timestamp_micros(),
+                correlation_id: row.try_get(8)?,
+                causation_id: row.try_get(9)?,
+                traceparent: row.try_get(10)?,
+                payload: row.try_get::<&str, _>(11)?.as_bytes(),
+            }
+            .digest();
+            let link = Link {
+                prev_hash: *prev,
+                position,
+                stream_version: row.try_get::<i64, _>(3)? as u64,
+                recorded_time_micros: recorded_time.timestamp_micros(),
+            };
+            link.hash(&content) == *hash
+        }
+        _ => false,
+    };
+    Ok(Checked {
+        position,
+        stream_id: stream_id.to_owned(),
+        event_type: event_type.to_owned(),
+        prev_hash,
+        hash,
+        intact,
     })
 }
 
-impl Row_ {
-    /// The hash this row should carry, given the `prev` hash it names.
-    fn recompute(&self, prev: &Hash) -> Hash {
-        let content = EventContent {
-            event_id: self.event_id,
-            stream_id: &self.stream_id,
-            event_type: &self.event_type,
-            schema_version: self.schema_version,
-            event_time_micros: self.event_time.timestamp_micros(),
-            correlation_id: self.correlation_id,
-            causation_id: self.causation_id,
-            traceparent: self.traceparent.as_deref(),
-            payload: self.payload.as_bytes(),
-        }
-        .digest();
-        Link {
-            prev_hash: *prev,
-            position: self.position,
-            stream_version: self.stream_version,
-            recorded_time_micros: self.recorded_time.timestamp_micros(),
-        }
-        .hash(&content)
-    }
+/// A hash column: `None` when NULL or not 32 bytes (the check reports it).
+fn stored_hash(row: &PgRow, column: usize) -> Result<Option<Hash>, sqlx::Error> {
+    let bytes: Option<&[u8]> = row.try_get(column)?;
+    Ok(bytes.and_then(chain::hash_from_slice))
 }
 
 /// Verifies the log; `progress(position, verified)` is called after each page.
@@ -191,7 +192,16 @@ pub async fn verify(
         });
     };
     summary.chain_starts_after = start as u64;
+    // The checkpoints first, then the head: a checkpoint is written only
+    // after the event it seals committed, so every checkpoint read here
+    // seals a position at or below the head read next, unless the tail was
+    // cut. The log is verified as it stands then; what is written while
+    // this runs is left for the next run.
     let checkpoints = read_checkpoints(pool, from).await?;
+    let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+        .fetch_one(pool)
+        .await?;
+    let head = head as u64;
 
     // The hash the first event read must chain onto: the stored hash of the
     // event before `from` (taken as it stands), or the genesis.
@@ -213,44 +223,23 @@ pub async fn verify(
         }
     }
 
-    // Pages are read on their own task, one page ahead of the hashing.
-    let (pages, mut incoming) = mpsc::channel::<Result<Vec<PgRow>, sqlx::Error>>(2);
-    let reader_pool = pool.clone();
-    let reader = tokio::spawn(async move {
-        let mut after = from.saturating_sub(1) as i64;
-        loop {
-            let rows = sqlx::query(
-                "SELECT position, event_id, stream_id, stream_version, event_type, schema_version, \
-                        event_time, recorded_time, correlation_id, causation_id, traceparent, \
-                        payload::text, prev_hash, hash \
-                 FROM events WHERE position > $1 ORDER BY position LIMIT $2",
-            )
-            .persistent(false)
-            .bind(after)
-            .bind(page as i64)
-            .fetch_all(&reader_pool)
-            .await;
-            let last = match &rows {
-                Ok(rows) => rows.last().map(|r| r.try_get::<i64, _>(0)),
-                Err(_) => None,
-            };
-            let done = !matches!(&rows, Ok(rows) if rows.len() == page);
-            if pages.send(rows).await.is_err() || done {
-                return;
-            }
-            match last {
-                Some(Ok(p)) => after = p,
-                _ => return,
-            }
-        }
-    });
+    // Pages are position ranges read on their own tasks, `READERS` at a
+    // time on their own connections, each decoding and hashing its rows
+    // as it arrives: the expensive work spreads over every core and the
+    // database's backends. What stays in order here is cheap: comparing
+    // each event's stored predecessor hash with the one before it.
+    let mut pages = futures_util::stream::iter(page_ranges(from, head, page))
+        .map(|(low, high)| {
+            let pool = pool.clone();
+            tokio::spawn(async move { read_page(&pool, low, high).await })
+        })
+        .buffered(READERS);
 
     let mut next_checkpoint = 0usize;
     let mut failure = None;
-    'pages: while let Some(rows) = incoming.recv().await {
-        let rows = rows?;
+    'pages: while let Some(rows) = pages.next().await {
+        let rows = rows.map_err(|e| StoreError::Backend(format!("a verify reader failed: {e}")))??;
         for row in &rows {
-            let row = decode(row)?;
             // Checkpoints whose event is not in the log.
             while let Some(cp) = checkpoints.get(next_checkpoint)
                 && cp.position < row.position
@@ -270,16 +259,12 @@ pub async fn verify(
             }
             if row.position <= summary.chain_starts_after {
                 summary.before_chain += 1;
-            } else if let Some(f) = check_event(pool, &row, &running, previous_position).await? {
+            } else if let Some(f) = check_event(pool, row, &running, previous_position).await? {
                 failure = Some(f);
                 break 'pages;
             } else {
                 // check_event proved the stored hash is the recomputed one.
-                running = row
-                    .hash
-                    .as_deref()
-                    .and_then(chain::hash_from_slice)
-                    .unwrap_or(GENESIS);
+                running = row.hash.unwrap_or(GENESIS);
                 summary.verified += 1;
             }
             if let Some(cp) = checkpoints.get(next_checkpoint)
@@ -298,7 +283,6 @@ pub async fn verify(
         }
         progress(summary.last_position, summary.verified);
     }
-    reader.abort();
     if failure.is_none()
         && let Some(cp) = checkpoints.get(next_checkpoint)
     {
@@ -317,10 +301,39 @@ pub async fn verify(
     })
 }
 
+/// Pages at a time: enough to keep both the database and the hashing busy
+/// on a small machine, few enough that memory stays a few pages.
+const READERS: usize = 3;
+
+/// The position ranges `(low, high]` that cover `from..=head`, `page` wide.
+fn page_ranges(from: u64, head: u64, page: usize) -> impl Iterator<Item = (u64, u64)> {
+    let first = from.saturating_sub(1);
+    (first..head)
+        .step_by(page)
+        .map(move |low| (low, (low + page as u64).min(head)))
+}
+
+/// The events in `(low, high]`, decoded and each checked against its own
+/// stored hashes.
+async fn read_page(pool: &PgPool, low: u64, high: u64) -> Result<Vec<Checked>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT position, event_id, stream_id, stream_version, event_type, schema_version, \
+                event_time, recorded_time, correlation_id, causation_id, traceparent, \
+                payload::text, prev_hash, hash \
+         FROM events WHERE position > $1 AND position <= $2 ORDER BY position",
+    )
+    .persistent(false)
+    .bind(low as i64)
+    .bind(high as i64)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.iter().map(check_row).collect::<Result<_, _>>()?)
+}
+
 /// Checks one chained event against the hash of the event before it.
 async fn check_event(
     pool: &PgPool,
-    row: &Row_,
+    row: &Checked,
     running: &Hash,
     previous_position: u64,
 ) -> Result<Option<Failure>, StoreError> {
@@ -331,16 +344,13 @@ async fn check_event(
             detail,
         }))
     };
-    let (Some(prev), Some(hash)) = (
-        row.prev_hash.as_deref().and_then(chain::hash_from_slice),
-        row.hash.as_deref().and_then(chain::hash_from_slice),
-    ) else {
+    let (Some(prev), Some(_)) = (row.prev_hash, row.hash) else {
         return fail(
             FailureKind::Edited,
             "its chain hashes were removed or altered (the chain starts before it)".into(),
         );
     };
-    let intact = row.recompute(&prev) == hash;
+    let intact = row.intact;
     if prev == *running {
         if intact {
             return Ok(None);
