@@ -61,15 +61,21 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
+        // Crypto-shredding's data keys (docs/trust.md): beside the log in
+        // PostgreSQL, wrapped by the master key.
+        let keys = store
+            .key_ring()
+            .context("setting up the data keys of personal fields")?;
         let labels = Labels::new(store.clone(), peers.clone());
         let app = Arc::new(App {
             ingest: Ingest::new(
                 store.clone(),
+                keys.clone(),
                 policy,
                 peers.clone(),
                 settings.ingest.clone(),
             ),
-            quarantine: Quarantine::new(store.clone()),
+            quarantine: Quarantine::new(store.clone(), keys),
             alerts: AlertCommands::new(store, labels.clone()),
             labels,
             peers,
