@@ -19,6 +19,7 @@ use anyhow::Context;
 use domain::Ruleset;
 use domain::money::Currency;
 use event_store::EventStore;
+use event_store::postgres::keys::KeyRing;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,9 +32,27 @@ pub struct Application {
 }
 
 impl Application {
+    /// The service over `store`, with the data keys of personal fields
+    /// from the store itself (the PostgreSQL log keeps them beside it).
     pub async fn build(
         settings: Settings,
         store: Arc<dyn EventStore>,
+    ) -> anyhow::Result<Application> {
+        // Crypto-shredding's data keys (docs/trust.md): beside the log in
+        // PostgreSQL, wrapped by the master key. A backend without them
+        // refuses here rather than store personal fields in the clear.
+        let keys = store
+            .key_ring()
+            .context("setting up the data keys of personal fields")?;
+        Self::build_with_keys(settings, store, keys).await
+    }
+
+    /// The service with a key ring of its own (a log backend other than
+    /// PostgreSQL: `KeyRing::new` over the read models' database).
+    pub async fn build_with_keys(
+        settings: Settings,
+        store: Arc<dyn EventStore>,
+        keys: Arc<KeyRing>,
     ) -> anyhow::Result<Application> {
         crate::metrics::handle();
         anyhow::ensure!(
@@ -65,11 +84,12 @@ impl Application {
         let app = Arc::new(App {
             ingest: Ingest::new(
                 store.clone(),
+                keys.clone(),
                 policy,
                 peers.clone(),
                 settings.ingest.clone(),
             ),
-            quarantine: Quarantine::new(store.clone()),
+            quarantine: Quarantine::new(store.clone(), keys),
             alerts: AlertCommands::new(store, labels.clone()),
             labels,
             peers,

@@ -56,6 +56,12 @@ fn guarded_routes() -> Vec<(&'static str, &'static str, &'static str, Value)> {
             "admin",
             json!({"version": null}),
         ),
+        (
+            "DELETE",
+            "/v1/customers/{id}/personal-data",
+            "admin",
+            json!({"_path": "/v1/customers/c-unknown/personal-data"}),
+        ),
         post("/v1/transactions", "ingest", tx("t-1", "c-1", 10.0, 1)),
         post(
             "/v1/transactions/batch",
@@ -143,6 +149,7 @@ async fn every_route_refuses_a_missing_or_misplaced_token_and_the_wrong_role(poo
         let send = |url: String| match method {
             "GET" => app.http.get(url),
             "PUT" => app.http.put(url).json(&body),
+            "DELETE" => app.http.delete(url),
             _ => app.http.post(url).json(&body),
         };
         // No token, or the right token anywhere but `Authorization: Bearer`.

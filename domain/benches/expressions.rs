@@ -145,11 +145,7 @@ fn transaction(i: usize, rng: &mut Rng) -> Transaction {
             country: CountryCode::parse(country).expect("country"),
             coordinates: Coordinates::new(lat, lon).expect("coordinates"),
         }),
-        device_info: Some(DeviceInfo {
-            device_type: device,
-            ip_address: None,
-            user_agent: None,
-        }),
+        device_info: Some(DeviceInfo::new(device, None, None)),
         input_schema: InputSchema::V2,
     }
 }

@@ -3,10 +3,12 @@
 //! 64-bit fingerprint with when it was first and last seen and how often.
 //!
 //! Fingerprints, not the strings: the state stays a few dozen bytes per
-//! device, and personal fields (IP, user agent) are not copied into memory
-//! beyond the transaction itself. FNV-1a because it is stable across builds
-//! and platforms (std's hasher is not promised to be), and collisions
-//! between one customer's handful of devices are negligible.
+//! device, and personal fields (IP, user agent) never reach the domain in
+//! the clear on today's path: the command side seals them and records a
+//! keyed fingerprint instead (docs/trust.md, ADR 0021). The FNV-1a of the
+//! plaintext remains for transactions recorded before that (stable across
+//! builds and platforms, which std's hasher is not promised to be);
+//! collisions between one customer's handful of devices are negligible.
 //!
 //! At most `capacity` devices are kept; the one seen least recently goes
 //! first, so a customer's everyday phone and laptop are never forgotten
@@ -14,29 +16,59 @@
 
 use crate::transaction::Transaction;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A device's fingerprint: FNV-1a over the user agent and the IP address.
+/// A device's fingerprint. Recorded transactions carry a keyed one
+/// (HMAC-SHA-256 under the customer's data key, cut to 64 bits, computed
+/// by the command side when it seals the personal fields: ADR 0021);
+/// transactions recorded before that carry the IP and user agent in the
+/// clear and are fingerprinted here with FNV-1a, as they always were, so
+/// old logs replay to the same decisions. Serialised as 16 hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DeviceKey(u64);
 
 impl DeviceKey {
-    /// The device `tx` was made from, if it names a user agent or an IP
-    /// (terminal and schema v1 transactions do not).
+    /// A fingerprint computed elsewhere (the keyed one).
+    pub fn from_u64(value: u64) -> DeviceKey {
+        DeviceKey(value)
+    }
+
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// The device `tx` was made from, if it names one (terminal and schema
+    /// v1 transactions do not): its recorded keyed fingerprint, else the
+    /// FNV-1a of its plaintext fields (transactions from before sealing).
     pub fn of(tx: &Transaction) -> Option<DeviceKey> {
         let device = tx.device_info.as_ref()?;
-        let agent = device.user_agent.as_ref().map(|a| a.as_str());
-        if agent.is_none() && device.ip_address.is_none() {
-            return None;
+        if let Some(key) = device.fingerprint {
+            return Some(key);
         }
+        let identity = device.identity()?;
         let mut h = Fnv::default();
-        h.write(agent.unwrap_or("").as_bytes());
-        // A separator that no user agent contains (they have no control
-        // characters), so ("ab", "c") and ("a", "bc") differ.
-        h.write(&[0]);
-        if let Some(ip) = device.ip_address {
-            h.write(ip.to_string().as_bytes());
-        }
+        h.write(&identity);
         Some(DeviceKey(h.0))
+    }
+}
+
+impl Serialize for DeviceKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{:016x}", self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<DeviceKey, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        if text.len() != 16 {
+            return Err(serde::de::Error::custom(
+                "a device fingerprint is 16 hex digits",
+            ));
+        }
+        u64::from_str_radix(&text, 16)
+            .map(DeviceKey)
+            .map_err(|_| serde::de::Error::custom("a device fingerprint is 16 hex digits"))
     }
 }
 

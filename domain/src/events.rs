@@ -4,7 +4,7 @@
 //! and for reading back (upcasting older versions first).
 //!
 //! Streams (see `streams`): `customer-{id}` holds `TransactionRecorded` and
-//! `AlertRaised`; `alert-{id}` the alert's lifecycle; `quarantine` the
+//! `AlertRaised` (and `PersonalDataErased`); `alert-{id}` the alert's lifecycle; `quarantine` the
 //! rejected input; `policy` the policy versions and their lifecycle (`ruleset`,
 //! its predecessor, the rulesets published before policies); `model` the
 //! trained models; `backtest` the recorded backtests. Labels go wherever the
@@ -221,6 +221,17 @@ pub struct InputQuarantined {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_index: Option<u32>,
     pub reasons: Vec<FieldError>,
+    /// The whole body, sealed, when it could not be read as JSON (its
+    /// personal fields cannot be found in it): `raw_body` then only says
+    /// so. A body that is JSON keeps its personal fields sealed in place
+    /// instead (`device_info.sealed`, docs/trust.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_body: Option<String>,
+    /// Whose data key sealed its personal fields: the customer the body
+    /// names, or `""` (the quarantine's own key) when it names none that
+    /// is valid. `None`: nothing was sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_with: Option<String>,
 }
 
 /// A client sent a `transaction_id` again. Nothing is recorded twice: this
@@ -338,6 +349,23 @@ pub struct BacktestFigures {
     pub false_positive_rate: Option<f64>,
     pub precision: Option<f64>,
     pub alert_rate: Option<f64>,
+}
+
+/// A customer's personal data was erased (`customer-{id}`; the right to
+/// erasure, docs/trust.md): the data key that sealed their personal fields
+/// (IP addresses, user agents) was destroyed, so every ciphertext under it
+/// is unreadable for good, and the read models dropped what they showed of
+/// them. Decisions, amounts, alerts and device fingerprints stay: they are
+/// not readable as personal data without the key. Its event time is when
+/// the key was destroyed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonalDataErased {
+    pub customer_id: CustomerId,
+    /// Which of the customer's data keys was destroyed (a customer who
+    /// transacts again after an erasure gets a new one, generation + 1).
+    pub key_generation: u32,
+    /// The admin who asked for it.
+    pub erased_by: String,
 }
 
 /// The shadow policy was set (`Some`) or cleared (`None`).
@@ -466,6 +494,7 @@ payloads!(
     ShadowPolicySet = 1,
     ModelTrained = 1,
     BacktestRecorded = 1,
+    PersonalDataErased = 1,
 );
 
 /// Why a stored event could not be read as a `DomainEvent`.

@@ -6,6 +6,7 @@
 //! them. Fields absent from schema v1 are `Option`s; schema v2 input fills
 //! them (see `ingest` for which are required).
 
+use crate::devices::DeviceKey;
 use crate::geo::{Coordinates, CountryCode};
 use crate::ids::{CustomerId, MerchantId, TransactionId};
 use crate::money::{Amount, Currency};
@@ -100,6 +101,15 @@ pub struct Location {
 }
 
 /// The device a transaction was made from.
+///
+/// `ip_address` and `user_agent` are personal data (docs/trust.md): the
+/// ingest parses them in the clear, and the command side then *seals* them
+/// ([`DeviceInfo::sealed`]) before anything is decided or recorded: the
+/// plaintext is replaced by `sealed` (their ciphertext under the customer's
+/// data key, opaque to the domain) and `fingerprint` (a keyed hash of the
+/// pair, what the device rules and features compare). Events recorded
+/// before crypto-shredding carry the plaintext and no fingerprint; they
+/// still replay ([`crate::devices::DeviceKey::of`] hashes them as before).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceInfo {
     pub device_type: DeviceType,
@@ -107,6 +117,84 @@ pub struct DeviceInfo {
     pub ip_address: Option<IpAddr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<UserAgent>,
+    /// The device's keyed fingerprint, set when the personal fields were
+    /// sealed (16 hex digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<DeviceKey>,
+    /// The personal fields' ciphertext (see [`PersonalDevice`]); only the
+    /// holder of the customer's data key can read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
+}
+
+/// The personal fields of a device, as they are sealed: the plaintext of
+/// [`DeviceInfo::sealed`] is this, serialised as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonalDevice {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<UserAgent>,
+}
+
+impl DeviceInfo {
+    /// A device as the ingest parses it: personal fields in the clear,
+    /// not sealed yet.
+    pub fn new(
+        device_type: DeviceType,
+        ip_address: Option<IpAddr>,
+        user_agent: Option<UserAgent>,
+    ) -> DeviceInfo {
+        DeviceInfo {
+            device_type,
+            ip_address,
+            user_agent,
+            fingerprint: None,
+            sealed: None,
+        }
+    }
+
+    /// Its personal fields in the clear, if it names any.
+    pub fn personal(&self) -> Option<PersonalDevice> {
+        if self.ip_address.is_none() && self.user_agent.is_none() {
+            return None;
+        }
+        Some(PersonalDevice {
+            ip_address: self.ip_address,
+            user_agent: self.user_agent.clone(),
+        })
+    }
+
+    /// The bytes that identify the device (user agent, a NUL, the IP as
+    /// text): what both the legacy FNV fingerprint and the keyed one hash.
+    /// `None` when it names neither (terminals, schema v1).
+    pub fn identity(&self) -> Option<Vec<u8>> {
+        let agent = self.user_agent.as_ref().map(|a| a.as_str());
+        if agent.is_none() && self.ip_address.is_none() {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(64);
+        bytes.extend_from_slice(agent.unwrap_or("").as_bytes());
+        // A separator that no user agent contains (they have no control
+        // characters), so ("ab", "c") and ("a", "bc") differ.
+        bytes.push(0);
+        if let Some(ip) = self.ip_address {
+            bytes.extend_from_slice(ip.to_string().as_bytes());
+        }
+        Some(bytes)
+    }
+
+    /// The device with its personal fields replaced by their ciphertext
+    /// and keyed fingerprint (the command side's crypto computes both).
+    pub fn sealed(self, fingerprint: DeviceKey, sealed: String) -> DeviceInfo {
+        DeviceInfo {
+            device_type: self.device_type,
+            ip_address: None,
+            user_agent: None,
+            fingerprint: Some(fingerprint),
+            sealed: Some(sealed),
+        }
+    }
 }
 
 /// Which input schema a transaction arrived in. Serialised as `1` or `2`.

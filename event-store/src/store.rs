@@ -5,7 +5,9 @@ use crate::error::{AppendError, StoreError};
 use crate::model::{
     AppendOutcome, AppendRequest, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamVersion,
 };
+use crate::postgres::keys::KeyRing;
 use futures_util::stream::BoxStream;
+use std::sync::Arc;
 
 /// A live, resumable feed of the global log: every event after the starting
 /// position, in position order, then new events as they commit. It wakes on
@@ -95,4 +97,13 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Every event after `after`, then live events as they commit.
     async fn subscribe_all(&self, after: Position) -> Result<EventSubscription, StoreError>;
+
+    /// The data keys of crypto-shredding (docs/trust.md). They live in
+    /// PostgreSQL beside the log; a backend without them says so, and a
+    /// service built on it must be given a [`KeyRing`] of its own.
+    fn key_ring(&self) -> Result<Arc<KeyRing>, StoreError> {
+        Err(StoreError::Backend(
+            "this event store keeps no data keys: give the service a PostgreSQL key ring".into(),
+        ))
+    }
 }

@@ -165,6 +165,8 @@ fn quarantined(id: u128, reasons: &[(&str, FieldReason)]) -> InputQuarantined {
         raw_body: format!("{{\"n\": {id}}}"),
         content_type: Some("application/json".into()),
         batch_index: id.is_multiple_of(2).then_some(id as u32),
+        sealed_body: None,
+        sealed_with: None,
         reasons: reasons
             .iter()
             .map(|(field, reason)| FieldError::new(*field, *reason, "bad"))

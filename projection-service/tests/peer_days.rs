@@ -166,6 +166,8 @@ impl Log {
                     raw_body: "{}".into(),
                     content_type: None,
                     batch_index: None,
+                    sealed_body: None,
+                    sealed_with: None,
                     reasons: vec![FieldError::new(
                         "amount",
                         FieldReason::AmountNotPositive,

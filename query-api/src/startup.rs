@@ -36,9 +36,17 @@ impl Application {
         telemetry::metrics_handle();
         let query_pool = db::query_pool(&pool, &settings)?;
         let feed = AlertFeed::new();
+        // Sealed personal fields are shown opened with these (docs/trust.md).
+        let keys = store
+            .key_ring()
+            .inspect_err(
+                |error| tracing::warn!(%error, "no data keys: personal fields are shown sealed"),
+            )
+            .ok();
         let schema = schema::build(
             Shared {
                 store: store.clone(),
+                keys,
                 limits: settings.limits,
                 feed: feed.clone(),
                 windows: Default::default(),

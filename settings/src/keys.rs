@@ -1,7 +1,8 @@
 //! Secret keys: the one home for how a service finds a 32-byte key. The
-//! checkpoint signing key uses it today; the master encryption key of
-//! crypto-shredding is meant to follow the same pattern (a [`KeySpec`] of
-//! its own), so both are configured, generated and warned about alike.
+//! checkpoint signing key (`event_store::trust::checkpoint::SIGNING_KEY`)
+//! and the master key of crypto-shredding
+//! (`event_store::trust::shred::MASTER_KEY`) are each a [`KeySpec`], so
+//! both are configured, generated and warned about alike.
 //!
 //! Where a key comes from, in order:
 //! 1. the variable itself (`SENTINEL_SIGNING_KEY=<64 hex digits>`),
@@ -175,7 +176,9 @@ fn read_key_file(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
 
 /// Writes a fresh random key, readable by its owner only, without ever
 /// replacing an existing file (two processes starting at once: the second
-/// one reads the first one's key).
+/// one reads the first one's key). The key is written whole to a file of
+/// this process's own and then linked into place, so nobody ever reads a
+/// half-written key.
 fn generate(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
     use std::io::Write;
     let mut bytes = Zeroizing::new([0u8; 32]);
@@ -184,6 +187,12 @@ fn generate(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce)
+        .map_err(|e| anyhow::anyhow!("the operating system gave no randomness: {e}"))?;
+    let mut staging = path.as_os_str().to_owned();
+    staging.push(format!(".{}.{}.tmp", std::process::id(), to_hex(&nonce)));
+    let staging = PathBuf::from(staging);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -191,14 +200,17 @@ fn generate(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    match options.open(path) {
-        Ok(mut file) => {
-            let text = Zeroizing::new(to_hex(bytes.as_slice()));
-            file.write_all(text.as_bytes())?;
-            file.write_all(b"\n")?;
-            file.sync_all()?;
-            Ok(bytes)
-        }
+    let written = (|| -> std::io::Result<()> {
+        let mut file = options.open(&staging)?;
+        let text = Zeroizing::new(to_hex(bytes.as_slice()));
+        file.write_all(text.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()
+    })();
+    let linked = written.and_then(|()| std::fs::hard_link(&staging, path));
+    let _ = std::fs::remove_file(&staging);
+    match linked {
+        Ok(()) => Ok(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key_file(path),
         Err(e) => Err(e.into()),
     }

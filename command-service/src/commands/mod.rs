@@ -10,12 +10,14 @@
 //! - `alerts`, `labels`: the analyst's commands, decided by the aggregates
 //!   in `domain::alert` and `domain::label`;
 //! - `raised`: how an alert is known to exist (ADR 0003);
+//! - `erasure`: erasing a customer's personal data (crypto-shredding);
 //! - `error`: what a command can fail with.
 //!
 //! Nothing here knows HTTP: outcomes and refusals are returned as values,
 //! and `crate::http` turns them into answers and problems.
 
 pub mod alerts;
+pub mod erasure;
 pub mod error;
 pub mod events;
 pub mod labels;

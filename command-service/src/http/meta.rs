@@ -1,10 +1,11 @@
 //! Who caused a request and under which trace: the correlation id and W3C
 //! trace context read from the headers (`request_meta`), and the span an
 //! ingest request runs in (`ingest_span`), whose context is carried into
-//! every event the request appends.
+//! every event the request appends; and who the caller is (`actor`).
 
+use super::app::AppState;
 use crate::ingest::RequestMeta;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use uuid::Uuid;
 
 /// The service every request-path span and log line names.
@@ -63,4 +64,14 @@ pub fn request_meta(headers: &HeaderMap) -> RequestMeta {
         correlation_id: Some(correlation_id),
         traceparent,
     }
+}
+
+/// Who is calling: the holder of the bearer token, `anonymous` in open
+/// mode (recorded in the events an admin's command appends).
+pub fn actor(app: &AppState, headers: &HeaderMap) -> String {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| access::bearer_of(v.as_bytes()))
+        .and_then(|token| app.settings.tokens.holder(token))
+        .unwrap_or_else(|| "anonymous".to_owned())
 }

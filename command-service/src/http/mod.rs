@@ -13,6 +13,7 @@ pub mod alerts;
 pub mod app;
 pub mod auth;
 pub mod bodies;
+pub mod customers;
 pub mod health;
 pub mod input;
 pub mod labels;
@@ -31,13 +32,14 @@ use auth::{Guard, Role};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use std::sync::Arc;
 use utoipa_swagger_ui::SwaggerUi;
 
 /// The routes, each behind the role it needs: transactions need `ingest`;
 /// acknowledgements, resolutions, labels and reading the policy need
-/// `analyst`; changing the policy needs `admin`; health checks,
+/// `analyst`; changing the policy and erasing a customer's personal data
+/// need `admin`; health checks,
 /// metrics and the API description are open. With a rate limit configured,
 /// the `/v1` routes are limited per caller, before authentication (so
 /// refused requests are limited too).
@@ -72,11 +74,18 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/policy/rollback", post(policy::post_rollback))
         .route("/v1/policy/shadow", put(policy::put_shadow))
         .route_layer(needs(Role::Admin));
+    let erase = Router::new()
+        .route(
+            "/v1/customers/{id}/personal-data",
+            delete(customers::delete_personal_data),
+        )
+        .route_layer(needs(Role::Admin));
     let mut api = ingest
         .merge(labels)
         .merge(alerts)
         .merge(read_policy)
         .merge(change_policy)
+        .merge(erase)
         .with_state(app.clone());
     if let Some(limit) = app.settings.rate_limit {
         tracing::info!(

@@ -14,6 +14,7 @@ use super::bodies::{
     AcknowledgementInput, DeviceInfo, LabelBatch, LabelInput, Location, ResolutionInput,
     TransactionBatch, TransactionInput,
 };
+use super::customers::ErasureAnswer;
 use super::health::{Health, Readiness};
 use super::labels::{LabelAnswer, LabelBatchAnswer, LabelItemResult};
 use super::policy::{
@@ -48,6 +49,7 @@ use utoipa::{Modify, OpenApi};
         super::policy::post_promote,
         super::policy::post_rollback,
         super::policy::put_shadow,
+        super::customers::delete_personal_data,
         super::health::healthz,
         super::health::readyz,
     ),
@@ -57,7 +59,7 @@ use utoipa::{Modify, OpenApi};
         LabelBatchAnswer, Health, Readiness, TransactionInput, TransactionBatch, Location,
         DeviceInfo, AcknowledgementInput, ResolutionInput, LabelInput, LabelBatch,
         PolicyAnswer, VersionsAnswer, VersionAnswer, PromotionAnswer, PublishInput, ShadowInput,
-        LifecycleAnswer
+        LifecycleAnswer, ErasureAnswer
     )),
     modifiers(&BearerAuth),
     tags(
@@ -65,6 +67,7 @@ use utoipa::{Modify, OpenApi};
         (name = "alerts", description = "Alert lifecycle (role `analyst`)"),
         (name = "labels", description = "Ground truth (role `analyst`)"),
         (name = "policy", description = "The policy: read (role `analyst`), publish, promote, roll back, shadow (role `admin`)"),
+        (name = "customers", description = "Erasing a customer's personal data (role `admin`)"),
         (name = "operations", description = "Health and readiness (open, not rate limited)"),
     )
 )]
@@ -218,8 +221,8 @@ mod tests {
                 }
             }
         }
-        // Transactions (2), alerts (2), labels (2), the policy (7).
-        assert_eq!(operations, 13);
+        // Transactions (2), alerts (2), labels (2), the policy (7), erasure (1).
+        assert_eq!(operations, 14);
         for (path, method) in [
             ("/v1/policy", "get"),
             ("/v1/policies", "get"),

@@ -19,7 +19,7 @@
 //! its log follower's lag.
 
 use super::app::AppState;
-use super::meta::request_meta;
+use super::meta::{actor, request_meta};
 use super::problem::{Problem, store_unavailable};
 use crate::commands::CommandError;
 use crate::policy::commands::{PolicyCommand, PolicyError, execute};
@@ -385,15 +385,6 @@ async fn run(
         }
         Err(error) => error_answer(error).into_response(),
     }
-}
-
-/// Who is calling: the holder of the bearer token, `anonymous` in open mode.
-fn actor(app: &AppState, headers: &HeaderMap) -> String {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| access::bearer_of(v.as_bytes()))
-        .and_then(|token| app.settings.tokens.holder(token))
-        .unwrap_or_else(|| "anonymous".to_owned())
 }
 
 /// The JSON body, or the problem answer (boxed: a `Problem` is large).

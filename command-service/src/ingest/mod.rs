@@ -21,6 +21,7 @@
 pub mod answer;
 pub mod customers;
 pub mod loader;
+pub mod personal;
 pub mod quarantine;
 
 use crate::commands::error::StoreFailure;
@@ -37,6 +38,7 @@ use domain::{
     CustomerState, DecisionIds, DomainEvent, PendingEvent, RecordTransaction, Transaction,
     decide_with_shadow,
 };
+use event_store::postgres::keys::KeyRing;
 use event_store::{
     AppendOutcome, EventMetadata, EventStore, ExpectedVersion, RecordedEvent, StoreError,
     StreamVersion,
@@ -122,6 +124,8 @@ pub struct Admission(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
 
 pub struct Ingest {
     store: Arc<dyn EventStore>,
+    /// Customers' data keys: personal fields are sealed with them first.
+    keys: Arc<KeyRing>,
     policy: Arc<LivePolicy>,
     customers: Customers,
     peers: Arc<LivePeers>,
@@ -134,6 +138,7 @@ impl Ingest {
     /// Starts the loader task, so it needs a tokio runtime.
     pub fn new(
         store: Arc<dyn EventStore>,
+        keys: Arc<KeyRing>,
         policy: Arc<LivePolicy>,
         peers: Arc<LivePeers>,
         options: IngestOptions,
@@ -151,6 +156,7 @@ impl Ingest {
         );
         Ingest {
             store,
+            keys,
             policy,
             customers: Customers::new(options.customer_cache),
             peers,
@@ -172,6 +178,11 @@ impl Ingest {
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
         &self.store
+    }
+
+    /// The customers' data keys (erasure destroys them here).
+    pub fn keys(&self) -> &Arc<KeyRing> {
+        &self.keys
     }
 
     /// Customers held in memory now.
@@ -204,10 +215,20 @@ impl Ingest {
                 held.push(customer);
             }
         }
+        // Every customer's data key in one statement for the whole batch
+        // (created for the new ones), at the same time as their streams.
+        let ids: Vec<&str> = seen.iter().map(|c| c.as_str()).collect();
+        let keys = async {
+            if let Err(error) = self.keys.keys_for(&ids).await {
+                tracing::warn!(%error, "could not load a batch's data keys");
+            }
+        };
         if held.is_empty() {
+            keys.await;
             return;
         }
-        match self.loader.load(streams.clone()).await {
+        let (loaded, ()) = tokio::join!(self.loader.load(streams.clone()), keys);
+        match loaded {
             Ok(pages) if pages.len() == held.len() => {
                 for ((mut customer, stream), page) in held.into_iter().zip(&streams).zip(pages) {
                     if let Err(error) = self.fill(&mut customer, stream, page).await {
@@ -262,6 +283,7 @@ impl Ingest {
         meta: &RequestMeta,
     ) -> Result<Outcome, IngestError> {
         let policy = meta.policy.clone().unwrap_or_else(|| self.policy.current());
+        let tx = self.seal(tx).await?;
         let fingerprint = fingerprint(&tx);
         let stream = domain::streams::customer(&tx.customer_id);
         let entry = self
@@ -303,6 +325,21 @@ impl Ingest {
                 outcome
             }
         }
+    }
+
+    /// `tx` with its personal fields sealed under its customer's data key
+    /// (cached; a batch loaded them all in [`Ingest::preload`]).
+    async fn seal(&self, tx: Transaction) -> Result<Transaction, IngestError> {
+        if !personal::has_personal(&tx) {
+            return Ok(tx);
+        }
+        let key = self
+            .keys
+            .key_for(tx.customer_id.as_str())
+            .await
+            .map_err(store_error)?;
+        personal::seal_transaction(tx, &key)
+            .map_err(|e| IngestError::Store(format!("sealing personal fields: {e}")))
     }
 
     /// Records that a transaction id came again (for the data-quality
@@ -616,10 +653,22 @@ fn count_decision(answer: &Answer) {
     }
 }
 
-/// A stable fingerprint of a transaction's content.
+/// A stable fingerprint of a transaction's content. Of its sealed form
+/// without the ciphertext, which differs each time the same fields are
+/// sealed (random nonces): the keyed device fingerprint stands for them.
+/// (A repeat of a transaction recorded before sealing existed is compared
+/// with its plaintext form, so it reads as a different payload: ADR 0021.)
 fn fingerprint(tx: &Transaction) -> Uuid {
-    let bytes = serde_json::to_vec(tx).unwrap_or_default();
-    Uuid::new_v5(&FINGERPRINT_NAMESPACE, &bytes)
+    let bytes = if tx.device_info.as_ref().is_some_and(|d| d.sealed.is_some()) {
+        let mut bare = tx.clone();
+        if let Some(device) = &mut bare.device_info {
+            device.sealed = None;
+        }
+        serde_json::to_vec(&bare)
+    } else {
+        serde_json::to_vec(tx)
+    };
+    Uuid::new_v5(&FINGERPRINT_NAMESPACE, &bytes.unwrap_or_default())
 }
 
 /// Answers rebuilt from a stream: each recorded transaction with its alert.

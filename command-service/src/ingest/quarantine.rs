@@ -1,11 +1,15 @@
 //! Rejected input is never dropped: it is appended whole, with every reason,
 //! to the `quarantine` stream, and the client is told its quarantine id.
+//! Its personal fields are sealed first (`super::personal::seal_input`):
+//! refused input is no exception to "no plaintext IP in the database".
 
+use super::personal::seal_input;
 use crate::commands::events::new_event;
 use domain::DomainEvent;
 use domain::events::InputQuarantined;
 use domain::ids::QuarantineId;
 use domain::ingest::FieldError;
+use event_store::postgres::keys::KeyRing;
 use event_store::{EventMetadata, EventStore, ExpectedVersion};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -17,6 +21,7 @@ const MAX_KEPT_BYTES: usize = 256 * 1024;
 #[derive(Clone)]
 pub struct Quarantine {
     store: Arc<dyn EventStore>,
+    keys: Arc<KeyRing>,
 }
 
 /// What is known of one rejected input.
@@ -28,8 +33,8 @@ pub struct Rejected<'a> {
 }
 
 impl Quarantine {
-    pub fn new(store: Arc<dyn EventStore>) -> Self {
-        Quarantine { store }
+    pub fn new(store: Arc<dyn EventStore>, keys: Arc<KeyRing>) -> Self {
+        Quarantine { store, keys }
     }
 
     /// Appends the rejected input; its id, or why it could not be kept.
@@ -43,12 +48,18 @@ impl Quarantine {
             metrics::counter!("sentinel_quarantined_total", "reason" => reason.reason.code())
                 .increment(1);
         }
+        let complete = rejected.body.len() <= MAX_KEPT_BYTES;
+        let sealed = seal_input(&self.keys, kept_text(rejected.body), complete)
+            .await
+            .map_err(|e| e.to_string())?;
         let event = DomainEvent::from(InputQuarantined {
             quarantine_id: id,
-            raw_body: kept_text(rejected.body),
+            raw_body: sealed.raw_body,
             content_type: rejected.content_type.map(str::to_owned),
             batch_index: rejected.batch_index,
             reasons: rejected.reasons,
+            sealed_body: sealed.sealed_body,
+            sealed_with: sealed.sealed_with,
         });
         let new = new_event(&event, chrono::Utc::now(), metadata).map_err(|e| e.to_string())?;
         self.store

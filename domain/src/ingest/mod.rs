@@ -10,4 +10,4 @@ pub use analyst::{
     LabelItem, parse_acknowledgement, parse_label, parse_label_item, parse_resolution,
 };
 pub use errors::{FieldError, FieldReason, WHOLE_BODY};
-pub use transaction::{ParseContext, parse_transaction};
+pub use transaction::{ParseContext, customer_named, parse_transaction};

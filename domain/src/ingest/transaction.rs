@@ -93,6 +93,19 @@ pub fn parse_transaction(body: &Value, ctx: &ParseContext) -> Result<Transaction
     report.finish(tx)
 }
 
+/// The customer a body names, if it names a valid one: `user_id`, else
+/// its alias `customer_id`. For input that failed the ingest, whose
+/// personal fields are still sealed under that customer's key (the command
+/// side seals, the query side opens: both ask here, so both pick the same
+/// key).
+pub fn customer_named(body: &Value) -> Option<CustomerId> {
+    let obj = body.as_object()?;
+    ["user_id", "customer_id"]
+        .iter()
+        .find_map(|k| obj.get(*k).and_then(Value::as_str))
+        .and_then(|text| CustomerId::parse(text).ok())
+}
+
 /// The schema: an explicit `schema_version` wins, else the v2 markers decide.
 fn schema_of(report: &mut Report, obj: &Map<String, Value>) -> InputSchema {
     if let Some(v) = present(obj, "schema_version") {
@@ -437,15 +450,15 @@ fn device_info(report: &mut Report, obj: &Map<String, Value>) -> Option<DeviceIn
     });
     let user_agent = present(obj, "user_agent")
         .map(|v| text(report, v, "device_info.user_agent", UserAgent::parse));
-    Some(DeviceInfo {
-        device_type: device_type?,
-        ip_address: match ip_address {
+    Some(DeviceInfo::new(
+        device_type?,
+        match ip_address {
             Some(parsed) => Some(parsed?),
             None => None,
         },
-        user_agent: match user_agent {
+        match user_agent {
             Some(parsed) => Some(parsed?),
             None => None,
         },
-    })
+    ))
 }

@@ -59,6 +59,7 @@ fn type_names_and_versions_are_stable() {
             ("ShadowPolicySet", 1),
             ("ModelTrained", 1),
             ("BacktestRecorded", 1),
+            ("PersonalDataErased", 1),
         ]
     );
 }
@@ -117,6 +118,8 @@ fn every_event_round_trips() {
             raw_body: "{\"amount\": -1}".into(),
             content_type: Some("application/json".into()),
             batch_index: Some(3),
+            sealed_body: None,
+            sealed_with: None,
             reasons: vec![FieldError::new(
                 "amount",
                 FieldReason::AmountNotPositive,
@@ -342,4 +345,52 @@ fn a_v1_label_upcasts_to_a_v2_label_without_its_transaction() {
     assert_eq!(label.transaction, None);
     assert_eq!(label.was_fraud, None);
     assert_eq!(domain::peers::PeerChange::of(&event), None);
+}
+
+/// An erasure names the customer, the key generation destroyed and who
+/// asked; the customer's state ignores it (decisions stay as they were).
+#[test]
+fn personal_data_erased_round_trips_and_changes_no_decision_state() {
+    let erased = PersonalDataErased {
+        customer_id: CustomerId::parse("cust-1").unwrap(),
+        key_generation: 1,
+        erased_by: "admin".into(),
+    };
+    round_trip(erased.clone().into());
+    assert_eq!(
+        serde_json::to_value(&erased).unwrap(),
+        json!({"customer_id": "cust-1", "key_generation": 1, "erased_by": "admin"})
+    );
+    let state = CustomerState::default();
+    let mut after = state.clone();
+    after.apply(&erased.into());
+    assert_eq!(state, after);
+}
+
+/// A sealed device keeps its type and fingerprint in the clear and nothing
+/// of the IP or user agent; its fingerprint is what the device rules use,
+/// and a device recorded before sealing still gets its FNV fingerprint.
+#[test]
+fn a_sealed_device_carries_a_fingerprint_and_no_plaintext() {
+    use domain::devices::DeviceKey;
+    let plain = tx().on_device("Mozilla/5.0", "203.0.113.7").build();
+    let legacy = DeviceKey::of(&plain).unwrap();
+    let mut sealed = plain.clone();
+    let device = sealed.device_info.take().unwrap();
+    assert_eq!(
+        device.identity().unwrap(),
+        b"Mozilla/5.0\x00203.0.113.7".to_vec()
+    );
+    sealed.device_info = Some(device.sealed(DeviceKey::from_u64(0xabc), "v1.1.xyz".into()));
+    let json = serde_json::to_value(&sealed).unwrap();
+    assert_eq!(
+        json["device_info"],
+        json!({"device_type": "web", "fingerprint": "0000000000000abc", "sealed": "v1.1.xyz"})
+    );
+    let text = json.to_string();
+    assert!(!text.contains("203.0.113.7") && !text.contains("Mozilla"));
+    assert_eq!(DeviceKey::of(&sealed), Some(DeviceKey::from_u64(0xabc)));
+    assert_ne!(DeviceKey::of(&sealed), Some(legacy));
+    let back: domain::Transaction = serde_json::from_value(json).unwrap();
+    assert_eq!(back, sealed);
 }

@@ -54,11 +54,7 @@ pub fn tx() -> TxBuilder {
         transaction_type: Some(TransactionType::Purchase),
         payment_method: Some(PaymentMethod::CreditCard),
         location: Some(place(LONDON)),
-        device_info: Some(DeviceInfo {
-            device_type: DeviceType::Mobile,
-            ip_address: None,
-            user_agent: None,
-        }),
+        device_info: Some(DeviceInfo::new(DeviceType::Mobile, None, None)),
         input_schema: InputSchema::V2,
     })
 }
@@ -133,11 +129,11 @@ impl TxBuilder {
 
     /// Online, from the browser `agent` at `ip`.
     pub fn on_device(mut self, agent: &str, ip: &str) -> Self {
-        self.0.device_info = Some(DeviceInfo {
-            device_type: DeviceType::Web,
-            ip_address: Some(ip.parse().unwrap()),
-            user_agent: Some(UserAgent::parse(agent).unwrap()),
-        });
+        self.0.device_info = Some(DeviceInfo::new(
+            DeviceType::Web,
+            Some(ip.parse().unwrap()),
+            Some(UserAgent::parse(agent).unwrap()),
+        ));
         self
     }
 

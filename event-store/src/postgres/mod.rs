@@ -5,6 +5,7 @@
 //! ([`reader`], [`subscription`]). Gap-safety comes from the writer lock the
 //! writer takes in every append transaction: see `docs/adr/0001-gap-safe-global-order.md`.
 
+pub mod keys;
 mod reader;
 mod subscription;
 pub mod verify;
@@ -16,7 +17,9 @@ use crate::model::{AppendOutcome, AppendRequest, Position, RecordedEvent, Stream
 use crate::store::{EventStore, EventSubscription};
 use crate::trust::CheckpointPolicy;
 use crate::trust::chain::EventContent;
+use crate::trust::shred::{MASTER_KEY, MasterKey};
 use crate::upcast::Upcasters;
+use keys::{KeyRing, KeyRingOptions};
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
@@ -104,6 +107,13 @@ pub struct PgStoreOptions {
     /// default, for tests and tools) still chains every event, and signs
     /// nothing; services run with [`CheckpointPolicy::from_env`].
     pub checkpoints: Option<CheckpointPolicy>,
+    /// The master key of crypto-shredding's key ring ([`keys`]). `None`
+    /// (the default) loads it on first use the way services do
+    /// (`SENTINEL_MASTER_KEY`, `..._FILE`, else a development key generated
+    /// into `.sentinel/keys`, with a warning); tests may give one.
+    pub master_key: Option<Arc<MasterKey>>,
+    /// The key ring's cache.
+    pub key_ring: KeyRingOptions,
 }
 
 impl Default for PgStoreOptions {
@@ -117,6 +127,8 @@ impl Default for PgStoreOptions {
             subscription_batch: 2048,
             subscription_safety_net: Duration::from_secs(5),
             checkpoints: None,
+            master_key: None,
+            key_ring: KeyRingOptions::default(),
         }
     }
 }
@@ -132,6 +144,8 @@ impl std::fmt::Debug for PgStoreOptions {
             .field("subscription_batch", &self.subscription_batch)
             .field("subscription_safety_net", &self.subscription_safety_net)
             .field("checkpoints", &self.checkpoints)
+            .field("master_key", &self.master_key)
+            .field("key_ring", &self.key_ring)
             .finish()
     }
 }
@@ -144,6 +158,8 @@ pub struct PgEventStore {
     options: Arc<PgStoreOptions>,
     /// The LISTEN connection every subscription shares, started on first use.
     notifier: Arc<std::sync::OnceLock<subscription::Notifier>>,
+    /// Crypto-shredding's data keys, set up on first use.
+    keys: Arc<std::sync::OnceLock<Arc<KeyRing>>>,
 }
 
 impl PgEventStore {
@@ -175,11 +191,40 @@ impl PgEventStore {
             writer: tx,
             options,
             notifier: Arc::new(std::sync::OnceLock::new()),
+            keys: Arc::new(std::sync::OnceLock::new()),
         }
     }
 
     pub fn pool(&self) -> &PgPool {
         self.reader.pool()
+    }
+
+    /// The key ring of crypto-shredding over this store's database: the
+    /// configured master key (or the one in the options), loaded once.
+    pub fn keys(&self) -> Result<Arc<KeyRing>, StoreError> {
+        if let Some(ring) = self.keys.get() {
+            return Ok(ring.clone());
+        }
+        let master = match &self.options.master_key {
+            Some(master) => master.clone(),
+            None => {
+                let secret = settings::keys::load_or_generate(&MASTER_KEY)
+                    .map_err(|e| StoreError::Backend(format!("{e:#}")))?;
+                let master = MasterKey::new(&secret);
+                tracing::info!(
+                    key_id = %master.key_id,
+                    source = %secret.source,
+                    "sealing personal fields with per-customer data keys (crypto-shredding)"
+                );
+                Arc::new(master)
+            }
+        };
+        let ring = Arc::new(KeyRing::new(
+            self.pool().clone(),
+            master,
+            self.options.key_ring.clone(),
+        ));
+        Ok(self.keys.get_or_init(|| ring).clone())
     }
 
     /// Append calls waiting for the writer right now.
@@ -248,6 +293,10 @@ impl EventStore for PgEventStore {
             .notifier
             .get_or_init(|| subscription::Notifier::start(self.reader.pool().clone()));
         subscription::subscribe(self.reader.clone(), notifier, after, &self.options).await
+    }
+
+    fn key_ring(&self) -> Result<Arc<KeyRing>, StoreError> {
+        self.keys()
     }
 }
 

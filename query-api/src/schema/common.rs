@@ -10,12 +10,16 @@ use crate::loaders::Loader;
 use async_graphql::{Context, Enum, InputValueError, InputValueResult, Scalar, ScalarType, Value};
 use chrono::{DateTime, Duration, Utc};
 use event_store::EventStore;
+use event_store::postgres::keys::KeyRing;
 use serde::Deserialize;
 use std::sync::Arc;
 
 /// What every request shares: the log, the limits, the live alert feed.
 pub struct Shared {
     pub store: Arc<dyn EventStore>,
+    /// Customers' data keys, to show sealed personal fields (`None`: the
+    /// store keeps none; they are shown sealed).
+    pub keys: Option<Arc<KeyRing>>,
     pub limits: Limits,
     pub feed: AlertFeed,
     /// Long dashboard windows' aggregates, computed once a minute.

@@ -78,12 +78,28 @@ impl LogEvent {
         self.0.metadata.traceparent.as_deref()
     }
 
-    /// The payload, as JSON.
-    async fn payload(&self) -> async_graphql::Result<Json<serde_json::Value>> {
-        self.0
-            .payload
-            .to_value()
-            .map(Json)
+    /// The payload, as JSON. Personal fields (a transaction's
+    /// `device_info.ip_address` and `user_agent`, and refused input's) are
+    /// sealed in the log; here they are opened with the customer's data
+    /// key, or `null` once the customer's personal data was erased (see
+    /// `personalData`).
+    async fn payload(&self, ctx: &Context<'_>) -> async_graphql::Result<Json<serde_json::Value>> {
+        super::personal::reveal(shared(ctx)?, &self.0)
+            .await
+            .map(|(payload, _)| Json(payload))
+            .or_internal("reading an event's payload")
+    }
+
+    /// What the payload's personal fields are: none, shown (opened with
+    /// the customer's key), erased, sealed (not openable here) or
+    /// plaintext (recorded before crypto-shredding).
+    async fn personal_data(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<super::personal::PersonalData> {
+        super::personal::reveal(shared(ctx)?, &self.0)
+            .await
+            .map(|(_, status)| status)
             .or_internal("reading an event's payload")
     }
 

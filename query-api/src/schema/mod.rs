@@ -15,6 +15,7 @@ pub mod label_risk;
 pub mod merchant;
 pub mod model;
 pub mod nodes;
+pub mod personal;
 pub mod policy;
 pub mod projections;
 pub mod quarantine;

@@ -30,11 +30,7 @@ fn lagos() -> Transaction {
             country: CountryCode::parse("NG").unwrap(),
             coordinates: Coordinates::new(6.45, 3.39).unwrap(),
         }),
-        device_info: Some(DeviceInfo {
-            device_type: DeviceType::Pos,
-            ip_address: None,
-            user_agent: None,
-        }),
+        device_info: Some(DeviceInfo::new(DeviceType::Pos, None, None)),
         input_schema: InputSchema::V2,
     }
 }

@@ -1,0 +1,318 @@
+//! The key ring of crypto-shredding (docs/trust.md, ADR 0021): each
+//! customer's data key, wrapped by the master key, in `customer_keys`
+//! beside the log, and a bounded in-memory cache of unwrapped keys for the
+//! ingest's hot path.
+//!
+//! - [`KeyRing::keys_for`] gives the data keys of many customers, creating
+//!   the missing ones, in **one statement** for every cache miss of a batch
+//!   (never one per transaction). Customers are sorted so concurrent
+//!   batches lock rows in the same order.
+//! - [`KeyRing::lookup`] only reads (the query side shows personal fields
+//!   with it): no key is created, nothing is cached, so an erasure shows at
+//!   once.
+//! - [`KeyRing::erase`] destroys a customer's key (`wrapped_key` set to
+//!   NULL): every ciphertext under it is unreadable from then on. A
+//!   customer who transacts again gets a new key (generation + 1).
+//!
+//! Cached keys are re-read after `ttl`, so a key erased through another
+//! replica stops being used there within that time (and anything it sealed
+//! meanwhile is unreadable too: the key is gone).
+
+use crate::error::StoreError;
+use crate::trust::shred::{DataKey, MasterKey};
+use chrono::{DateTime, Utc};
+use lru::LruCache;
+use sqlx::{PgPool, Row};
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The data key that seals quarantined input whose customer cannot be read
+/// (malformed JSON, a bad `user_id`): never a valid customer id, so never
+/// erased by a customer's erasure (docs/trust.md).
+pub const QUARANTINE_KEY: &str = "";
+
+/// How many times `keys_for` re-reads customers another process created
+/// between its snapshot and its insert.
+const ATTEMPTS: usize = 3;
+
+/// Tuning of the key ring.
+#[derive(Debug, Clone)]
+pub struct KeyRingOptions {
+    /// Unwrapped data keys kept in memory.
+    pub cache: usize,
+    /// How long a cached key is used before it is read again.
+    pub ttl: Duration,
+}
+
+impl Default for KeyRingOptions {
+    fn default() -> Self {
+        KeyRingOptions {
+            cache: 100_000,
+            ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What is known of a customer's key.
+#[derive(Debug, Clone)]
+pub enum KeyState {
+    /// The key in use.
+    Active(Arc<DataKey>),
+    /// Destroyed: what it sealed is gone. `generation` is the newest key
+    /// the customer had.
+    Erased {
+        generation: u32,
+        erased_at: DateTime<Utc>,
+    },
+}
+
+/// The outcome of an erasure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    /// The generation destroyed (0: the customer never had a key; only
+    /// plaintext from before crypto-shredding, if anything).
+    pub generation: u32,
+    pub erased_at: DateTime<Utc>,
+    /// The key was destroyed by an earlier call.
+    pub already: bool,
+}
+
+struct Cached {
+    key: Arc<DataKey>,
+    at: Instant,
+}
+
+/// Data keys in PostgreSQL, wrapped by the master key.
+pub struct KeyRing {
+    pool: PgPool,
+    master: Arc<MasterKey>,
+    cache: Mutex<LruCache<String, Cached>>,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("master", &self.master)
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+impl KeyRing {
+    pub fn new(pool: PgPool, master: Arc<MasterKey>, options: KeyRingOptions) -> KeyRing {
+        let capacity = NonZeroUsize::new(options.cache.max(1)).unwrap_or(NonZeroUsize::MIN);
+        KeyRing {
+            pool,
+            master,
+            cache: Mutex::new(LruCache::new(capacity)),
+            ttl: options.ttl,
+        }
+    }
+
+    /// The master key's id (logged at start; never the key).
+    pub fn master_key_id(&self) -> &str {
+        &self.master.key_id
+    }
+
+    /// The active data key of `customer`, created if it has none.
+    pub async fn key_for(&self, customer: &str) -> Result<Arc<DataKey>, StoreError> {
+        let mut keys = self.keys_for(&[customer]).await?;
+        keys.remove(customer)
+            .ok_or_else(|| StoreError::Backend(format!("no data key for customer {customer}")))
+    }
+
+    /// The active data keys of `customers`, creating the missing ones: the
+    /// cache first, then one statement for all the misses.
+    pub async fn keys_for(
+        &self,
+        customers: &[&str],
+    ) -> Result<HashMap<String, Arc<DataKey>>, StoreError> {
+        let mut found = HashMap::with_capacity(customers.len());
+        let mut missing: Vec<&str> = Vec::new();
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            for &customer in customers {
+                if found.contains_key(customer) {
+                    continue;
+                }
+                match cache.get(customer) {
+                    Some(c) if c.at.elapsed() < self.ttl => {
+                        found.insert(customer.to_owned(), c.key.clone());
+                    }
+                    _ => missing.push(customer),
+                }
+            }
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        missing.retain(|c| !found.contains_key(*c));
+        for _ in 0..ATTEMPTS {
+            if missing.is_empty() {
+                break;
+            }
+            let fetched = self.fetch_or_create(&missing).await?;
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            for (customer, key) in fetched {
+                let key = Arc::new(key);
+                cache.put(
+                    customer.clone(),
+                    Cached {
+                        key: key.clone(),
+                        at: Instant::now(),
+                    },
+                );
+                found.insert(customer, key);
+            }
+            missing.retain(|c| !found.contains_key(*c));
+        }
+        if let Some(customer) = missing.first() {
+            return Err(StoreError::Backend(format!(
+                "could not create a data key for customer {customer}"
+            )));
+        }
+        Ok(found)
+    }
+
+    /// One statement: insert a fresh wrapped key for each customer, or give
+    /// an erased customer a new one; read the others' existing keys. A
+    /// customer another process created after this statement's snapshot is
+    /// not returned (the caller asks again).
+    async fn fetch_or_create(
+        &self,
+        customers: &[&str],
+    ) -> Result<Vec<(String, DataKey)>, StoreError> {
+        let mut wrapped = Vec::with_capacity(customers.len());
+        for customer in customers {
+            let key = DataKey::generate(1).map_err(|e| StoreError::Backend(e.to_string()))?;
+            wrapped.push(
+                self.master
+                    .wrap(customer, &key)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?,
+            );
+        }
+        let rows = sqlx::query(
+            "WITH input AS ( \
+                 SELECT * FROM unnest($1::text[], $2::bytea[]) AS i(customer_id, wrapped_key)), \
+             created AS ( \
+                 INSERT INTO customer_keys AS k (customer_id, generation, wrapped_key, master_key_id) \
+                 SELECT customer_id, 1, wrapped_key, $3 FROM input \
+                 ON CONFLICT (customer_id) DO UPDATE \
+                     SET generation = k.generation + 1, wrapped_key = EXCLUDED.wrapped_key, \
+                         master_key_id = EXCLUDED.master_key_id, created_at = now() \
+                     WHERE k.wrapped_key IS NULL \
+                 RETURNING customer_id, generation, wrapped_key) \
+             SELECT customer_id, generation, wrapped_key FROM created \
+             UNION ALL \
+             SELECT k.customer_id, k.generation, k.wrapped_key FROM customer_keys k \
+             WHERE k.customer_id = ANY($1) AND k.wrapped_key IS NOT NULL \
+               AND k.customer_id NOT IN (SELECT customer_id FROM created)",
+        )
+        .bind(customers)
+        .bind(&wrapped)
+        .bind(&self.master.key_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let customer: String = row.try_get("customer_id")?;
+                let generation: i32 = row.try_get("generation")?;
+                let wrapped: Vec<u8> = row.try_get("wrapped_key")?;
+                let key = self.unwrap(&customer, &wrapped, generation)?;
+                Ok((customer, key))
+            })
+            .collect()
+    }
+
+    fn unwrap(
+        &self,
+        customer: &str,
+        wrapped: &[u8],
+        generation: i32,
+    ) -> Result<DataKey, StoreError> {
+        self.master
+            .unwrap(customer, wrapped, generation.max(0) as u32)
+            .map_err(|_| {
+                StoreError::Backend(format!(
+                    "the data key of customer {customer} does not unwrap with master key {}: \
+                     is SENTINEL_MASTER_KEY the one it was wrapped with?",
+                    self.master.key_id
+                ))
+            })
+    }
+
+    /// What is known of each customer's key, read now (no cache, nothing
+    /// created). Customers with no key row are absent.
+    pub async fn lookup(
+        &self,
+        customers: &[&str],
+    ) -> Result<HashMap<String, KeyState>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT customer_id, generation, wrapped_key, erased_at FROM customer_keys \
+             WHERE customer_id = ANY($1)",
+        )
+        .bind(customers)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let customer: String = row.try_get("customer_id")?;
+            let generation: i32 = row.try_get("generation")?;
+            let wrapped: Option<Vec<u8>> = row.try_get("wrapped_key")?;
+            let erased_at: Option<DateTime<Utc>> = row.try_get("erased_at")?;
+            let state = match (wrapped, erased_at) {
+                (Some(wrapped), _) => {
+                    KeyState::Active(Arc::new(self.unwrap(&customer, &wrapped, generation)?))
+                }
+                (None, erased_at) => KeyState::Erased {
+                    generation: generation.max(0) as u32,
+                    erased_at: erased_at.unwrap_or_default(),
+                },
+            };
+            out.insert(customer, state);
+        }
+        Ok(out)
+    }
+
+    /// Destroys `customer`'s data key (idempotent: a second call reports
+    /// the first erasure). A customer with no key yet gets an erased row,
+    /// so its state reads as erased.
+    pub async fn erase(&self, customer: &str) -> Result<Erasure, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO customer_keys AS k \
+                 (customer_id, generation, wrapped_key, master_key_id, erased_at) \
+             VALUES ($1, 0, NULL, $2, now()) \
+             ON CONFLICT (customer_id) DO UPDATE \
+                 SET wrapped_key = NULL, \
+                     erased_at = CASE WHEN k.wrapped_key IS NULL THEN k.erased_at ELSE now() END \
+             RETURNING generation, erased_at, erased_at <> now() AS already",
+        )
+        .bind(customer)
+        .bind(&self.master.key_id)
+        .fetch_one(&self.pool)
+        .await?;
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop(customer);
+        let generation: i32 = row.try_get("generation")?;
+        Ok(Erasure {
+            generation: generation.max(0) as u32,
+            erased_at: row.try_get("erased_at")?,
+            already: row.try_get("already")?,
+        })
+    }
+
+    /// Whether `customer` has a key row (it transacted since
+    /// crypto-shredding, or was erased).
+    pub async fn known(&self, customer: &str) -> Result<bool, StoreError> {
+        let found: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM customer_keys WHERE customer_id = $1")
+                .bind(customer)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+}
