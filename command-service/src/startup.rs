@@ -47,8 +47,9 @@ impl Application {
         Self::build_with_keys(settings, store, keys).await
     }
 
-    /// The service with a key ring of its own (a log backend other than
-    /// PostgreSQL: `KeyRing::new` over the read models' database).
+    /// The service with a key ring given apart from the store (tests; a
+    /// store not opened with `event_store::open`, which gives every backend
+    /// its key ring in PostgreSQL).
     pub async fn build_with_keys(
         settings: Settings,
         store: Arc<dyn EventStore>,

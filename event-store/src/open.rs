@@ -205,13 +205,25 @@ pub async fn open(
         } else {
             Arc::new(PgEventStore::new(pool.clone()))
         }),
-        LogBackend::Kurrent { url } => open_kurrent(url, options).await,
+        LogBackend::Kurrent { url } => open_kurrent(url, pool, options).await,
     }
 }
 
 #[cfg(feature = "esdb")]
-async fn open_kurrent(url: &str, options: &OpenOptions) -> Result<Arc<dyn EventStore>, OpenError> {
+async fn open_kurrent(
+    url: &str,
+    pool: &PgPool,
+    options: &OpenOptions,
+) -> Result<Arc<dyn EventStore>, OpenError> {
     let shown = redact(url);
+    // Personal fields are sealed whatever holds the log; the data keys stay
+    // in PostgreSQL, where erasing one is a real delete.
+    let master = crate::postgres::keys::configured_master().map_err(anyhow::Error::from)?;
+    let keys = Arc::new(crate::postgres::keys::KeyRing::new(
+        pool.clone(),
+        master,
+        Default::default(),
+    ));
     // The client retries a node that refuses connections, for ever in some
     // versions: the start is bounded here, whatever the client does.
     let connect = crate::esdb::EsdbEventStore::connect(url, crate::Upcasters::default());
@@ -225,7 +237,7 @@ async fn open_kurrent(url: &str, options: &OpenOptions) -> Result<Arc<dyn EventS
                 );
             }
             tracing::info!(log = %shown, "event log: KurrentDB");
-            Ok(Arc::new(store))
+            Ok(Arc::new(store.with_key_ring(keys)))
         }
         Ok(Err(error)) => Err(OpenError::Unreachable {
             shown,
@@ -239,7 +251,11 @@ async fn open_kurrent(url: &str, options: &OpenOptions) -> Result<Arc<dyn EventS
 }
 
 #[cfg(not(feature = "esdb"))]
-async fn open_kurrent(url: &str, _: &OpenOptions) -> Result<Arc<dyn EventStore>, OpenError> {
+async fn open_kurrent(
+    url: &str,
+    _: &PgPool,
+    _: &OpenOptions,
+) -> Result<Arc<dyn EventStore>, OpenError> {
     Err(OpenError::NotBuilt { shown: redact(url) })
 }
 

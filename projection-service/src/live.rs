@@ -55,10 +55,11 @@ impl LiveProjector {
     }
 
     fn set_state(&self, state: State, error: Option<String>) {
-        self.board.update(self.name(), Role::Live, self.partition, |s| {
-            s.state = state;
-            s.last_error = error;
-        });
+        self.board
+            .update(self.name(), Role::Live, self.partition, |s| {
+                s.state = state;
+                s.last_error = error;
+            });
     }
 
     /// Runs until `stop` fires (or the projector has to stop: a dead letter
@@ -96,10 +97,11 @@ impl LiveProjector {
                 }
             }
         };
-        self.board.update(self.name(), Role::Live, self.partition, |s| {
-            s.checkpoint = cursor;
-            s.state = State::Live;
-        });
+        self.board
+            .update(self.name(), Role::Live, self.partition, |s| {
+                s.checkpoint = cursor;
+                s.state = State::Live;
+            });
         tracing::info!(projection = self.name(), partition = %self.partition, checkpoint = cursor, "projector live");
 
         'subscribe: loop {

@@ -287,7 +287,11 @@ async fn one_process_projects_on_several_partitions_and_changes_layout(pool: PgP
     .fetch_all(&pool)
     .await
     .expect("checkpoints");
-    assert_eq!(unpartitioned, vec![(1, 1)], "labels have no customer: one runner");
+    assert_eq!(
+        unpartitioned,
+        vec![(1, 1)],
+        "labels have no customer: one runner"
+    );
     assert_equals_replay(&pool, &*store, &all).await;
 }
 

@@ -64,6 +64,9 @@ pub const IDEMPOTENCY_WINDOW: usize = 1000;
 pub struct EsdbEventStore {
     client: Client,
     upcasters: Arc<Upcasters>,
+    /// Crypto-shredding's data keys: KurrentDB cannot destroy one event's
+    /// field, so the keys live in PostgreSQL beside the read models.
+    keys: Option<Arc<crate::postgres::keys::KeyRing>>,
 }
 
 impl std::fmt::Debug for EsdbEventStore {
@@ -98,7 +101,14 @@ impl EsdbEventStore {
         EsdbEventStore {
             client,
             upcasters: Arc::new(upcasters),
+            keys: None,
         }
+    }
+
+    /// This store with the key ring services seal personal fields with.
+    pub fn with_key_ring(mut self, keys: Arc<crate::postgres::keys::KeyRing>) -> Self {
+        self.keys = Some(keys);
+        self
     }
 
     pub fn client(&self) -> &Client {
@@ -202,6 +212,16 @@ impl EventStore for EsdbEventStore {
 
     async fn subscribe_all(&self, after: Position) -> Result<EventSubscription, StoreError> {
         subscription::subscribe(&self.client, self.upcasters.clone(), after).await
+    }
+
+    fn key_ring(&self) -> Result<Arc<crate::postgres::keys::KeyRing>, StoreError> {
+        self.keys.clone().ok_or_else(|| {
+            StoreError::Backend(
+                "this KurrentDB store was opened without a key ring: open it with \
+                 event_store::open, which keeps the data keys in PostgreSQL"
+                    .into(),
+            )
+        })
     }
 }
 

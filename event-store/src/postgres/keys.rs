@@ -101,6 +101,21 @@ impl std::fmt::Debug for KeyRing {
     }
 }
 
+/// The master key the environment configures (`SENTINEL_MASTER_KEY`,
+/// `..._FILE`, else the development key in `.sentinel/keys`, generated
+/// with a warning): one home for every backend's key ring.
+pub fn configured_master() -> Result<Arc<MasterKey>, StoreError> {
+    let secret = settings::keys::load_or_generate(&crate::trust::shred::MASTER_KEY)
+        .map_err(|e| StoreError::Backend(format!("{e:#}")))?;
+    let master = MasterKey::new(&secret);
+    tracing::info!(
+        key_id = %master.key_id,
+        source = %secret.source,
+        "sealing personal fields with per-customer data keys (crypto-shredding)"
+    );
+    Ok(Arc::new(master))
+}
+
 impl KeyRing {
     pub fn new(pool: PgPool, master: Arc<MasterKey>, options: KeyRingOptions) -> KeyRing {
         let capacity = NonZeroUsize::new(options.cache.max(1)).unwrap_or(NonZeroUsize::MIN);

@@ -17,7 +17,7 @@ use crate::model::{AppendOutcome, AppendRequest, Position, RecordedEvent, Stream
 use crate::store::{EventStore, EventSubscription};
 use crate::trust::CheckpointPolicy;
 use crate::trust::chain::EventContent;
-use crate::trust::shred::{MASTER_KEY, MasterKey};
+use crate::trust::shred::MasterKey;
 use crate::upcast::Upcasters;
 use keys::{KeyRing, KeyRingOptions};
 use sqlx::PgPool;
@@ -207,17 +207,7 @@ impl PgEventStore {
         }
         let master = match &self.options.master_key {
             Some(master) => master.clone(),
-            None => {
-                let secret = settings::keys::load_or_generate(&MASTER_KEY)
-                    .map_err(|e| StoreError::Backend(format!("{e:#}")))?;
-                let master = MasterKey::new(&secret);
-                tracing::info!(
-                    key_id = %master.key_id,
-                    source = %secret.source,
-                    "sealing personal fields with per-customer data keys (crypto-shredding)"
-                );
-                Arc::new(master)
-            }
+            None => keys::configured_master()?,
         };
         let ring = Arc::new(KeyRing::new(
             self.pool().clone(),

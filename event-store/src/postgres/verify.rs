@@ -16,9 +16,9 @@ use crate::trust::chain::{self, EventContent, GENESIS, Hash, Link};
 use crate::trust::{Checkpoint, SignatureProblem};
 use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
+use futures_util::StreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
-use futures_util::StreamExt;
 use uuid::Uuid;
 
 /// What to verify.
@@ -238,7 +238,8 @@ pub async fn verify(
     let mut next_checkpoint = 0usize;
     let mut failure = None;
     'pages: while let Some(rows) = pages.next().await {
-        let rows = rows.map_err(|e| StoreError::Backend(format!("a verify reader failed: {e}")))??;
+        let rows =
+            rows.map_err(|e| StoreError::Backend(format!("a verify reader failed: {e}")))??;
         for row in &rows {
             // Checkpoints whose event is not in the log.
             while let Some(cp) = checkpoints.get(next_checkpoint)
