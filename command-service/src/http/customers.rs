@@ -35,7 +35,7 @@ pub struct ErasureAnswer {
     delete,
     path = "/v1/customers/{id}/personal-data",
     tag = "customers",
-    params(("id" = String, Path, description = "The customer id (`user_id`)", example = "user_456")),
+    params(("id" = String, Path, description = "The customer id (`user_id`): 1 to 64 letters, digits and `. _ : -`", example = "user_456", min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9._:-]{1,64}$")),
     // And 400, 401, 403, 413, 415 and 429, which `openapi::document` adds to every /v1 operation.
     responses(
         (status = 200, description = "The customer's data key is destroyed: their IP addresses and user agents are unreadable for good, `PersonalDataErased` is in their stream; decisions, amounts and alerts stay. Asking again answers the same", body = ErasureAnswer),
