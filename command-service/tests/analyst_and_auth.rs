@@ -5,24 +5,13 @@
 
 mod common;
 
-use command_service::configuration::Settings;
-use command_service::http::auth::Tokens;
-use common::{TestApp, error_fields, spawn, spawn_with, tx};
+use common::{TestApp, error_fields, spawn, spawn_with_tokens, tx};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 const INGEST: &str = "ingest-token-0123456789";
 const ANALYST: &str = "analyst-token-0123456789";
 const ADMIN: &str = "admin-token-0123456789";
-
-async fn spawn_with_tokens(pool: PgPool) -> TestApp {
-    let tokens = format!("{INGEST}:ingest,{ANALYST}:analyst,{ADMIN}:admin");
-    let settings = Settings {
-        tokens: Tokens::parse(&tokens).expect("tokens"),
-        ..Settings::default()
-    };
-    spawn_with(pool, settings).await
-}
 
 /// What came back: status, content type, `WWW-Authenticate`, body.
 struct Answer {
@@ -463,7 +452,7 @@ async fn an_invalid_label_names_every_field_and_is_quarantined(pool: PgPool) {
 
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn without_a_valid_token_the_answer_is_401_with_a_challenge(pool: PgPool) {
-    let app = spawn_with_tokens(pool).await;
+    let app = spawn_with_tokens(pool, INGEST, ANALYST, ADMIN).await;
     let alert = uuid::Uuid::now_v7().to_string();
     let label = json!({"transaction_id": "t-1", "is_fraud": true, "source": "chargeback"});
     let calls = [
@@ -499,7 +488,7 @@ async fn without_a_valid_token_the_answer_is_401_with_a_challenge(pool: PgPool) 
 
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn a_token_without_the_role_gets_403(pool: PgPool) {
-    let app = spawn_with_tokens(pool).await;
+    let app = spawn_with_tokens(pool, INGEST, ANALYST, ADMIN).await;
     let a = post_as(
         &app,
         Some(ANALYST),
@@ -536,7 +525,7 @@ async fn a_token_without_the_role_gets_403(pool: PgPool) {
 
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn each_role_does_its_own_work_and_admin_does_all(pool: PgPool) {
-    let app = spawn_with_tokens(pool).await;
+    let app = spawn_with_tokens(pool, INGEST, ANALYST, ADMIN).await;
     let alert = raise_alert(&app, Some(INGEST), "c-roles").await;
     let a = post_as(
         &app,

@@ -8,9 +8,7 @@
 
 mod common;
 
-use command_service::configuration::Settings;
-use command_service::http::auth::Tokens;
-use common::{TestApp, spawn_with, tx};
+use common::{TestApp, spawn_with_tokens, tx};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -18,15 +16,6 @@ const INGEST: &str = "erase-ingest-token-0123456789";
 const ANALYST: &str = "erase-analyst-token-0123456789";
 const ADMIN: &str = "erase-admin-token-0123456789";
 const IP: &str = "198.51.100.41";
-
-async fn spawn_with_tokens(pool: PgPool) -> TestApp {
-    let tokens = format!("{INGEST}:ingest,{ANALYST}:analyst,{ADMIN}:admin");
-    let settings = Settings {
-        tokens: Tokens::parse(&tokens).expect("tokens"),
-        ..Settings::default()
-    };
-    spawn_with(pool, settings).await
-}
 
 fn with_device(id: &str, customer: &str) -> Value {
     let mut t = tx(id, customer, 12.0, 5);
@@ -67,7 +56,7 @@ async fn devices(app: &TestApp, customer: &str) -> Vec<Value> {
 
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn only_an_admin_erases_and_asking_again_answers_the_same(pool: PgPool) {
-    let app = spawn_with_tokens(pool.clone()).await;
+    let app = spawn_with_tokens(pool.clone(), INGEST, ANALYST, ADMIN).await;
     let (s, b) = app
         .post_with(
             "/v1/transactions",

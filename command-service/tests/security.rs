@@ -13,9 +13,8 @@
 mod common;
 
 use command_service::configuration::Settings;
-use command_service::http::auth::Tokens;
 use command_service::http::openapi;
-use common::{TestApp, spawn_with, tx};
+use common::{spawn_with_tokens, tx};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::collections::BTreeSet;
@@ -96,15 +95,6 @@ fn concrete(template: &str, body: &Value) -> String {
     body["_path"].as_str().unwrap_or(template).to_owned()
 }
 
-async fn spawn_with_tokens(pool: PgPool) -> TestApp {
-    let tokens = format!("{INGEST}:ingest,{ANALYST}:analyst,{ADMIN}:admin");
-    let settings = Settings {
-        tokens: Tokens::parse(&tokens).expect("tokens"),
-        ..Settings::default()
-    };
-    spawn_with(pool, settings).await
-}
-
 #[test]
 fn the_route_table_covers_every_documented_operation() {
     let doc = openapi::document(&Settings::default());
@@ -143,7 +133,7 @@ fn the_route_table_covers_every_documented_operation() {
 
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn every_route_refuses_a_missing_or_misplaced_token_and_the_wrong_role(pool: PgPool) {
-    let app = spawn_with_tokens(pool).await;
+    let app = spawn_with_tokens(pool, INGEST, ANALYST, ADMIN).await;
     for (method, template, needs, body) in guarded_routes() {
         let url = format!("{}{}", app.base, concrete(template, &body));
         let send = |url: String| match method {
@@ -207,7 +197,7 @@ async fn every_route_refuses_a_missing_or_misplaced_token_and_the_wrong_role(poo
 
 #[sqlx::test(migrator = "event_store::postgres::MIGRATOR")]
 async fn operational_routes_stay_open_with_tokens_configured(pool: PgPool) {
-    let app = spawn_with_tokens(pool).await;
+    let app = spawn_with_tokens(pool, INGEST, ANALYST, ADMIN).await;
     for path in [
         "/healthz",
         "/readyz",

@@ -219,11 +219,12 @@ async fn open_kurrent(
     // Personal fields are sealed whatever holds the log; the data keys stay
     // in PostgreSQL, where erasing one is a real delete.
     let master = crate::postgres::keys::configured_master().map_err(anyhow::Error::from)?;
-    let keys = Arc::new(crate::postgres::keys::KeyRing::new(
-        pool.clone(),
-        master,
-        Default::default(),
-    ));
+    let previous =
+        crate::postgres::keys::configured_previous_master().map_err(anyhow::Error::from)?;
+    let keys = Arc::new(
+        crate::postgres::keys::KeyRing::new(pool.clone(), master, Default::default())
+            .with_previous(previous),
+    );
     // The client retries a node that refuses connections, for ever in some
     // versions: the start is bounded here, whatever the client does.
     let connect = crate::esdb::EsdbEventStore::connect(url, crate::Upcasters::default());

@@ -3,8 +3,8 @@
 //! Today: `demo` (the event store, the REST ingest and the projectors),
 //! `serve`, `replay`, `pg` (a private PostgreSQL for development and tests),
 //! `migrate`, `status`, `bench`, `simulate`, `eval`, `ingest-csv`,
-//! `backtest`, `features`, `policy`, `model`, `pipeline`, `verify` and
-//! `public-key`.
+//! `backtest`, `features`, `policy`, `model`, `pipeline`, `verify`,
+//! `public-key` and `keys`.
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -18,6 +18,7 @@ mod eval;
 mod features;
 mod http;
 mod ingest_csv;
+mod keys;
 mod logscan;
 mod model;
 mod offline;
@@ -130,6 +131,12 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Print the public key (hex) the log's checkpoints are signed with.
     PublicKey,
+    /// The crypto-shredding key ring: `rewrap` finishes a master key
+    /// rotation (docs/trust.md).
+    Keys {
+        #[command(subcommand)]
+        what: keys::KeysCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -213,6 +220,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::PublicKey => verify::print_public_key(),
+        Command::Keys { what } => keys::run(what).await,
         Command::Pipeline { what } => {
             let code = match pipeline::run(what).await {
                 Ok(code) => code,

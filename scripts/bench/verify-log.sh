@@ -28,7 +28,7 @@ wait $SERVICE 2>/dev/null || true
 psql -h 127.0.0.1 -U postgres -d $DB -Atc \
     "SELECT count(*) || ' events, ' || (SELECT count(*) FROM event_checkpoints) || ' checkpoints' FROM events"
 for run in 1 2 3; do
-    "$B" verify | head -1
+    "$B" verify | sed -n 1p
     psql -h 127.0.0.1 -U postgres -d $DB -qc '\timing on' -c \
         "COPY (SELECT position, event_id, stream_id, stream_version, event_type, schema_version, \
                event_time, recorded_time, correlation_id, causation_id, traceparent, payload::text, \

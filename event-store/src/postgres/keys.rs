@@ -4,8 +4,9 @@
 //! ingest's hot path.
 //!
 //! - [`KeyRing::keys_for`] gives the data keys of many customers, creating
-//!   the missing ones, in **one statement** for every cache miss of a batch
-//!   (never one per transaction). Customers are sorted so concurrent
+//!   the missing ones, in **two statements** for every cache miss of a
+//!   batch (never one per transaction): read the existing keys, then
+//!   create keys only for the customers who have none. Customers are sorted so concurrent
 //!   batches lock rows in the same order.
 //! - [`KeyRing::lookup`] only reads (the query side shows personal fields
 //!   with it): no key is created, nothing is cached, so an erasure shows at
@@ -22,6 +23,7 @@ use crate::error::StoreError;
 use crate::trust::shred::{DataKey, MasterKey};
 use chrono::{DateTime, Utc};
 use lru::LruCache;
+use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -88,6 +90,8 @@ struct Cached {
 pub struct KeyRing {
     pool: PgPool,
     master: Arc<MasterKey>,
+    /// The master key being rotated out, if any.
+    previous: Option<Arc<MasterKey>>,
     cache: Mutex<LruCache<String, Cached>>,
     ttl: Duration,
 }
@@ -116,15 +120,55 @@ pub fn configured_master() -> Result<Arc<MasterKey>, StoreError> {
     Ok(Arc::new(master))
 }
 
+/// The master key being rotated out, when `SENTINEL_PREVIOUS_MASTER_KEY`
+/// (or `..._FILE`) is set: see [`KeyRing::with_previous`].
+pub fn configured_previous_master() -> Result<Option<Arc<MasterKey>>, StoreError> {
+    let secret = settings::keys::load(&crate::trust::shred::PREVIOUS_MASTER_KEY)
+        .map_err(|e| StoreError::Backend(format!("{e:#}")))?;
+    Ok(secret.map(|secret| {
+        let previous = MasterKey::new(&secret);
+        tracing::info!(
+            key_id = %previous.key_id,
+            source = %secret.source,
+            "a previous master key is configured: data keys it wrapped still unwrap \
+             (rotation in progress; `fraudctl keys rewrap` finishes it)"
+        );
+        Arc::new(previous)
+    }))
+}
+
+/// What [`KeyRing::rewrap`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rewrapped {
+    /// Data keys now wrapped by the current master key instead.
+    pub keys: u64,
+    /// Erased customers' rows (no key left to wrap) relabelled with the
+    /// current master key's id, so nothing names the old one.
+    pub erased: u64,
+    /// Rows wrapped by some third master key, left as they are.
+    pub other: u64,
+}
+
 impl KeyRing {
     pub fn new(pool: PgPool, master: Arc<MasterKey>, options: KeyRingOptions) -> KeyRing {
         let capacity = NonZeroUsize::new(options.cache.max(1)).unwrap_or(NonZeroUsize::MIN);
         KeyRing {
             pool,
             master,
+            previous: None,
             cache: Mutex::new(LruCache::new(capacity)),
             ttl: options.ttl,
         }
+    }
+
+    /// A ring that also unwraps data keys wrapped by `previous` (the master
+    /// key being rotated out): services restarted with the new master key
+    /// and the old one as previous keep reading every key while
+    /// [`KeyRing::rewrap`] moves them over. New keys are always wrapped by
+    /// the current master key.
+    pub fn with_previous(mut self, previous: Option<Arc<MasterKey>>) -> KeyRing {
+        self.previous = previous.filter(|p| p.key_id != self.master.key_id);
+        self
     }
 
     /// The master key's id (logged at start; never the key).
@@ -140,7 +184,8 @@ impl KeyRing {
     }
 
     /// The active data keys of `customers`, creating the missing ones: the
-    /// cache first, then one statement for all the misses.
+    /// cache first, then one read for all the misses, then one write that
+    /// creates keys for the customers who still have none.
     pub async fn keys_for(
         &self,
         customers: &[&str],
@@ -164,23 +209,21 @@ impl KeyRing {
         missing.sort_unstable();
         missing.dedup();
         missing.retain(|c| !found.contains_key(*c));
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        // Most misses are customers who already have a key (evicted from
+        // the cache, or another replica's): read those without generating
+        // and wrapping keys that would only be thrown away.
+        let existing = self.fetch_existing(&missing).await?;
+        self.remember(existing, &mut found);
+        missing.retain(|c| !found.contains_key(*c));
         for _ in 0..ATTEMPTS {
             if missing.is_empty() {
                 break;
             }
             let fetched = self.fetch_or_create(&missing).await?;
-            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            for (customer, key) in fetched {
-                let key = Arc::new(key);
-                cache.put(
-                    customer.clone(),
-                    Cached {
-                        key: key.clone(),
-                        at: Instant::now(),
-                    },
-                );
-                found.insert(customer, key);
-            }
+            self.remember(fetched, &mut found);
             missing.retain(|c| !found.contains_key(*c));
         }
         if let Some(customer) = missing.first() {
@@ -189,6 +232,50 @@ impl KeyRing {
             )));
         }
         Ok(found)
+    }
+
+    /// Caches `fetched` and adds it to `found`.
+    fn remember(&self, fetched: Vec<(String, DataKey)>, found: &mut HashMap<String, Arc<DataKey>>) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        for (customer, key) in fetched {
+            let key = Arc::new(key);
+            cache.put(
+                customer.clone(),
+                Cached {
+                    key: key.clone(),
+                    at: Instant::now(),
+                },
+            );
+            found.insert(customer, key);
+        }
+    }
+
+    /// The active keys of those of `customers` who have one (nothing is
+    /// created).
+    async fn fetch_existing(
+        &self,
+        customers: &[&str],
+    ) -> Result<Vec<(String, DataKey)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT customer_id, generation, wrapped_key FROM customer_keys \
+             WHERE customer_id = ANY($1) AND wrapped_key IS NOT NULL",
+        )
+        .bind(customers)
+        .fetch_all(&self.pool)
+        .await?;
+        self.unwrap_rows(&rows)
+    }
+
+    fn unwrap_rows(&self, rows: &[PgRow]) -> Result<Vec<(String, DataKey)>, StoreError> {
+        rows.iter()
+            .map(|row| {
+                let customer: String = row.try_get("customer_id")?;
+                let generation: i32 = row.try_get("generation")?;
+                let wrapped: Vec<u8> = row.try_get("wrapped_key")?;
+                let key = self.unwrap(&customer, &wrapped, generation)?;
+                Ok((customer, key))
+            })
+            .collect()
     }
 
     /// One statement: insert a fresh wrapped key for each customer, or give
@@ -230,15 +317,7 @@ impl KeyRing {
         .bind(&self.master.key_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let customer: String = row.try_get("customer_id")?;
-                let generation: i32 = row.try_get("generation")?;
-                let wrapped: Vec<u8> = row.try_get("wrapped_key")?;
-                let key = self.unwrap(&customer, &wrapped, generation)?;
-                Ok((customer, key))
-            })
-            .collect()
+        self.unwrap_rows(&rows)
     }
 
     fn unwrap(
@@ -247,8 +326,13 @@ impl KeyRing {
         wrapped: &[u8],
         generation: i32,
     ) -> Result<DataKey, StoreError> {
+        let generation = generation.max(0) as u32;
         self.master
-            .unwrap(customer, wrapped, generation.max(0) as u32)
+            .unwrap(customer, wrapped, generation)
+            .or_else(|e| match &self.previous {
+                Some(previous) => previous.unwrap(customer, wrapped, generation),
+                None => Err(e),
+            })
             .map_err(|_| {
                 StoreError::Backend(format!(
                     "the data key of customer {customer} does not unwrap with master key {}: \
@@ -289,6 +373,111 @@ impl KeyRing {
             out.insert(customer, state);
         }
         Ok(out)
+    }
+
+    /// Re-wraps every data key the previous master key wrapped under the
+    /// current one, `page` rows per transaction (each row locked while it
+    /// is rewritten, so an erasure meanwhile waits or wins; a run stopped
+    /// half way resumes where it stopped: `master_key_id` says which rows
+    /// are done). `progress(done)` is called after each page.
+    pub async fn rewrap(
+        &self,
+        page: usize,
+        mut progress: impl FnMut(u64),
+    ) -> Result<Rewrapped, StoreError> {
+        let Some(previous) = &self.previous else {
+            return Err(StoreError::Backend(
+                "no previous master key: set SENTINEL_PREVIOUS_MASTER_KEY (or \
+                 SENTINEL_PREVIOUS_MASTER_KEY_FILE) to the key being rotated out"
+                    .into(),
+            ));
+        };
+        let mut done = Rewrapped::default();
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let rows = sqlx::query(
+                "SELECT customer_id, generation, wrapped_key FROM customer_keys \
+                 WHERE master_key_id = $1 AND wrapped_key IS NOT NULL \
+                 ORDER BY customer_id LIMIT $2 FOR UPDATE",
+            )
+            .bind(&previous.key_id)
+            .bind(page.max(1) as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+            if rows.is_empty() {
+                tx.commit().await?;
+                break;
+            }
+            let mut customers = Vec::with_capacity(rows.len());
+            let mut rewrapped = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let customer: String = row.try_get("customer_id")?;
+                let generation: i32 = row.try_get("generation")?;
+                let wrapped: Vec<u8> = row.try_get("wrapped_key")?;
+                let key = previous
+                    .unwrap(&customer, &wrapped, generation.max(0) as u32)
+                    .map_err(|_| {
+                        StoreError::Backend(format!(
+                            "the data key of customer {customer} is labelled with master key {} \
+                             but does not unwrap with it",
+                            previous.key_id
+                        ))
+                    })?;
+                rewrapped.push(
+                    self.master
+                        .wrap(&customer, &key)
+                        .map_err(|e| StoreError::Backend(e.to_string()))?,
+                );
+                customers.push(customer);
+            }
+            sqlx::query(
+                "UPDATE customer_keys AS k SET wrapped_key = u.wrapped_key, master_key_id = $3 \
+                 FROM unnest($1::text[], $2::bytea[]) AS u(customer_id, wrapped_key) \
+                 WHERE k.customer_id = u.customer_id",
+            )
+            .bind(&customers)
+            .bind(&rewrapped)
+            .bind(&self.master.key_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            done.keys += customers.len() as u64;
+            progress(done.keys);
+        }
+        done.erased = sqlx::query(
+            "UPDATE customer_keys SET master_key_id = $2 \
+             WHERE master_key_id = $1 AND wrapped_key IS NULL",
+        )
+        .bind(&previous.key_id)
+        .bind(&self.master.key_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let other: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM customer_keys \
+             WHERE master_key_id <> $1 AND wrapped_key IS NOT NULL",
+        )
+        .bind(&self.master.key_id)
+        .fetch_one(&self.pool)
+        .await?;
+        done.other = other.max(0) as u64;
+        // Cached keys are the same keys: nothing to drop.
+        Ok(done)
+    }
+
+    /// How many data keys the previous master key still wraps (what a
+    /// rewrap has left to do); 0 with no previous key.
+    pub async fn left_to_rewrap(&self) -> Result<u64, StoreError> {
+        let Some(previous) = &self.previous else {
+            return Ok(0);
+        };
+        let left: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM customer_keys WHERE master_key_id = $1 AND wrapped_key IS NOT NULL",
+        )
+        .bind(&previous.key_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(left.max(0) as u64)
     }
 
     /// Destroys `customer`'s data key (idempotent: a second call reports

@@ -205,15 +205,17 @@ impl PgEventStore {
         if let Some(ring) = self.keys.get() {
             return Ok(ring.clone());
         }
-        let master = match &self.options.master_key {
-            Some(master) => master.clone(),
-            None => keys::configured_master()?,
+        let (master, previous) = match &self.options.master_key {
+            Some(master) => (master.clone(), None),
+            None => (
+                keys::configured_master()?,
+                keys::configured_previous_master()?,
+            ),
         };
-        let ring = Arc::new(KeyRing::new(
-            self.pool().clone(),
-            master,
-            self.options.key_ring.clone(),
-        ));
+        let ring = Arc::new(
+            KeyRing::new(self.pool().clone(), master, self.options.key_ring.clone())
+                .with_previous(previous),
+        );
         Ok(self.keys.get_or_init(|| ring).clone())
     }
 

@@ -4,7 +4,8 @@
 //!
 //! It reads the log as it stands when it starts, in pages of position
 //! ranges, several at a time on their own tasks and connections; each task
-//! decodes its rows and recomputes their hashes, so reading and hashing
+//! reads its range as a binary COPY, decodes the tuples where they lie in
+//! the receive buffers and recomputes their hashes, so reading and hashing
 //! spread over every core. One pass in position order then checks that each
 //! event chains onto the one before it and that each checkpoint verifies. Only what
 //! the log holds is trusted, except the public keys the caller passes (with
@@ -14,10 +15,9 @@
 use crate::error::StoreError;
 use crate::trust::chain::{self, EventContent, GENESIS, Hash, Link};
 use crate::trust::{Checkpoint, SignatureProblem};
-use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
 use futures_util::StreamExt;
-use sqlx::postgres::PgRow;
+use sqlx::postgres::PgPoolCopyExt;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
@@ -108,8 +108,9 @@ pub enum Verdict {
 /// and whether its own hash matches its content (checked on the page's task).
 struct Checked {
     position: u64,
-    stream_id: String,
-    event_type: String,
+    /// Where it is and what it is, kept only for an event whose content
+    /// does not match its hash (the failure names them); empty otherwise.
+    what: Option<(String, String)>,
     prev_hash: Option<Hash>,
     hash: Option<Hash>,
     /// Whether `hash` is what the content and the stored `prev_hash`
@@ -117,35 +118,64 @@ struct Checked {
     intact: bool,
 }
 
-/// Decodes one row, borrowing its text columns (the payload is hashed
-/// where it lies, never copied), and recomputes its hash.
-fn check_row(row: &PgRow) -> Result<Checked, sqlx::Error> {
-    let position = row.try_get::<i64, _>(0)? as u64;
-    let stream_id: &str = row.try_get(2)?;
-    let event_type: &str = row.try_get(4)?;
-    let prev_hash = stored_hash(row, 12)?;
-    let hash = stored_hash(row, 13)?;
+/// The columns a page reads, in the order [`check_tuple`] decodes them.
+const COLUMNS: usize = 14;
+
+/// PostgreSQL's binary COPY signature (the first 11 bytes of the stream).
+const COPY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
+
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01), which
+/// binary `timestamptz` values count from.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// Decodes one tuple of a page's binary COPY (the fields borrowed where
+/// they lie: the payload is hashed in the receive buffer, never copied) and
+/// recomputes its hash.
+fn check_tuple(fields: &[Option<&[u8]>; COLUMNS]) -> Result<Checked, StoreError> {
+    let position = int8(fields[0]).unwrap_or(0) as u64;
+    let malformed = |what: &str| StoreError::Decode {
+        position,
+        message: format!("verify read a malformed {what} column"),
+    };
+    if fields[0].is_none() {
+        return Err(malformed("position"));
+    }
+    let text = |i: usize, what: &str| {
+        fields[i]
+            .map(std::str::from_utf8)
+            .transpose()
+            .map_err(|_| malformed(what))
+    };
+    let uuid = |i: usize, what: &str| {
+        fields[i]
+            .map(Uuid::from_slice)
+            .transpose()
+            .map_err(|_| malformed(what))
+    };
+    let stream_id = text(2, "stream_id")?.ok_or_else(|| malformed("stream_id"))?;
+    let event_type = text(4, "event_type")?.ok_or_else(|| malformed("event_type"))?;
+    let prev_hash = fields[12].and_then(chain::hash_from_slice);
+    let hash = fields[13].and_then(chain::hash_from_slice);
     let intact = match (&prev_hash, &hash) {
         (Some(prev), Some(hash)) => {
-            let event_time: DateTime<Utc> = row.try_get(6)?;
-            let recorded_time: DateTime<Utc> = row.try_get(7)?;
             let content = EventContent {
-                event_id: row.try_get::<Uuid, _>(1)?,
+                event_id: uuid(1, "event_id")?.ok_or_else(|| malformed("event_id"))?,
                 stream_id,
                 event_type,
-                schema_version: row.try_get::<i32, _>(5)? as u32,
-                event_time_micros: event_time.timestamp_micros(),
-                correlation_id: row.try_get(8)?,
-                causation_id: row.try_get(9)?,
-                traceparent: row.try_get(10)?,
-                payload: row.try_get::<&str, _>(11)?.as_bytes(),
+                schema_version: int4(fields[5]).ok_or_else(|| malformed("schema_version"))? as u32,
+                event_time_micros: timestamp(fields[6]).ok_or_else(|| malformed("event_time"))?,
+                correlation_id: uuid(8, "correlation_id")?,
+                causation_id: uuid(9, "causation_id")?,
+                traceparent: text(10, "traceparent")?,
+                payload: fields[11].ok_or_else(|| malformed("payload"))?,
             }
             .digest();
             let link = Link {
                 prev_hash: *prev,
                 position,
-                stream_version: row.try_get::<i64, _>(3)? as u64,
-                recorded_time_micros: recorded_time.timestamp_micros(),
+                stream_version: int8(fields[3]).ok_or_else(|| malformed("stream_version"))? as u64,
+                recorded_time_micros: timestamp(fields[7])
+                    .ok_or_else(|| malformed("recorded_time"))?,
             };
             link.hash(&content) == *hash
         }
@@ -153,18 +183,116 @@ fn check_row(row: &PgRow) -> Result<Checked, sqlx::Error> {
     };
     Ok(Checked {
         position,
-        stream_id: stream_id.to_owned(),
-        event_type: event_type.to_owned(),
+        what: (!intact).then(|| (stream_id.to_owned(), event_type.to_owned())),
         prev_hash,
         hash,
         intact,
     })
 }
 
-/// A hash column: `None` when NULL or not 32 bytes (the check reports it).
-fn stored_hash(row: &PgRow, column: usize) -> Result<Option<Hash>, sqlx::Error> {
-    let bytes: Option<&[u8]> = row.try_get(column)?;
-    Ok(bytes.and_then(chain::hash_from_slice))
+fn int8(field: Option<&[u8]>) -> Option<i64> {
+    Some(i64::from_be_bytes(field?.try_into().ok()?))
+}
+
+fn int4(field: Option<&[u8]>) -> Option<i32> {
+    Some(i32::from_be_bytes(field?.try_into().ok()?))
+}
+
+/// A binary `timestamptz` as microseconds since the Unix epoch.
+fn timestamp(field: Option<&[u8]>) -> Option<i64> {
+    int8(field)?.checked_add(PG_EPOCH_MICROS)
+}
+
+/// Reads PostgreSQL's binary COPY format (the `COPY ... TO STDOUT (FORMAT
+/// binary)` stream: a header, then per tuple a 16-bit field count and each
+/// field as a 32-bit length, -1 for NULL, and its bytes; a count of -1
+/// ends it) as its chunks arrive, whatever their boundaries.
+#[derive(Default)]
+struct CopyReader {
+    header_read: bool,
+    ended: bool,
+    /// The start of a tuple cut by a chunk's end.
+    pending: Vec<u8>,
+}
+
+impl CopyReader {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<Checked>) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            let used = self.read(chunk, out)?;
+            self.pending.extend_from_slice(&chunk[used..]);
+        } else {
+            let mut data = std::mem::take(&mut self.pending);
+            data.extend_from_slice(chunk);
+            let used = self.read(&data, out)?;
+            data.drain(..used);
+            self.pending = data;
+        }
+        Ok(())
+    }
+
+    /// Decodes every whole tuple at the start of `data`; how many bytes
+    /// they took.
+    fn read(&mut self, data: &[u8], out: &mut Vec<Checked>) -> Result<usize, StoreError> {
+        let protocol = |what: &str| StoreError::Backend(format!("verify's COPY stream: {what}"));
+        let mut at = 0;
+        if !self.header_read {
+            // Signature, flags, header extension length, extension.
+            if data.len() < 19 {
+                return Ok(0);
+            }
+            if &data[..11] != COPY_SIGNATURE {
+                return Err(protocol("not PostgreSQL's binary COPY format"));
+            }
+            let extension = u32::from_be_bytes([data[15], data[16], data[17], data[18]]) as usize;
+            if data.len() < 19 + extension {
+                return Ok(0);
+            }
+            at = 19 + extension;
+            self.header_read = true;
+        }
+        while !self.ended {
+            let Some(count) = data.get(at..at + 2) else {
+                break;
+            };
+            let count = i16::from_be_bytes([count[0], count[1]]);
+            if count == -1 {
+                self.ended = true;
+                at += 2;
+                break;
+            }
+            if count as usize != COLUMNS {
+                return Err(protocol(&format!(
+                    "a tuple of {count} fields, not {COLUMNS}"
+                )));
+            }
+            let mut fields: [Option<&[u8]>; COLUMNS] = [None; COLUMNS];
+            let mut cursor = at + 2;
+            let mut whole = true;
+            for field in fields.iter_mut() {
+                let Some(len) = data.get(cursor..cursor + 4) else {
+                    whole = false;
+                    break;
+                };
+                let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+                cursor += 4;
+                if len < 0 {
+                    continue;
+                }
+                let Some(bytes) = data.get(cursor..cursor + len as usize) else {
+                    whole = false;
+                    break;
+                };
+                *field = Some(bytes);
+                cursor += len as usize;
+            }
+            if !whole {
+                break;
+            }
+            out.push(check_tuple(&fields)?);
+            at = cursor;
+        }
+        Ok(at)
+    }
 }
 
 /// Verifies the log; `progress(position, verified)` is called after each page.
@@ -314,21 +442,30 @@ fn page_ranges(from: u64, head: u64, page: usize) -> impl Iterator<Item = (u64, 
         .map(move |low| (low, (low + page as u64).min(head)))
 }
 
-/// The events in `(low, high]`, decoded and each checked against its own
-/// stored hashes.
+/// The events in `(low, high]`, each checked against its own stored
+/// hashes. Read with a binary COPY and decoded in the receive buffers: no
+/// row objects, no per-field allocation (half of verify's CPU went there
+/// with ordinary queries).
 async fn read_page(pool: &PgPool, low: u64, high: u64) -> Result<Vec<Checked>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT position, event_id, stream_id, stream_version, event_type, schema_version, \
-                event_time, recorded_time, correlation_id, causation_id, traceparent, \
-                payload::text, prev_hash, hash \
-         FROM events WHERE position > $1 AND position <= $2 ORDER BY position",
-    )
-    .persistent(false)
-    .bind(low as i64)
-    .bind(high as i64)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.iter().map(check_row).collect::<Result<_, _>>()?)
+    let statement = format!(
+        "COPY (SELECT position, event_id, stream_id, stream_version, event_type, schema_version, \
+                      event_time, recorded_time, correlation_id, causation_id, traceparent, \
+                      payload, prev_hash, hash \
+               FROM events WHERE position > {low} AND position <= {high} ORDER BY position) \
+         TO STDOUT (FORMAT binary)"
+    );
+    let mut chunks = pool.copy_out_raw(&statement).await?;
+    let mut reader = CopyReader::default();
+    let mut out = Vec::with_capacity(high.saturating_sub(low).min(100_000) as usize);
+    while let Some(chunk) = chunks.next().await {
+        reader.feed(&chunk?, &mut out)?;
+    }
+    if !reader.ended || !reader.pending.is_empty() {
+        return Err(StoreError::Backend(
+            "verify's COPY stream ended in the middle of a tuple".into(),
+        ));
+    }
+    Ok(out)
 }
 
 /// Checks one chained event against the hash of the event before it.
@@ -360,7 +497,8 @@ async fn check_event(
             FailureKind::Edited,
             format!(
                 "its content ({} in {}) does not match its hash: it was changed after it was written",
-                row.event_type, row.stream_id
+                row.what.as_ref().map_or("", |w| w.1.as_str()),
+                row.what.as_ref().map_or("", |w| w.0.as_str())
             ),
         );
     }
@@ -453,4 +591,128 @@ async fn read_checkpoints(pool: &PgPool, from: u64) -> Result<Vec<Checkpoint>, S
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One tuple in binary COPY form, chained onto `prev`; its hash.
+    fn tuple(out: &mut Vec<u8>, position: u64, prev: Hash, payload: &[u8]) -> Hash {
+        let id = Uuid::from_u128(position as u128);
+        let content = EventContent {
+            event_id: id,
+            stream_id: "customer-7",
+            event_type: "TransactionRecorded",
+            schema_version: 2,
+            event_time_micros: 1_700_000_000_000_000,
+            correlation_id: None,
+            causation_id: Some(id),
+            traceparent: None,
+            payload,
+        }
+        .digest();
+        let hash = Link {
+            prev_hash: prev,
+            position,
+            stream_version: position - 1,
+            recorded_time_micros: 1_700_000_000_000_123,
+        }
+        .hash(&content);
+        let fields: [Option<Vec<u8>>; COLUMNS] = [
+            Some((position as i64).to_be_bytes().to_vec()),
+            Some(id.as_bytes().to_vec()),
+            Some(b"customer-7".to_vec()),
+            Some((position as i64 - 1).to_be_bytes().to_vec()),
+            Some(b"TransactionRecorded".to_vec()),
+            Some(2i32.to_be_bytes().to_vec()),
+            Some(
+                (1_700_000_000_000_000 - PG_EPOCH_MICROS)
+                    .to_be_bytes()
+                    .to_vec(),
+            ),
+            Some(
+                (1_700_000_000_000_123 - PG_EPOCH_MICROS)
+                    .to_be_bytes()
+                    .to_vec(),
+            ),
+            None,
+            Some(id.as_bytes().to_vec()),
+            None,
+            Some(payload.to_vec()),
+            Some(prev.to_vec()),
+            Some(hash.to_vec()),
+        ];
+        out.extend_from_slice(&(COLUMNS as i16).to_be_bytes());
+        for field in fields {
+            match field {
+                None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+                Some(bytes) => {
+                    out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+                    out.extend_from_slice(&bytes);
+                }
+            }
+        }
+        hash
+    }
+
+    fn stream() -> Vec<u8> {
+        let mut out = COPY_SIGNATURE.to_vec();
+        out.extend_from_slice(&0u32.to_be_bytes()); // flags
+        out.extend_from_slice(&0u32.to_be_bytes()); // no header extension
+        let first = tuple(&mut out, 1, GENESIS, br#"{"amount":1}"#);
+        tuple(&mut out, 2, first, br#"{"amount":2}"#);
+        out.extend_from_slice(&(-1i16).to_be_bytes());
+        out
+    }
+
+    #[test]
+    fn a_copy_stream_decodes_the_same_whatever_its_chunks() {
+        let data = stream();
+        for size in [1, 2, 3, 5, 7, 64, data.len()] {
+            let mut reader = CopyReader::default();
+            let mut out = Vec::new();
+            for chunk in data.chunks(size) {
+                reader.feed(chunk, &mut out).unwrap();
+            }
+            assert!(
+                reader.ended && reader.pending.is_empty(),
+                "chunks of {size}"
+            );
+            assert_eq!(out.len(), 2, "chunks of {size}");
+            assert!(out.iter().all(|c| c.intact && c.what.is_none()));
+            assert_eq!(out[1].prev_hash, out[0].hash);
+            assert_eq!((out[0].position, out[1].position), (1, 2));
+        }
+    }
+
+    #[test]
+    fn an_edited_byte_in_a_copy_stream_is_not_intact() {
+        let mut data = stream();
+        let at = data
+            .windows(12)
+            .position(|w| w == br#"{"amount":2}"#)
+            .unwrap();
+        data[at + 10] = b'3';
+        let mut reader = CopyReader::default();
+        let mut out = Vec::new();
+        reader.feed(&data, &mut out).unwrap();
+        assert!(out[0].intact);
+        assert!(!out[1].intact);
+        assert_eq!(
+            out[1].what,
+            Some(("customer-7".into(), "TransactionRecorded".into()))
+        );
+    }
+
+    #[test]
+    fn a_stream_that_is_not_binary_copy_is_refused() {
+        let mut reader = CopyReader::default();
+        let mut out = Vec::new();
+        assert!(
+            reader
+                .feed(b"1\tcustomer-7\tTransactionRecorded\n", &mut out)
+                .is_err()
+        );
+    }
 }

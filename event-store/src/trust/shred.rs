@@ -35,6 +35,16 @@ pub const MASTER_KEY: KeySpec = KeySpec {
     file_name: "master.key",
 };
 
+/// The master key being rotated out: while it is set, data keys it
+/// wrapped still unwrap, and `fraudctl keys rewrap` re-wraps them under
+/// [`MASTER_KEY`] (docs/trust.md, "Rotating the master key"). Never
+/// generated.
+pub const PREVIOUS_MASTER_KEY: KeySpec = KeySpec {
+    purpose: "previous master encryption key",
+    var: "SENTINEL_PREVIOUS_MASTER_KEY",
+    file_name: "previous-master.key",
+};
+
 /// Which sealed-text format this is: `v1.<generation>.<base64 nonce||ct>`.
 const SEALED_PREFIX: &str = "v1.";
 const NONCE_LEN: usize = 24;
