@@ -114,3 +114,26 @@ async fn rewrap_needs_a_previous_key(pool: PgPool) {
     let same = ring(&pool, &master).with_previous(Some(master.clone()));
     assert!(same.rewrap(10, |_| {}).await.is_err());
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_erased_customer_who_comes_back_gets_a_new_key(pool: PgPool) {
+    let master = Arc::new(MasterKey::from_bytes(&[5; 32]));
+    let keys = ring(&pool, &master);
+    let first = keys.key_for("a").await.unwrap();
+    let sealed = first.seal("a", b"203.0.113.9").unwrap();
+    keys.erase("a").await.unwrap();
+    // A fresh ring (no cache), as another replica would be.
+    let second = ring(&pool, &master).key_for("a").await.unwrap();
+    assert_eq!(second.generation, first.generation + 1);
+    assert!(
+        second.open("a", &sealed).is_err(),
+        "the old ciphertext stays unreadable"
+    );
+    let again = ring(&pool, &master).key_for("a").await.unwrap();
+    let resealed = second.seal("a", b"x").unwrap();
+    assert_eq!(
+        again.open("a", &resealed).unwrap(),
+        b"x",
+        "the new key is the stored one"
+    );
+}

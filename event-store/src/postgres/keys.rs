@@ -213,18 +213,23 @@ impl KeyRing {
             return Ok(found);
         }
         // Most misses are customers who already have a key (evicted from
-        // the cache, or another replica's): read those without generating
-        // and wrapping keys that would only be thrown away.
-        let existing = self.fetch_existing(&missing).await?;
-        self.remember(existing, &mut found);
-        missing.retain(|c| !found.contains_key(*c));
+        // the cache, or another replica's): read those first, without
+        // generating and wrapping keys that would only be thrown away; then
+        // create keys for the rest. A key another process creates between
+        // the two is read on the next round.
         for _ in 0..ATTEMPTS {
+            let existing = self.fetch_existing(&missing).await?;
+            self.remember(existing, &mut found);
+            missing.retain(|c| !found.contains_key(*c));
             if missing.is_empty() {
                 break;
             }
-            let fetched = self.fetch_or_create(&missing).await?;
-            self.remember(fetched, &mut found);
+            let created = self.create(&missing).await?;
+            self.remember(created, &mut found);
             missing.retain(|c| !found.contains_key(*c));
+            if missing.is_empty() {
+                break;
+            }
         }
         if let Some(customer) = missing.first() {
             return Err(StoreError::Backend(format!(
@@ -279,45 +284,44 @@ impl KeyRing {
     }
 
     /// One statement: insert a fresh wrapped key for each customer, or give
-    /// an erased customer a new one; read the others' existing keys. A
-    /// customer another process created after this statement's snapshot is
-    /// not returned (the caller asks again).
-    async fn fetch_or_create(
-        &self,
-        customers: &[&str],
-    ) -> Result<Vec<(String, DataKey)>, StoreError> {
+    /// an erased customer a new one. A customer whose active key another
+    /// process created meanwhile is not returned (the caller reads it).
+    async fn create(&self, customers: &[&str]) -> Result<Vec<(String, DataKey)>, StoreError> {
+        let mut fresh = HashMap::with_capacity(customers.len());
         let mut wrapped = Vec::with_capacity(customers.len());
-        for customer in customers {
+        for &customer in customers {
             let key = DataKey::generate(1).map_err(|e| StoreError::Backend(e.to_string()))?;
             wrapped.push(
                 self.master
                     .wrap(customer, &key)
                     .map_err(|e| StoreError::Backend(e.to_string()))?,
             );
+            fresh.insert(customer, key);
         }
-        let rows = sqlx::query(
-            "WITH input AS ( \
-                 SELECT * FROM unnest($1::text[], $2::bytea[]) AS i(customer_id, wrapped_key)), \
-             created AS ( \
-                 INSERT INTO customer_keys AS k (customer_id, generation, wrapped_key, master_key_id) \
-                 SELECT customer_id, 1, wrapped_key, $3 FROM input \
-                 ON CONFLICT (customer_id) DO UPDATE \
-                     SET generation = k.generation + 1, wrapped_key = EXCLUDED.wrapped_key, \
-                         master_key_id = EXCLUDED.master_key_id, created_at = now() \
-                     WHERE k.wrapped_key IS NULL \
-                 RETURNING customer_id, generation, wrapped_key) \
-             SELECT customer_id, generation, wrapped_key FROM created \
-             UNION ALL \
-             SELECT k.customer_id, k.generation, k.wrapped_key FROM customer_keys k \
-             WHERE k.customer_id = ANY($1) AND k.wrapped_key IS NOT NULL \
-               AND k.customer_id NOT IN (SELECT customer_id FROM created)",
+        let rows: Vec<(String, i32)> = sqlx::query_as(
+            "INSERT INTO customer_keys AS k (customer_id, generation, wrapped_key, master_key_id) \
+             SELECT customer_id, 1, wrapped_key, $3 \
+             FROM unnest($1::text[], $2::bytea[]) AS i(customer_id, wrapped_key) \
+             ON CONFLICT (customer_id) DO UPDATE \
+                 SET generation = k.generation + 1, wrapped_key = EXCLUDED.wrapped_key, \
+                     master_key_id = EXCLUDED.master_key_id, created_at = now() \
+                 WHERE k.wrapped_key IS NULL \
+             RETURNING customer_id, generation",
         )
         .bind(customers)
         .bind(&wrapped)
         .bind(&self.master.key_id)
         .fetch_all(&self.pool)
         .await?;
-        self.unwrap_rows(&rows)
+        // What was stored is what was generated here: no need to unwrap it.
+        Ok(rows
+            .into_iter()
+            .filter_map(|(customer, generation)| {
+                let mut key = fresh.remove(customer.as_str())?;
+                key.generation = generation.max(0) as u32;
+                Some((customer, key))
+            })
+            .collect())
     }
 
     fn unwrap(
