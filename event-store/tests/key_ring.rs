@@ -1,7 +1,8 @@
 //! The crypto-shredding key ring against real PostgreSQL (docs/trust.md):
 //! existing data keys are read, never replaced, on a cache miss; a master
 //! key rotation keeps every key readable while `rewrap` moves the keys over,
-//! and leaves erased customers erased.
+//! and leaves erased customers erased; a caller's wrong guess that a
+//! customer is new still gets the stored key.
 
 use event_store::postgres::MIGRATOR;
 use event_store::postgres::keys::{KeyRing, KeyRingOptions, KeyState, Rewrapped};
@@ -136,4 +137,40 @@ async fn an_erased_customer_who_comes_back_gets_a_new_key(pool: PgPool) {
         b"x",
         "the new key is the stored one"
     );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_wrong_hint_of_a_new_customer_still_gives_the_stored_key(pool: PgPool) {
+    let master = Arc::new(MasterKey::from_bytes(&[6; 32]));
+    // "a" got a key for refused input (no stream), "e" was erased: a
+    // caller that finds their streams empty takes them for new customers.
+    let earlier = ring(&pool, &master);
+    let a = earlier.key_for("a").await.unwrap();
+    let sealed = a.seal("a", b"198.51.100.4").unwrap();
+    let e = earlier.key_for("e").await.unwrap();
+    earlier.erase("e").await.unwrap();
+
+    let hinted = ring(&pool, &master);
+    let keys = hinted
+        .keys_for_hinted(&["a", "b", "e", "c"], |c| c != "c")
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 4);
+    assert_eq!(
+        keys["a"].open("a", &sealed).unwrap(),
+        b"198.51.100.4",
+        "the stored key, not a new one"
+    );
+    assert_eq!(keys["e"].generation, e.generation + 1, "erased: a new key");
+    // What the ring handed out is what is stored, for every customer.
+    for customer in ["a", "b", "e", "c"] {
+        let sealed = keys[customer].seal(customer, b"x").unwrap();
+        let stored = ring(&pool, &master).key_for(customer).await.unwrap();
+        assert_eq!(stored.open(customer, &sealed).unwrap(), b"x", "{customer}");
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM customer_keys")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 4);
 }

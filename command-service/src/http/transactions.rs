@@ -259,11 +259,7 @@ async fn batch(
         .map(|item| parse_transaction(item, &ctx))
         .collect();
     app.ingest
-        .preload(
-            parsed
-                .iter()
-                .filter_map(|p| p.as_ref().ok().map(|tx| &tx.customer_id)),
-        )
+        .preload(parsed.iter().filter_map(|p| p.as_ref().ok()))
         .await;
     let results = join_all(
         items

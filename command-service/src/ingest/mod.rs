@@ -33,7 +33,7 @@ use answer::Answer;
 use customers::{Customer, Customers, Remembered};
 use domain::events::{AlertRaised, TransactionRecorded, TransactionRepeated};
 use domain::features::Features;
-use domain::ids::{AlertId, CustomerId, TransactionId};
+use domain::ids::{AlertId, TransactionId};
 use domain::{
     CustomerState, DecisionIds, DomainEvent, PendingEvent, RecordTransaction, Transaction,
     decide_with_shadow,
@@ -190,18 +190,31 @@ impl Ingest {
         self.customers.len()
     }
 
-    /// Loads, in one read, every customer of `customers` that is not cached,
-    /// so a batch's transactions do not each miss on their own. Best effort:
+    /// Loads, in one read, every customer of `txs` that is not cached, so a
+    /// batch's transactions do not each miss on their own, and the data
+    /// keys of those whose transactions carry personal fields. Best effort:
     /// a customer another request holds is left to it, a failed read leaves
     /// the customers unloaded (each transaction then loads its own and
     /// answers for itself). The caller holds an [`Admission`] for the
     /// batch, which covers the loads too.
-    pub async fn preload<'a>(&self, customers: impl IntoIterator<Item = &'a CustomerId>) {
+    ///
+    /// The streams are read first: a customer whose stream is empty is
+    /// new, and the key ring creates its key without first reading for one
+    /// (most of a new population's transactions are first ones), while the
+    /// known customers' keys are read beside it.
+    pub async fn preload<'a>(&self, txs: impl IntoIterator<Item = &'a Transaction>) {
         let mut seen = HashSet::new();
+        let mut sealed: Vec<&str> = Vec::new();
         let mut held = Vec::new();
+        let mut held_ids: Vec<&str> = Vec::new();
         let mut streams = Vec::new();
-        for id in customers {
-            if !seen.insert(id) {
+        for tx in txs {
+            let id = &tx.customer_id;
+            let first = seen.insert(id.as_str());
+            if personal::has_personal(tx) {
+                sealed.push(id.as_str());
+            }
+            if !first {
                 continue;
             }
             let entry = self
@@ -213,36 +226,60 @@ impl Ingest {
             {
                 streams.push(domain::streams::customer(id));
                 held.push(customer);
+                held_ids.push(id.as_str());
             }
         }
-        // Every customer's data key in one statement for the whole batch
-        // (created for the new ones), at the same time as their streams.
-        let ids: Vec<&str> = seen.iter().map(|c| c.as_str()).collect();
+        let pages = if held.is_empty() {
+            None
+        } else {
+            match self.loader.load(streams.clone()).await {
+                Ok(pages) if pages.len() == held.len() => Some(pages),
+                Ok(pages) => {
+                    tracing::warn!(
+                        asked = held.len(),
+                        answered = pages.len(),
+                        "the store answered a multi-stream read with the wrong number of streams"
+                    );
+                    None
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "could not preload a batch's customers");
+                    None
+                }
+            }
+        };
+        let fresh: HashSet<&str> = match &pages {
+            Some(pages) => held_ids
+                .iter()
+                .zip(pages)
+                .filter(|(_, page)| page.is_empty())
+                .map(|(id, _)| *id)
+                .collect(),
+            None => HashSet::new(),
+        };
+        // Every data key the batch needs in one round (created for the new
+        // customers), while the customers are filled from their pages.
         let keys = async {
-            if let Err(error) = self.keys.keys_for(&ids).await {
+            if sealed.is_empty() {
+                return;
+            }
+            if let Err(error) = self
+                .keys
+                .keys_for_hinted(&sealed, |c| fresh.contains(c))
+                .await
+            {
                 tracing::warn!(%error, "could not load a batch's data keys");
             }
         };
-        if held.is_empty() {
-            keys.await;
-            return;
-        }
-        let (loaded, ()) = tokio::join!(self.loader.load(streams.clone()), keys);
-        match loaded {
-            Ok(pages) if pages.len() == held.len() => {
-                for ((mut customer, stream), page) in held.into_iter().zip(&streams).zip(pages) {
-                    if let Err(error) = self.fill(&mut customer, stream, page).await {
-                        tracing::warn!(%stream, %error, "could not preload a customer");
-                    }
+        let fills = async {
+            let Some(pages) = pages else { return };
+            for ((mut customer, stream), page) in held.into_iter().zip(&streams).zip(pages) {
+                if let Err(error) = self.fill(&mut customer, stream, page).await {
+                    tracing::warn!(%stream, %error, "could not preload a customer");
                 }
             }
-            Ok(pages) => tracing::warn!(
-                asked = held.len(),
-                answered = pages.len(),
-                "the store answered a multi-stream read with the wrong number of streams"
-            ),
-            Err(error) => tracing::warn!(%error, "could not preload a batch's customers"),
-        }
+        };
+        tokio::join!(keys, fills);
     }
 
     /// Room for `n` transactions in flight, all or none, held until the
