@@ -324,17 +324,8 @@ impl KeyRing {
     /// an erased customer a new one. A customer whose active key another
     /// process created meanwhile is not returned (the caller reads it).
     async fn create(&self, customers: &[&str]) -> Result<Vec<(String, DataKey)>, StoreError> {
-        let mut fresh = HashMap::with_capacity(customers.len());
-        let mut wrapped = Vec::with_capacity(customers.len());
-        for &customer in customers {
-            let key = DataKey::generate(1).map_err(|e| StoreError::Backend(e.to_string()))?;
-            wrapped.push(
-                self.master
-                    .wrap(customer, &key)
-                    .map_err(|e| StoreError::Backend(e.to_string()))?,
-            );
-            fresh.insert(customer, key);
-        }
+        let (keys, wrapped) = self.generate(customers)?;
+        let mut fresh: HashMap<&str, DataKey> = customers.iter().copied().zip(keys).collect();
         let rows: Vec<(String, i32)> = sqlx::query_as(
             "INSERT INTO customer_keys AS k (customer_id, generation, wrapped_key, master_key_id) \
              SELECT customer_id, 1, wrapped_key, $3 \
@@ -368,17 +359,7 @@ impl KeyRing {
     /// no customer is returned: the caller's next round reads or upserts
     /// them.
     async fn create_fresh(&self, customers: &[&str]) -> Result<Vec<(String, DataKey)>, StoreError> {
-        let mut keys = Vec::with_capacity(customers.len());
-        let mut wrapped = Vec::with_capacity(customers.len());
-        for &customer in customers {
-            let key = DataKey::generate(1).map_err(|e| StoreError::Backend(e.to_string()))?;
-            wrapped.push(
-                self.master
-                    .wrap(customer, &key)
-                    .map_err(|e| StoreError::Backend(e.to_string()))?,
-            );
-            keys.push((customer.to_owned(), key));
-        }
+        let (keys, wrapped) = self.generate(customers)?;
         let inserted = sqlx::query(
             "INSERT INTO customer_keys (customer_id, generation, wrapped_key, master_key_id) \
              SELECT customer_id, 1, wrapped_key, $3 \
@@ -390,10 +371,28 @@ impl KeyRing {
         .execute(&self.pool)
         .await;
         match inserted {
-            Ok(_) => Ok(keys),
+            Ok(_) => Ok(customers
+                .iter()
+                .map(|c| (*c).to_owned())
+                .zip(keys)
+                .collect()),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Vec::new()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// A fresh first-generation key for each of `customers`, and each
+    /// wrapped by the current master key, in the same order.
+    fn generate(&self, customers: &[&str]) -> Result<(Vec<DataKey>, Vec<Vec<u8>>), StoreError> {
+        let backend = |e: crate::trust::shred::ShredError| StoreError::Backend(e.to_string());
+        let mut keys = Vec::with_capacity(customers.len());
+        let mut wrapped = Vec::with_capacity(customers.len());
+        for &customer in customers {
+            let key = DataKey::generate(1).map_err(backend)?;
+            wrapped.push(self.master.wrap(customer, &key).map_err(backend)?);
+            keys.push(key);
+        }
+        Ok((keys, wrapped))
     }
 
     fn unwrap(
