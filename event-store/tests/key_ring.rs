@@ -142,6 +142,17 @@ async fn an_erased_customer_who_comes_back_gets_a_new_key(pool: PgPool) {
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_wrong_hint_of_a_new_customer_still_gives_the_stored_key(pool: PgPool) {
     let master = Arc::new(MasterKey::from_bytes(&[6; 32]));
+    // A right guess: the plain insert stores exactly the keys it hands out.
+    let right = ring(&pool, &master)
+        .keys_for_hinted(&["f", "g", "h"], |_| true)
+        .await
+        .unwrap();
+    for customer in ["f", "g", "h"] {
+        let sealed = right[customer].seal(customer, b"x").unwrap();
+        let stored = ring(&pool, &master).key_for(customer).await.unwrap();
+        assert_eq!(stored.open(customer, &sealed).unwrap(), b"x", "{customer}");
+    }
+
     // "a" got a key for refused input (no stream), "e" was erased: a
     // caller that finds their streams empty takes them for new customers.
     let earlier = ring(&pool, &master);
@@ -172,5 +183,5 @@ async fn a_wrong_hint_of_a_new_customer_still_gives_the_stored_key(pool: PgPool)
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(rows, 4);
+    assert_eq!(rows, 7);
 }
